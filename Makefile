@@ -1,0 +1,44 @@
+# Two commands do all set-up on a fresh machine:
+#   make reproduce   the whole compendium on the embedded corpus, CPU profile
+#   make test        the test suite
+# Both create .venv on first use; later calls only check a stamp file.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PROFILE ?= cpu
+# The CPU build of torch. A GPU user installs the CUDA build into .venv first (README, "GPUs"),
+# or overrides this: make TORCH="torch==2.13.0 --index-url <your CUDA wheel index>" venv
+TORCH  ?= torch==2.13.0
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.bimix-installed
+
+.PHONY: venv reproduce figures test lab clean-build help
+
+help:
+	@echo "make reproduce  run every notebook on PROFILE=$(PROFILE) (default: cpu) into build/"
+	@echo "make figures    refit and redraw all figures from committed run tables, no training"
+	@echo "make test       run the test suite"
+	@echo "make lab        open JupyterLab in the project's environment"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet -e ".[dev,lab]"
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+reproduce: $(STAMP)
+	$(PY) -m bimix reproduce --profile $(PROFILE)
+
+figures: $(STAMP)
+	$(PY) -m bimix reproduce --profile $(PROFILE) --figures-only
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean-build:
+	rm -rf build/

@@ -1,0 +1,46 @@
+"""What produced a result: code version, package versions, machine."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from functools import lru_cache
+from importlib import metadata
+
+from bimix import __version__
+from bimix.paths import REPO_ROOT
+
+PACKAGES = ("bimix", "numpy", "scipy", "pandas", "torch", "transformers", "datasets", "tokenizers",
+            "papermill", "matplotlib", "seaborn")
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """``git describe`` of the checkout (``-dirty`` when it has uncommitted changes), else the version."""
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=12"],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return f"bimix-{__version__}"
+
+
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def environment() -> dict:
+    return {
+        "code_version": code_version(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": package_versions(),
+    }
