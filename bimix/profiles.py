@@ -36,11 +36,69 @@ class TokenizerConfig:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    """Decoder-only proxy in the GPT-NeoX family (PAPER.md §8); the vocabulary comes from the token store."""
+
+    n_layers: int = 12
+    d_model: int = 768  # width
+    n_heads: int = 12
+    mlp_ratio: int = 4  # MLP width = mlp_ratio * d_model
+    seq_len: int = 1024  # T, tokens per training sequence
+    rotary_pct: float = 0.25  # share of each head's dimensions that get rotary embeddings
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation, sampling and evaluation of one proxy run (PAPER.md §8 defaults)."""
+
+    tokenizer: int = 0  # index into Profile.tokenizers
+    batch_size: int = 512  # sequences per optimiser step, global (all ranks together)
+    steps: int = 200_000  # optimiser steps per run
+    lr: float = 1e-3  # peak learning rate
+    betas: tuple[float, float] = (0.9, 0.99)  # AdamW
+    eps: float = 1e-8  # AdamW
+    weight_decay: float = 0.01  # AdamW, on matrices only
+    warmup_frac: float = 0.06  # linear warm-up, share of steps
+    decay_factor: float = 10.0  # exponential decay from peak lr to peak/decay_factor at the last step
+    grad_clip: float = 1.0  # global gradient-norm clip
+    n_evals: int = 20  # evaluations, log-spaced from eval_start to the last step
+    eval_start: int | None = None  # first evaluation step; None = end of warm-up
+    eval_sequences: int = 64  # fixed validation sequences of T tokens per domain
+    checkpoint_every: int = 1000  # steps between checkpoints
+    epoch_limit: float = 4.0  # warn when a domain's train stream is repeated more often than this
+    micro_batch: int | None = None  # sequences per forward pass (gradient accumulation); None = all
+    seed: int = 0  # default seed: initialisation and every domain's window sequence
+
+
+@dataclass(frozen=True)
+class DoReMiConfig:
+    """Group-DRO proxy of DoReMi (PAPER.md §7)."""
+
+    eta: float = 1.0  # step size of the log-weight update
+    smoothing: float = 1e-3  # epsilon: w <- (1 - epsilon) w + epsilon / m
+    reference: str = "baseline"  # mixture of the reference run
+    sample: str = "uniform"  # mixture the proxy's batches are drawn from (DoReMi Algorithm 1)
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """Everything proxy pretraining needs: model, training, DoReMi, and the sweep a notebook needs."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    doremi: DoReMiConfig = field(default_factory=DoReMiConfig)
+    mixtures: tuple[str, ...] = ("baseline", "doremi", "se", "ce", "je", "vne")  # the main sweep
+    seeds: tuple[int, ...] = (0,)
+    workers: int = 1  # parallel single-thread training processes in a sweep
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     tokenizers: tuple[TokenizerConfig, ...] = (TokenizerConfig(), TokenizerConfig(kind="gpt2"))
     num_proc: int = 2  # worker processes for tokenization and counting
+    proxy: ProxyConfig = field(default_factory=ProxyConfig)  # proxy pretraining and DoReMi
 
 
 PROFILES: dict[str, Profile] = {
