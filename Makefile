@@ -12,11 +12,10 @@ TORCH  ?= torch==2.13.0
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.bimix-installed
 
-.PHONY: venv reproduce figures test lab clean-build help
+.PHONY: venv reproduce test lab clean-build help
 
 help:
 	@echo "make reproduce  run every notebook on PROFILE=$(PROFILE) (default: cpu) into build/"
-	@echo "make figures    refit and redraw all figures from committed run tables, no training"
 	@echo "make test       run the test suite"
 	@echo "make lab        open JupyterLab in the project's environment"
 
@@ -30,9 +29,6 @@ venv: $(STAMP)
 
 reproduce: $(STAMP)
 	$(PY) -m bimix reproduce --profile $(PROFILE)
-
-figures: $(STAMP)
-	$(PY) -m bimix reproduce --profile $(PROFILE) --figures-only
 
 test: $(STAMP)
 	$(PY) -m pytest -q
