@@ -101,21 +101,42 @@ class Profile:
     proxy: ProxyConfig = field(default_factory=ProxyConfig)  # proxy pretraining and DoReMi
 
 
+# Proxy pretraining per profile. The cpu sizes were chosen by measurement (benchmarks/bench_proxy.py).
+_PROXY_SMOKE = ProxyConfig(
+    model=ModelConfig(n_layers=2, d_model=64, n_heads=4, seq_len=64),
+    train=TrainConfig(batch_size=8, steps=60, lr=3e-3, n_evals=4, eval_sequences=8, checkpoint_every=10),
+)
+_PROXY_CPU = ProxyConfig(
+    model=ModelConfig(n_layers=4, d_model=128, n_heads=4, seq_len=128),
+    train=TrainConfig(batch_size=16, steps=500, lr=2e-3, n_evals=12, eval_sequences=64, checkpoint_every=100),
+    mixtures=("baseline", "doremi", "se", "ce", "je", "vne", "div0", "div1", "div2", "div3"),
+    workers=2,
+)
+_PROXY_GPU = ProxyConfig(
+    model=ModelConfig(n_layers=6, d_model=384, n_heads=6, seq_len=512),
+    train=TrainConfig(batch_size=64, steps=3000, lr=1e-3, n_evals=16, eval_sequences=128, checkpoint_every=500),
+    mixtures=("baseline", "doremi", "se", "ce", "je", "vne", "div0", "div1", "div2", "div3"),
+)
+_PROXY_PAPER = ProxyConfig(train=TrainConfig(eval_sequences=256))
+
+
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke",
         corpus=CorpusConfig(max_bytes_per_domain=600_000, valid_bytes_per_domain=100_000,
                             math_bytes=600_000),
         tokenizers=(TokenizerConfig(vocab_size=1024, train_bytes=1_000_000), TokenizerConfig(kind="gpt2")),
+        proxy=_PROXY_SMOKE,
     ),
-    "cpu": Profile(name="cpu"),
+    "cpu": Profile(name="cpu", proxy=_PROXY_CPU),
     "gpu": Profile(name="gpu", tokenizers=(TokenizerConfig(vocab_size=16384, train_bytes=None),
-                                           TokenizerConfig(kind="gpt2"))),
+                                           TokenizerConfig(kind="gpt2")), proxy=_PROXY_GPU),
     "paper": Profile(
         name="paper",
         corpus=CorpusConfig(source="pile", max_docs_per_domain=200_000),
         tokenizers=(TokenizerConfig(kind="hf", name="EleutherAI/gpt-neox-20b"),),
         num_proc=16,
+        proxy=_PROXY_PAPER,
     ),
 }
 
