@@ -1,0 +1,255 @@
+"""The paper's evaluation protocols and metrics, for every law form on identical splits.
+
+``extrapolate_steps``   Table 1: fit on all but the last k steps of a run, predict the held-out steps;
+                        relative error |y − ŷ| / y per domain; mean / worst / best.
+``generalise_mixtures`` Table 2 / Figure 3: fit on named mixtures, predict other mixtures at every
+                        step; R² on log loss per domain over the step points; mean / worst / best per
+                        held-out mixture; relative error of the final loss; Spearman correlation of
+                        final losses across held-out mixtures.
+``leave_one_mixture_out`` each mixture held out once, fitted on all others, for each form.
+
+A form that cannot make a protocol's predictions (``share`` and ``exponential`` have no step variable,
+so they cannot extrapolate in steps; ``steps`` has no share variable, so it cannot generalise to a new
+mixture) is reported as not applicable with the reason, never scored as zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from bimix.law import FORMS, LawError, NotPredictableError, fit_law
+
+
+# --------------------------------------------------------------------------------------------------
+# Metrics.
+
+def relative_error(y, y_hat) -> np.ndarray:
+    """|y − ŷ| / y, elementwise (PAPER.md Table 1)."""
+    y, y_hat = np.asarray(y, float), np.asarray(y_hat, float)
+    return np.abs(y - y_hat) / y
+
+
+def r2_log(y, y_hat) -> float:
+    """Coefficient of determination on log loss: 1 − Σ(log y − log ŷ)² / Σ(log y − mean log y)²
+    (PAPER.md §3: "R² is computed on log loss"). NaN when log y has no spread."""
+    ly, lh = np.log(np.asarray(y, float)), np.log(np.asarray(y_hat, float))
+    ss_tot = float(np.sum((ly - ly.mean()) ** 2))
+    return 1.0 - float(np.sum((ly - lh) ** 2)) / ss_tot if ss_tot > 0 else float("nan")
+
+
+def spearman(a, b) -> float:
+    """Spearman rank correlation; NaN with fewer than two values or no spread."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
+def _final_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Each run's rows at its own last step (runs need not reach the same step)."""
+    last = table.groupby("run")["step"].transform("max")
+    return table[table["step"] == last]
+
+
+# --------------------------------------------------------------------------------------------------
+# Step extrapolation (Table 1).
+
+@dataclass
+class Extrapolation:
+    form: str
+    applicable: bool
+    reason: str = ""
+    errors: pd.DataFrame = field(default_factory=pd.DataFrame)  # per held-out point
+    per_run: pd.DataFrame = field(default_factory=pd.DataFrame)  # mean/worst/best over domains
+    n_excluded_zero_share: int = 0
+
+    @property
+    def mre_mean(self) -> float:
+        return float(self.per_run["mre_mean"].mean()) if self.applicable else float("nan")
+
+    @property
+    def mre_worst(self) -> float:
+        return float(self.per_run["mre_worst"].max()) if self.applicable else float("nan")
+
+    @property
+    def mre_best(self) -> float:
+        return float(self.per_run["mre_best"].min()) if self.applicable else float("nan")
+
+    def to_json(self) -> dict:
+        return {"form": self.form, "applicable": self.applicable, "reason": self.reason,
+                "mre_mean": self.mre_mean, "mre_worst": self.mre_worst, "mre_best": self.mre_best,
+                "n_excluded_zero_share": self.n_excluded_zero_share,
+                "per_run": self.per_run.to_dict(orient="records")}
+
+
+def extrapolate_steps(table: pd.DataFrame, form: str = "bimix", method: str = "trf",
+                      holdout_last: int = 1, n_starts: int = 8, per_run: bool = True) -> Extrapolation:
+    """Fit on all but each run's last ``holdout_last`` steps, predict those steps (PAPER.md Table 1).
+
+    ``per_run=True`` (the paper's protocol) fits each run on its own: one mixture, so for ``bimix``
+    only the step part is identified, which is all a same-mixture prediction needs.
+    ``per_run=False`` fits all runs jointly on their truncated curves.
+    The relative error of a domain is averaged over its held-out steps; per run the mean, worst and
+    best over domains are reported.
+    """
+    if holdout_last < 1:
+        raise LawError(f"holdout_last must be >= 1, got {holdout_last}")
+    if form in ("share", "exponential"):
+        return Extrapolation(form=form, applicable=False,
+                             reason=f"the {form} law has no step variable: it is fitted per step")
+    rank = table.groupby("run")["step"].rank(method="dense", ascending=False)
+    held = rank <= holdout_last
+    groups = [(run, table["run"] == run) for run in dict.fromkeys(table["run"])] if per_run \
+        else [(None, pd.Series(True, index=table.index))]
+    pieces, n_zero = [], 0
+    try:
+        for _, sel in groups:
+            train, test = table[sel & ~held], table[sel & held]
+            fit = fit_law(train, form=form, method=method, n_starts=n_starts)
+            pred = fit.predict(test, on_zero_share="nan")
+            ok = np.isfinite(pred)
+            n_zero += int((~ok).sum())
+            pieces.append(test[ok].assign(pred=pred[ok]))
+    except NotPredictableError as exc:
+        return Extrapolation(form=form, applicable=False, reason=str(exc))
+    err = pd.concat(pieces)
+    err["rel_error"] = relative_error(err["loss"], err["pred"])
+    err = err[["run", "mixture", "domain", "step", "loss", "pred", "rel_error"]]
+    dom = err.groupby(["run", "mixture", "domain"], sort=False)["rel_error"].mean().reset_index()
+    per = dom.groupby(["run", "mixture"], sort=False)["rel_error"].agg(
+        mre_mean="mean", mre_worst="max", mre_best="min").reset_index()
+    return Extrapolation(form=form, applicable=True, errors=err.reset_index(drop=True), per_run=per,
+                         n_excluded_zero_share=n_zero)
+
+
+# --------------------------------------------------------------------------------------------------
+# Generalisation to unseen mixtures (Table 2).
+
+@dataclass
+class Generalisation:
+    form: str
+    fit_on: tuple[str, ...]
+    predict: tuple[str, ...]
+    applicable: bool
+    reason: str = ""
+    points: pd.DataFrame = field(default_factory=pd.DataFrame)  # every predicted row
+    per_domain: pd.DataFrame = field(default_factory=pd.DataFrame)  # (mixture, domain): r2_log, mre_final
+    per_mixture: pd.DataFrame = field(default_factory=pd.DataFrame)  # mean/worst/best per mixture
+    spearman_final: float = float("nan")  # mean final loss over domains, ranked across mixtures
+    spearman_final_per_domain: float = float("nan")  # per domain across mixtures, then averaged
+    n_excluded_zero_share: int = 0
+
+    def to_json(self) -> dict:
+        out = {"form": self.form, "fit_on": list(self.fit_on), "predict": list(self.predict),
+               "applicable": self.applicable, "reason": self.reason,
+               "spearman_final": self.spearman_final,
+               "spearman_final_per_domain": self.spearman_final_per_domain,
+               "n_excluded_zero_share": self.n_excluded_zero_share, "heldout": {}}
+        for _, row in self.per_mixture.iterrows():
+            out["heldout"][row["mixture"]] = {k: float(v) for k, v in row.items() if k != "mixture"}
+        return out
+
+
+def _score(form, fit_on, predict, fit, held) -> Generalisation:
+    pred = fit.predict(held, on_zero_share="nan")
+    ok = np.isfinite(pred)
+    pts = held[ok].assign(pred=pred[ok])
+    rows = []
+    for (mix, d), g in pts.groupby(["mixture", "domain"], sort=False):
+        fin = _final_rows(g)
+        rows.append({"mixture": mix, "domain": d, "r2_log": r2_log(g["loss"], g["pred"]),
+                     "mre_final": float(relative_error(fin["loss"], fin["pred"]).mean()),
+                     "final_loss": float(fin["loss"].mean()), "final_pred": float(fin["pred"].mean())})
+    per_domain = pd.DataFrame(rows)
+    per_mix = per_domain.groupby("mixture", sort=False).agg(
+        r2_log_mean=("r2_log", "mean"), r2_log_worst=("r2_log", "min"), r2_log_best=("r2_log", "max"),
+        mre_final=("mre_final", "mean"), mre_final_worst=("mre_final", "max")).reset_index()
+    finals = per_domain.groupby("mixture", sort=False)[["final_loss", "final_pred"]].mean()
+    rho_dom = [spearman(g["final_loss"], g["final_pred"]) for _, g in per_domain.groupby("domain")]
+    rho_dom = [x for x in rho_dom if np.isfinite(x)]
+    return Generalisation(form=form, fit_on=tuple(fit_on), predict=tuple(predict), applicable=True,
+                          points=pts, per_domain=per_domain, per_mixture=per_mix,
+                          spearman_final=spearman(finals["final_loss"], finals["final_pred"]),
+                          spearman_final_per_domain=float(np.mean(rho_dom)) if rho_dom else float("nan"),
+                          n_excluded_zero_share=int((~ok).sum()))
+
+
+def generalise_mixtures(table: pd.DataFrame, fit_on: Sequence[str], predict: Sequence[str],
+                        form: str = "bimix", method: str = "trf", n_starts: int = 8) -> Generalisation:
+    """Fit ``form`` on the runs of mixtures ``fit_on``, predict the runs of ``predict`` at every
+    step (PAPER.md Table 2). Rows with r = 0 in an r^-α form are excluded and counted."""
+    overlap = sorted(set(fit_on) & set(predict))
+    if overlap:
+        raise LawError(f"mixtures {overlap} are both fitted on and predicted")
+    missing = sorted(set(predict) - set(table["mixture"]))
+    if missing:
+        raise LawError(f"mixtures to predict {missing} are not in the run table")
+    fit = fit_law(table, form=form, method=method, n_starts=n_starts, mixtures=fit_on)
+    held = table[table["mixture"].isin(list(predict))]
+    try:
+        return _score(form, fit_on, predict, fit, held)
+    except NotPredictableError as exc:
+        return Generalisation(form=form, fit_on=tuple(fit_on), predict=tuple(predict),
+                              applicable=False, reason=str(exc))
+
+
+def leave_one_mixture_out(table: pd.DataFrame, forms: Sequence[str] = ("bimix",), method: str = "trf",
+                          n_starts: int = 8) -> pd.DataFrame:
+    """Each mixture held out once and predicted by a fit on all the others, for each form, on the
+    same splits. One row per (form, held-out mixture); ``spearman_final`` (one value per form) ranks
+    the held-out mixtures' mean final losses, each predicted by the fit that did not see it."""
+    mixtures = list(dict.fromkeys(table["mixture"]))
+    rows = []
+    for form in forms:
+        finals = []
+        for mix in mixtures:
+            rest = [x for x in mixtures if x != mix]
+            try:
+                g = generalise_mixtures(table, rest, [mix], form=form, method=method, n_starts=n_starts)
+            except LawError as exc:  # e.g. too few mixtures left for the exponential law
+                g = Generalisation(form=form, fit_on=tuple(rest), predict=(mix,), applicable=False,
+                                   reason=str(exc))
+            row = {"form": form, "heldout": mix, "applicable": g.applicable, "reason": g.reason}
+            if g.applicable:
+                row.update(g.per_mixture.iloc[0].drop("mixture").to_dict())
+                finals.append((g.per_domain["final_loss"].mean(), g.per_domain["final_pred"].mean()))
+            rows.append(row)
+        rho = spearman(*zip(*finals)) if len(finals) >= 2 else float("nan")
+        for row in rows:
+            if row["form"] == form:
+                row["spearman_final"] = rho
+    return pd.DataFrame(rows)
+
+
+def compare_forms(table: pd.DataFrame, fit_on: Sequence[str], predict: Sequence[str],
+                  forms: Sequence[str] = FORMS, method: str = "trf", holdout_last: int = 1,
+                  n_starts: int = 8) -> pd.DataFrame:
+    """Both protocols for every form on identical splits: one row per form with the held-out
+    mixtures' R² (mean of per-mixture means, and the worst domain) and the step-extrapolation
+    error (mean, worst); NaN with a reason where a form does not apply."""
+    rows = []
+    for form in forms:
+        try:
+            g = generalise_mixtures(table, fit_on, predict, form=form, method=method, n_starts=n_starts)
+        except LawError as exc:
+            g = Generalisation(form=form, fit_on=tuple(fit_on), predict=tuple(predict),
+                               applicable=False, reason=str(exc))
+        e = extrapolate_steps(table, form=form, method=method, holdout_last=holdout_last,
+                              n_starts=n_starts)
+        rows.append({
+            "form": form,
+            "r2_log_mean": float(g.per_mixture["r2_log_mean"].mean()) if g.applicable else np.nan,
+            "r2_log_worst": float(g.per_mixture["r2_log_worst"].min()) if g.applicable else np.nan,
+            "mre_final_heldout": float(g.per_mixture["mre_final"].mean()) if g.applicable else np.nan,
+            "spearman_final": g.spearman_final,
+            "extrap_mre_mean": e.mre_mean, "extrap_mre_worst": e.mre_worst,
+            "note": "; ".join(x for x in (
+                "" if g.applicable else f"mixtures: {g.reason}",
+                "" if e.applicable else f"steps: {e.reason}") if x),
+        })
+    return pd.DataFrame(rows)
