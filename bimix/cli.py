@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "corpus": ("bimix.corpus", "build, verify or describe the embedded mini-pile corpus"),
     "tokenize": ("bimix.tokens", "train/load a tokenizer and build the token store"),
     "stats": ("bimix.tokens", "per-domain statistics table (documents, bytes, tokens)"),
+    "entropy": ("bimix.entropy", "SE/JE/CE/VNE entropies per domain and their softmax mixtures (Eq. 12-13)"),
     "train": ("bimix.proxy", "train one proxy model on a mixture, logging every domain's loss"),
     "sweep": ("bimix.sweep", "train the missing proxy runs of mixtures x seeds (idempotent, parallel)"),
     "doremi": ("bimix.doremi", "DoReMi baseline: Group-DRO proxy against a reference run -> mixture"),
