@@ -18,6 +18,7 @@ Schemas (where a record keeps its domain):
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -92,6 +93,7 @@ class DatasetSpec:
     schema: Schema
     splits: tuple[str, ...]
     unavailable: tuple[str, ...] = ()  # domains of the schema that this copy does not contain
+    zstd: bool = False  # files stored as .jsonl.zst: reading them needs the zstandard package
     notes: str = ""
 
     @property
@@ -116,6 +118,7 @@ DATASETS: dict[str, DatasetSpec] = {
         SCHEMAS["pile"],
         ("train", "validation", "test"),
         unavailable=PILE_COPYRIGHTED,
+        zstd=True,
         notes="the Pile without its five copyrighted domains (17 of 22); the original EleutherAI/pile is no longer hosted",
     ),
     "slimpajama": DatasetSpec(
@@ -123,6 +126,7 @@ DATASETS: dict[str, DatasetSpec] = {
         "cerebras/SlimPajama-627B",
         SCHEMAS["slimpajama"],
         ("train", "validation", "test"),
+        zstd=True,
         notes="627B tokens, 7 domains, deduplicated RedPajama",
     ),
     "slimpajama-6b": DatasetSpec(
@@ -264,9 +268,21 @@ def _resolve(
     return _Source(f"{spec.hub_id} [{split}]", spec.schema, spec, split=split)
 
 
+def _require_zstd(what: str) -> None:
+    # without it fsspec fails deep inside the stream with "Compression type zstd not supported"
+    if importlib.util.find_spec("zstandard") is None:
+        raise DataError(f"{what} is compressed with Zstandard; install the zstandard package (pip install zstandard)")
+
+
 def _open(src: _Source):
     """The streaming ``datasets.IterableDataset`` of a resolved source."""
     import datasets
+
+    zst = [f for f in src.files if f.endswith(".zst")]
+    if zst:
+        _require_zstd(f"{zst[0]} ({len(zst)} such files)")
+    if src.spec is not None and src.spec.zstd:
+        _require_zstd(src.spec.hub_id)
 
     if src.spec is None:
         return datasets.load_dataset(src.builder, data_files={src.split: list(src.files)}, split=src.split, streaming=True)
@@ -395,7 +411,8 @@ def iter_documents(
     record when not given). ``domains`` restricts to those domains (names as reported, e.g.
     ``"CommonCrawl"`` for SlimPajama); ``max_docs_per_domain`` caps each domain, and streaming stops as
     soon as every requested domain (default: every domain the source is known to hold) is full.
-    ``shuffle_buffer`` shuffles shards and a buffer of that many records with ``seed``.
+    ``shuffle_buffer`` shuffles shards and a buffer of that many records with ``seed`` (datasets 5.x
+    then waits 5 s after a Parquet stream ends, its guard against apache/arrow#45214).
 
     Raises :class:`DataError` on an unknown/unavailable domain, a record without the domain or text
     field, a requested domain that never occurs, or a hub that cannot be reached.

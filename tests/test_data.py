@@ -181,6 +181,30 @@ def test_bad_caps_and_domains_arguments(pile_jsonl):
         data.load_local(pile_jsonl, domains="ArXiv")
 
 
+def test_zstd_jsonl_read_or_clear_error(tmp_path):
+    """The Pile and SlimPajama-627B ship .jsonl.zst; reading needs the zstandard package."""
+    import importlib.util
+
+    path = tmp_path / "z" / "train" / "00.jsonl.zst"
+    path.parent.mkdir(parents=True)
+    lines = "".join(json.dumps(r) + "\n" for r in pile_records("train")).encode()
+    if importlib.util.find_spec("zstandard") is None:
+        path.write_bytes(b"not read")
+        with pytest.raises(DataError, match="install the zstandard package"):
+            data.load_local(tmp_path / "z")
+    else:
+        import zstandard
+
+        path.write_bytes(zstandard.ZstdCompressor().compress(lines))
+        assert list(data.load_local(tmp_path / "z")) == expected_pile("train")
+
+
+def test_shuffle_is_seeded(pile_jsonl):  # JSONL: datasets sleeps 5 s after a shuffled Parquet stream
+    once = list(data.load_local(pile_jsonl, shuffle_buffer=100, seed=1))
+    assert list(data.load_local(pile_jsonl, shuffle_buffer=100, seed=1)) == once
+    assert sorted(once) == sorted(expected_pile("train")) and once != expected_pile("train")
+
+
 # ----------------------------------------------------------------------------------- errors
 
 
