@@ -1,0 +1,311 @@
+"""Optimising the mixture with a fitted law (PAPER.md §4, the paper's Section 5.3).
+
+Minimise Σ_i w_i L_i(r, s) at a target step s over the simplex Σ r_i = 1, with optional bounds
+lo_i ≤ r_i ≤ hi_i (e.g. hi_i = epochs_max × tokens_i / budget for a small domain). w_i = 1 by default,
+as in the paper.
+
+For the ``bimix`` form the objective is Σ K_i r_i^{-α_i} with K_i = w_i A_i (B_i s^{-β_i} + C_i),
+strictly convex; the KKT conditions give r_i(λ) = (α_i K_i / λ)^{1/(1+α_i)}, clamped to [lo_i, hi_i]
+(the minimiser of each separable term plus λ r_i over its box), and λ > 0 is the unique root of
+Σ_i r_i(λ) = 1, which is monotone in λ. That exact solution is ``method="kkt"``; every form can use
+``method="slsqp"`` (``scipy.optimize.minimize``, analytic gradients), which the tests check against it.
+
+This module imports only numpy, scipy and pandas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import brentq, minimize
+
+from bimix.law import LawError, LawFit, NotPredictableError, _as_step
+
+
+class OptimizeError(LawError, ValueError):
+    """Bad bounds, weights or step; or bounds that no mixture satisfies."""
+
+
+@dataclass
+class MixtureOptimum:
+    domains: tuple[str, ...]
+    r: np.ndarray  # (m,) optimal shares, sums to 1
+    step: float
+    objective: float  # Σ w_i L_i at r, nats
+    losses: np.ndarray  # (m,) predicted L_i at r, nats
+    weights: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    method: str
+    lam: float | None = None  # KKT multiplier of Σ r = 1 (kkt only)
+
+    @property
+    def shares(self) -> dict[str, float]:
+        return dict(zip(self.domains, map(float, self.r)))
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame({"domain": self.domains, "r": self.r, "loss": self.losses,
+                             "weight": self.weights, "lower": self.lower, "upper": self.upper,
+                             "at_bound": _at_bound(self.r, self.lower, self.upper)})
+
+    def to_json(self) -> dict:
+        return {"step": self.step, "method": self.method, "objective": self.objective,
+                "mean_loss": float(self.objective / self.weights.sum()), "lambda": self.lam,
+                "r": self.shares, "losses": dict(zip(self.domains, map(float, self.losses))),
+                "weights": dict(zip(self.domains, map(float, self.weights))),
+                "lower": dict(zip(self.domains, map(float, self.lower))),
+                "upper": dict(zip(self.domains, map(float, self.upper))),
+                "at_bound": dict(zip(self.domains, _at_bound(self.r, self.lower, self.upper)))}
+
+
+def _at_bound(r, lo, hi) -> list[str]:
+    return ["lower" if x <= a + 1e-12 else "upper" if x >= b - 1e-12 else "" for x, a, b in zip(r, lo, hi)]
+
+
+def _vector(values, domains: Sequence[str], default: float, what: str) -> np.ndarray:
+    """Per-domain values from None, a scalar, a mapping (domain -> value) or a sequence."""
+    m = len(domains)
+    if values is None:
+        return np.full(m, default)
+    if isinstance(values, Mapping):
+        unknown = sorted(set(values) - set(domains))
+        if unknown:
+            raise OptimizeError(f"{what} names unknown domains {unknown}; the fit has {list(domains)}")
+        return np.array([float(values.get(d, default)) for d in domains])
+    arr = np.broadcast_to(np.asarray(values, float), (m,)).copy()
+    return arr
+
+
+def _check(domains, w, lo, hi):
+    for name, v in (("weights", w), ("lower bounds", lo), ("upper bounds", hi)):
+        if not np.all(np.isfinite(v)):
+            raise OptimizeError(f"{name} must be finite: {dict(zip(domains, v))}")
+    if np.any(w < 0) or not np.any(w > 0):
+        raise OptimizeError(f"weights must be >= 0 with one > 0: {dict(zip(domains, w))}")
+    bad = [d for d, a, b in zip(domains, lo, hi) if not 0 <= a <= b <= 1]
+    if bad:
+        raise OptimizeError(f"bounds must satisfy 0 <= lower <= upper <= 1; violated for {bad}")
+    if lo.sum() > 1 + 1e-12 or hi.sum() < 1 - 1e-12:
+        raise OptimizeError(f"no mixture satisfies the bounds: lower bounds sum to {lo.sum():.6g} and "
+                            f"upper bounds to {hi.sum():.6g}; need lower <= 1 <= upper")
+
+
+def kkt_bimix(alpha: np.ndarray, K: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, float]:
+    """Exact minimiser of Σ K_i r_i^{-α_i} on {Σ r = 1, lower ≤ r ≤ upper} (PAPER.md §4).
+
+    r_i(λ) = clip((α_i K_i / λ)^{1/(1+α_i)}, lower_i, upper_i) is non-increasing in λ, so the root of
+    Σ r_i(λ) = 1 is found by bracketing in log λ. A domain with K_i = 0 (weight 0) sits at its lower
+    bound. Returns (r, λ)."""
+    alpha, K = np.asarray(alpha, float), np.asarray(K, float)
+    live = (K > 0) & (alpha > 0)
+    log_aK = np.where(live, np.log(np.where(live, alpha * K, 1.0)), -np.inf)
+
+    def shares(log_lam):
+        with np.errstate(over="ignore"):
+            free = np.exp((log_aK - log_lam) / (1.0 + alpha))
+        return np.clip(np.where(live, free, 0.0), lower, upper)
+
+    def gap(log_lam):
+        return shares(log_lam).sum() - 1.0
+
+    if not live.any() or abs(lower.sum() - 1.0) <= 1e-15:
+        return lower.copy(), 0.0
+    # every free share ≥ 1 at the low end of the bracket, ≤ 1/(2m) at the high end
+    m = len(K)
+    a = float(np.min(log_aK[live])) - 1.0
+    b = float(np.max(log_aK[live] + (1.0 + alpha[live]) * np.log(2.0 * m))) + 1.0
+    ga, gb = gap(a), gap(b)
+    if ga < 0:  # all free shares pinned at their upper bounds and still short: hi sum < 1
+        raise OptimizeError("upper bounds of the domains with weight > 0 sum to less than 1")
+    if gb > 0:  # lower bounds alone exceed 1 (checked before) or only dead domains left
+        return shares(b), float(np.exp(b))
+    log_lam = brentq(gap, a, b, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=500)
+    return shares(log_lam), float(np.exp(log_lam))
+
+
+def _objective(fit: LawFit, step: float, w: np.ndarray) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """Σ w_i L_i(r, s) and its gradient in r, for any form that has a share variable."""
+    doms = fit.domains
+    if fit.form in ("bimix", "additive", "share"):
+        if fit.form == "share":
+            st = _as_step(step, fit)
+            p = [fit.params(d, st) for d in doms]
+            A = np.array([q["A"] for q in p]); alpha = np.array([q["alpha"] for q in p])
+            const = np.zeros(len(doms))
+        else:
+            p = [fit.params(d) for d in doms]
+            steps_only = [d for d, q in zip(doms, p) if q.get("alpha", q.get("a")) is None]
+            if steps_only:
+                raise NotPredictableError(f"domains {steps_only} were fitted at a single share: their "
+                                          "share exponent is not identified, so no mixture can be optimised")
+            if fit.form == "bimix":
+                A = np.array([q["A"] * (q["B"] * step ** -q["beta"] + q["C"]) for q in p])
+                alpha = np.array([q["alpha"] for q in p]); const = np.zeros(len(doms))
+            else:
+                A = np.array([q["A"] for q in p]); alpha = np.array([q["a"] for q in p])
+                const = np.array([q["E"] + q["B"] * step ** -q["b"] for q in p])
+
+        def f(r):
+            r = np.maximum(r, 1e-300)
+            term = A * r ** -alpha
+            return float(w @ (const + term)), -w * alpha * term / r
+        return f
+    if fit.form == "exponential":
+        st = _as_step(step, fit)
+        p = [fit.params(d, st) for d in doms]
+        c = np.array([q["c"] for q in p]); k = np.array([q["k"] for q in p])
+        T = np.array([[q[f"t[{e}]"] for e in doms] for q in p])  # (m, m): row i = domain i's t
+
+        def f(r):
+            e = k * np.exp(T @ r)
+            return float(w @ (c + e)), T.T @ (w * e)
+        return f
+    raise NotPredictableError("the steps form has no share variable: it cannot score mixtures")
+
+
+def _losses(fit: LawFit, r: np.ndarray, step: float) -> np.ndarray:
+    return fit.domain_losses(r, step)
+
+
+def optimize_mixture(fit: LawFit, step: float, weights=None, lower=None, upper=None,
+                     method: str = "auto") -> MixtureOptimum:
+    """Minimise Σ_i w_i L_i(r, step) over the simplex with lower ≤ r ≤ upper.
+
+    ``weights``, ``lower``, ``upper``: None, a scalar, a sequence in ``fit.domains`` order or a
+    mapping domain -> value (unnamed domains take the defaults 1, 0, 1). ``method``: "kkt" (exact,
+    ``bimix`` only), "slsqp", or "auto" (kkt for bimix, else slsqp).
+    """
+    doms = fit.domains
+    if not np.isfinite(step) or step <= 0:
+        raise OptimizeError(f"step must be a positive number, got {step!r}")
+    w = _vector(weights, doms, 1.0, "weights")
+    lo = _vector(lower, doms, 0.0, "lower bounds")
+    hi = _vector(upper, doms, 1.0, "upper bounds")
+    _check(doms, w, lo, hi)
+    if method == "auto":
+        method = "kkt" if fit.form == "bimix" else "slsqp"
+    f = _objective(fit, step, w)
+    lam = None
+    if method == "kkt":
+        if fit.form != "bimix":
+            raise OptimizeError(f"the KKT solution exists for the bimix form only, not {fit.form!r}")
+        p = [fit.params(d) for d in doms]
+        alpha = np.array([q["alpha"] for q in p])
+        K = w * np.array([q["A"] * (q["B"] * step ** -q["beta"] + q["C"]) for q in p])
+        r, lam = kkt_bimix(alpha, K, lo, hi)
+    elif method == "slsqp":
+        r = _slsqp(f, lo, hi)
+    else:
+        raise OptimizeError(f"unknown method {method!r}; choose from: auto, kkt, slsqp")
+    losses = _losses(fit, r, step)
+    return MixtureOptimum(domains=doms, r=r, step=float(step), objective=float(w @ losses),
+                          losses=losses, weights=w, lower=lo, upper=hi, method=method, lam=lam)
+
+
+def _slsqp(f, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    # a strictly positive floor: the r^-α forms are infinite at 0
+    lo_eff = np.maximum(lo, 1e-10)
+    span = hi - lo_eff
+    x0 = lo_eff + (1.0 - lo_eff.sum()) * span / span.sum() if span.sum() > 0 else lo_eff
+    sol = minimize(f, x0, jac=True, method="SLSQP", bounds=list(zip(lo_eff, hi)),
+                   constraints=[{"type": "eq", "fun": lambda r: r.sum() - 1.0,
+                                 "jac": lambda r: np.ones_like(r)}],
+                   options={"ftol": 1e-16, "maxiter": 2000})
+    if not sol.success and sol.status not in (8,):  # 8: positive directional derivative at optimum
+        raise OptimizeError(f"SLSQP did not converge: {sol.message}")
+    return np.clip(sol.x, lo_eff, hi)
+
+
+def grid_search(fit: LawFit, step: float, resolution: int = 200, weights=None) -> MixtureOptimum:
+    """Brute force over the simplex grid {k/resolution}, shares > 0 (three or fewer domains, for
+    checking the optimiser). Unbounded."""
+    m = len(fit.domains)
+    if m > 3:
+        raise OptimizeError(f"grid search is for checks with <= 3 domains, the fit has {m}")
+    w = _vector(weights, fit.domains, 1.0, "weights")
+    f = _objective(fit, step, w)
+    n = resolution
+    if m == 1:
+        pts = np.ones((1, 1))
+    elif m == 2:
+        i = np.arange(1, n)
+        pts = np.column_stack([i, n - i]) / n
+    else:
+        i, j = np.meshgrid(np.arange(1, n), np.arange(1, n), indexing="ij")
+        keep = (i + j) < n
+        pts = np.column_stack([i[keep], j[keep], n - i[keep] - j[keep]]) / n
+    vals = np.array([f(p)[0] for p in pts])
+    best = pts[int(np.argmin(vals))]
+    losses = _losses(fit, best, step)
+    return MixtureOptimum(domains=fit.domains, r=best, step=float(step), objective=float(vals.min()),
+                          losses=losses, weights=w, lower=np.zeros(m), upper=np.ones(m), method="grid")
+
+
+def near_optimal_region(fit: LawFit, opt: MixtureOptimum, delta: float = 0.01, n_samples: int = 20_000,
+                        seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mixtures whose weighted-mean predicted loss is within ``delta`` nats of the optimum's.
+
+    Sampled, not exact: half the samples are uniform on the simplex, half from Dirichlet
+    distributions centred on the optimum (concentrations 10² to 10⁴, to resolve a narrow region);
+    samples outside the bounds are dropped. Returns (per-domain summary: optimum, min, max share
+    among near-optimal samples; the near-optimal samples themselves)."""
+    rng = np.random.default_rng(seed)
+    m = len(opt.domains)
+    f = _objective(fit, opt.step, opt.weights)
+    n_u = n_samples // 2
+    conc = np.array([1e2, 1e3, 1e4])[rng.integers(0, 3, n_samples - n_u)]
+    centred = np.array([rng.dirichlet(c * np.maximum(opt.r, 1e-6)) for c in conc])
+    pts = np.vstack([rng.dirichlet(np.ones(m), n_u), centred])
+    ok = np.all((pts >= opt.lower - 1e-12) & (pts <= opt.upper + 1e-12), axis=1) & np.all(pts > 0, axis=1)
+    pts = pts[ok]
+    mean_loss = np.array([f(p)[0] for p in pts]) / opt.weights.sum()
+    best = opt.objective / opt.weights.sum()
+    near = pts[mean_loss <= best + delta]
+    summary = pd.DataFrame({"domain": opt.domains, "r_opt": opt.r,
+                            "r_min": near.min(axis=0) if len(near) else np.nan,
+                            "r_max": near.max(axis=0) if len(near) else np.nan})
+    samples = pd.DataFrame(near, columns=list(opt.domains))
+    samples["mean_loss"] = mean_loss[mean_loss <= best + delta]
+    return summary, samples
+
+
+def sensitivity(fit: LawFit, opt: MixtureOptimum, eps: float = 0.01) -> pd.DataFrame:
+    """How the objective reacts to each share at the optimum: the partial derivative ∂/∂r_i (at an
+    interior KKT optimum every free domain's equals −λ), and the objective's increase, in nats of
+    weighted-mean loss, when ``eps`` of share moves into (``cost_plus``) or out of (``cost_minus``)
+    domain i, taken from or given to the others in proportion to their shares."""
+    f = _objective(fit, opt.step, opt.weights)
+    base, grad = f(opt.r)
+    wsum = opt.weights.sum()
+    plus, minus = [], []
+    for i in range(len(opt.r)):
+        for sign, out in ((1, plus), (-1, minus)):
+            others = np.delete(np.arange(len(opt.r)), i)
+            rest = opt.r[others].sum()
+            if sign < 0 and opt.r[i] <= eps or rest <= 0 or (sign > 0 and rest <= eps):
+                out.append(np.nan)
+                continue
+            r = opt.r.copy()
+            r[i] += sign * eps
+            r[others] *= (rest - sign * eps) / rest
+            out.append((f(r)[0] - base) / wsum)
+    return pd.DataFrame({"domain": opt.domains, "r": opt.r, "gradient": grad,
+                         "cost_plus": plus, "cost_minus": minus})
+
+
+def optimum_interval(boot, step: float, level: float = 0.95, **kwargs) -> pd.DataFrame:
+    """Interval of the optimal shares over bootstrap replicates (:class:`bimix.law.Bootstrap`): each
+    replicate's fit is optimised with the same ``kwargs``; percentile interval per domain."""
+    rs = []
+    for b in range(boot.thetas.shape[0]):
+        rep = boot.replicate(b)
+        if len(rep.units) < len(boot.base.units):
+            continue
+        rs.append(optimize_mixture(rep, step, **kwargs).r)
+    rs = np.array(rs)
+    opt = optimize_mixture(boot.base, step, **kwargs)
+    lo, hi = np.quantile(rs, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return pd.DataFrame({"domain": opt.domains, "r_opt": opt.r, "lo": lo, "hi": hi, "n_replicates": len(rs)})
