@@ -206,8 +206,7 @@ def local_data_files(folder: str | os.PathLike, split: str = "train") -> tuple[s
         if not chosen:
             present = sorted(set().union(*by_split.values()))
             raise DataError(f"{root} has no files for split {split!r}; splits present: {present}")
-    base = root if root.is_dir() else root.parent
-    return builder, [str(base / rel) if root.is_dir() else str(root) for rel in chosen]
+    return builder, [str(root / rel) if root.is_dir() else str(root) for rel in chosen]
 
 
 # ---------------------------------------------------------------------------------- opening
