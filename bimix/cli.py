@@ -20,6 +20,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("bimix.proxy", "train one proxy model on a mixture, logging every domain's loss"),
     "sweep": ("bimix.sweep", "train the missing proxy runs of mixtures x seeds (idempotent, parallel)"),
     "doremi": ("bimix.doremi", "DoReMi baseline: Group-DRO proxy against a reference run -> mixture"),
+    "fit": ("bimix.fitcli", "fit a law (bimix or a rival) to a run table; held-out and extrapolation metrics"),
+    "optimize": ("bimix.fitcli", "loss-minimising mixture at a step from a fitted law (exact KKT for bimix)"),
+    "convert": ("bimix.runs", "convert public run tables (Data Mixing Laws, RegMix, Olmix) to the run format"),
     "reproduce": ("bimix.reproduce", "execute the notebooks of a profile with papermill"),
 }
 

@@ -276,20 +276,26 @@ def sensitivity(fit: LawFit, opt: MixtureOptimum, eps: float = 0.01) -> pd.DataF
     """How the objective reacts to each share at the optimum: the partial derivative ∂/∂r_i (at an
     interior KKT optimum every free domain's equals −λ), and the objective's increase, in nats of
     weighted-mean loss, when ``eps`` of share moves into (``cost_plus``) or out of (``cost_minus``)
-    domain i, taken from or given to the others in proportion to their shares."""
+    domain i, taken from or given to the other domains in proportion to their shares. Domains
+    pinned at the bound that blocks the move do not take part; a move that would push domain i
+    itself past a bound is NaN (infeasible)."""
     f = _objective(fit, opt.step, opt.weights)
     base, grad = f(opt.r)
     wsum = opt.weights.sum()
+    at = np.array(_at_bound(opt.r, opt.lower, opt.upper))
     plus, minus = [], []
     for i in range(len(opt.r)):
         for sign, out in ((1, plus), (-1, minus)):
             others = np.delete(np.arange(len(opt.r)), i)
+            # taking share needs donors above their lower bound; giving needs room below the upper
+            others = others[at[others] != ("lower" if sign > 0 else "upper")]
             rest = opt.r[others].sum()
-            if sign < 0 and opt.r[i] <= eps or rest <= 0 or (sign > 0 and rest <= eps):
+            target = opt.r[i] + sign * eps
+            if not opt.lower[i] <= target <= opt.upper[i] or rest <= (eps if sign > 0 else 0):
                 out.append(np.nan)
                 continue
             r = opt.r.copy()
-            r[i] += sign * eps
+            r[i] = target
             r[others] *= (rest - sign * eps) / rest
             out.append((f(r)[0] - base) / wsum)
     return pd.DataFrame({"domain": opt.domains, "r": opt.r, "gradient": grad,
