@@ -53,6 +53,8 @@ TOKEN_MEASURES = ("se", "je", "ce")  # those computed from token counts
 DEFAULT_SEQ_LEN = 1024  # T, tokens per sequence (PAPER.md §5, §8)
 DEFAULT_N_DOCS = 1000  # documents sampled per domain for VNE (the paper does not state its N)
 DEFAULT_CHUNK_TOKENS = 1 << 20  # tokens sorted at once; rounded down to a multiple of T
+DEFAULT_DENSE_TOKENS = 2048  # R: bigrams of the R most frequent tokens counted in a dense R×R table (32 MiB)
+MAX_DENSE_TOKENS = 4096  # R² int64 cells = 128 MiB; beyond that the dense table would dominate memory
 DOREMI_GPU_HOURS = 670.0  # one DoReMi round (PAPER.md §8)
 COUNTS_VERSION = 1  # bump when the cached count files change meaning
 
@@ -229,58 +231,120 @@ def _check_seq_len(seq_len: int) -> int:
     return int(seq_len)
 
 
-def _count_chunk(x: np.ndarray, vocab_size: int, seq_len: int, domain: str | None
-                 ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], int]:
-    """Unigram counts, sparse bigram counts and sequence count of ``x``, which starts a sequence."""
-    x = np.asarray(x)
-    unigram = np.bincount(x, minlength=vocab_size)
-    if len(unigram) > vocab_size:
-        where = f"domain {domain!r}: " if domain else ""
-        raise EntropyError(f"{where}token id {len(unigram) - 1} is outside the vocabulary of {vocab_size} tokens")
-    dtype = _pair_dtype(vocab_size)
+def _chunk_pairs(x: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """(first, second) tokens of every within-sequence pair of ``x``, which starts a sequence."""
     n_full = len(x) // seq_len
-    pieces = []
+    firsts, seconds = [], []
     if n_full:
-        # (n_seq, T) view: pairs are taken along rows, so none crosses a sequence boundary
+        # (n_seq, T) view: pairs run along rows, so none crosses a sequence boundary
         rows = x[: n_full * seq_len].reshape(n_full, seq_len)
-        pieces.append((rows[:, :-1].astype(dtype) * dtype.type(vocab_size) + rows[:, 1:]).ravel())
+        firsts.append(rows[:, :-1].ravel())
+        seconds.append(rows[:, 1:].ravel())
     tail = x[n_full * seq_len:]
     if len(tail) > 1:
-        pieces.append(tail[:-1].astype(dtype) * dtype.type(vocab_size) + tail[1:])
-    ids = np.concatenate(pieces) if len(pieces) > 1 else (pieces[0] if pieces else np.empty(0, dtype))
+        firsts.append(tail[:-1])
+        seconds.append(tail[1:])
+    if len(firsts) == 1:
+        return firsts[0], seconds[0]
+    if not firsts:
+        return x[:0], x[:0]
+    return np.concatenate(firsts), np.concatenate(seconds)
+
+
+def _sorted_counts(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of ``ids`` (sorted in place) and how often each occurs."""
     ids.sort()
     starts = _run_starts(ids)
-    counts = np.diff(np.append(starts, len(ids))).astype(np.int64)
-    n_sequences = n_full + (1 if len(tail) else 0)
-    return unigram.astype(np.int64), (ids[starts], counts), n_sequences
+    return ids[starts], np.diff(np.append(starts, len(ids))).astype(np.int64)
 
 
 class _Accumulator:
-    """Sparse bigram counts merged lazily: pending chunks are folded in once they outgrow the total,
-    so each pair id is re-sorted O(log n_chunks) times and memory stays ~2x the distinct bigrams."""
+    """Counts of one shard, chunk by chunk.
 
-    def __init__(self, vocab_size: int, seq_len: int, min_merge: int = 1 << 22):
-        self.vocab_size, self.seq_len, self.min_merge = vocab_size, seq_len, min_merge
+    Bigrams of the R most frequent tokens (ranked on the first chunk; R = ``dense_tokens``) go to a
+    dense R×R table through ``np.bincount``, which is several times faster than sorting; all other
+    bigrams are sorted, run-length encoded and kept sparse. Pending sparse chunks are folded in once
+    they outgrow the total, so each pair id is re-sorted O(log n_chunks) times and memory stays about
+    R² + 2 × the distinct bigrams. Which tokens are dense changes speed only, never the counts.
+    """
+
+    def __init__(self, vocab_size: int, seq_len: int, dense_tokens: int, domain: str | None,
+                 min_merge: int = 1 << 22):
+        self.vocab_size, self.seq_len, self.domain, self.min_merge = vocab_size, seq_len, domain, min_merge
         self.dtype = _pair_dtype(vocab_size)
+        self.r = min(vocab_size, max(int(dense_tokens), 0))
+        self.rank: np.ndarray | None = None  # (V,) token -> dense rank, R for sparse tokens
+        self.top: np.ndarray | None = None  # (R,) dense rank -> token
+        self.dense = np.zeros(self.r * self.r, np.int64)  # (R*R,) counts, index rank_a * R + rank_b
+        self.dense_buffer: list[np.ndarray] = []
+        self.dense_buffered = 0
         self.unigram = np.zeros(vocab_size, np.int64)
         self.merged = (np.empty(0, self.dtype), np.empty(0, np.int64))
         self.pending: list[tuple[np.ndarray, np.ndarray]] = []
         self.pending_size = 0
         self.n_sequences = 0
 
-    def add(self, unigram: np.ndarray, sparse: tuple[np.ndarray, np.ndarray], n_sequences: int) -> None:
+    def _choose_dense(self, unigram: np.ndarray) -> None:
+        if self.r == self.vocab_size:  # everything dense: ranks are the ids themselves
+            self.top = np.arange(self.r)
+        else:
+            self.top = np.sort(np.argsort(-unigram, kind="stable")[: self.r])
+        rank_dtype = np.uint16 if self.r < 1 << 16 else np.uint32
+        self.rank = np.full(self.vocab_size, self.r, rank_dtype)
+        self.rank[self.top] = np.arange(self.r, dtype=rank_dtype)
+
+    def add(self, x: np.ndarray) -> None:
+        x = np.asarray(x)
+        unigram = np.bincount(x, minlength=self.vocab_size)
+        if len(unigram) > self.vocab_size:
+            where = f"domain {self.domain!r}: " if self.domain else ""
+            raise EntropyError(
+                f"{where}token id {len(unigram) - 1} is outside the vocabulary of {self.vocab_size} tokens")
         self.unigram += unigram
-        self.n_sequences += n_sequences
-        self.pending.append(sparse)
-        self.pending_size += len(sparse[0])
+        self.n_sequences += -(-len(x) // self.seq_len)
+        if self.rank is None:
+            self._choose_dense(unigram)
+        a, b = _chunk_pairs(x, self.seq_len)
+        if self.r == self.vocab_size:
+            self._add_dense(a.astype(np.uint32) * np.uint32(self.r) + b)
+            return
+        if self.r:
+            ra, rb = self.rank[a], self.rank[b]
+            dense = (ra < self.r) & (rb < self.r)
+            self._add_dense(ra[dense].astype(np.uint32) * np.uint32(self.r) + rb[dense])
+            sparse = ~dense
+            a, b = a[sparse], b[sparse]
+        part = _sorted_counts(a.astype(self.dtype) * self.dtype.type(self.vocab_size) + b)
+        self.pending.append(part)
+        self.pending_size += len(part[0])
         if self.pending_size >= max(len(self.merged[0]), self.min_merge):
             self._fold()
+
+    def _add_dense(self, ids: np.ndarray) -> None:
+        # bincount over R² bins costs O(R²) per call: buffer until there are that many ids
+        self.dense_buffer.append(ids)
+        self.dense_buffered += len(ids)
+        if self.dense_buffered >= len(self.dense):
+            self._flush_dense()
+
+    def _flush_dense(self) -> None:
+        if self.dense_buffer:
+            ids = np.concatenate(self.dense_buffer) if len(self.dense_buffer) > 1 else self.dense_buffer[0]
+            self.dense += np.bincount(ids, minlength=len(self.dense))
+        self.dense_buffer, self.dense_buffered = [], 0
 
     def _fold(self) -> None:
         self.merged = _merge_sparse([self.merged, *self.pending], self.dtype)
         self.pending, self.pending_size = [], 0
 
     def result(self) -> Counts:
+        self._flush_dense()
+        cells = np.flatnonzero(self.dense)
+        if len(cells) and self.top is not None:
+            top = self.top.astype(self.dtype)
+            ids = top[cells // self.r] * self.dtype.type(self.vocab_size) + top[cells % self.r]
+            order = np.argsort(ids)
+            self.pending.append((ids[order], self.dense[cells][order]))
         self._fold()
         return Counts(self.vocab_size, self.seq_len, self.unigram, *self.merged, self.n_sequences)
 
@@ -292,15 +356,15 @@ def _aligned_bounds(n: int, seq_len: int, step: int) -> list[tuple[int, int]]:
 
 
 def _count_serial(tokens: np.ndarray, vocab_size: int, seq_len: int, chunk_tokens: int,
-                  domain: str | None, progress: bool) -> Counts:
+                  dense_tokens: int, domain: str | None, progress: bool) -> Counts:
     bounds = _aligned_bounds(len(tokens), seq_len, chunk_tokens)
-    acc = _Accumulator(vocab_size, seq_len)
+    acc = _Accumulator(vocab_size, seq_len, dense_tokens, domain)
     if progress:
         from tqdm.auto import tqdm
 
         bounds = tqdm(bounds, desc=f"count {domain or ''}".strip(), unit="chunk", leave=False)
     for start, stop in bounds:
-        acc.add(*_count_chunk(tokens[start:stop], vocab_size, seq_len, domain))
+        acc.add(tokens[start:stop])
     return acc.result()
 
 
@@ -313,17 +377,18 @@ def _shard_source(tokens: np.ndarray, start: int, stop: int) -> tuple:
 
 
 def _count_shard(job: tuple) -> Counts:
-    source, vocab_size, seq_len, chunk_tokens, domain = job
+    source, vocab_size, seq_len, chunk_tokens, dense_tokens, domain = job
     if source[0] == "memmap":
         _, filename, dtype, offset, length = source
         tokens = np.memmap(filename, dtype=np.dtype(dtype), mode="r", offset=offset, shape=(length,))
     else:
         tokens = source[1]
-    return _count_serial(tokens, vocab_size, seq_len, chunk_tokens, domain, progress=False)
+    return _count_serial(tokens, vocab_size, seq_len, chunk_tokens, dense_tokens, domain, progress=False)
 
 
 def count_tokens(tokens: np.ndarray, vocab_size: int, seq_len: int = DEFAULT_SEQ_LEN, *,
-                 num_proc: int = 1, chunk_tokens: int = DEFAULT_CHUNK_TOKENS, domain: str | None = None,
+                 num_proc: int = 1, chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+                 dense_tokens: int = DEFAULT_DENSE_TOKENS, domain: str | None = None,
                  progress: bool = False) -> Counts:
     """Unigram and within-sequence bigram counts of a 1-D token stream cut into sequences of T tokens.
 
@@ -332,6 +397,9 @@ def count_tokens(tokens: np.ndarray, vocab_size: int, seq_len: int = DEFAULT_SEQ
     worker processes (spawned, so safe inside a notebook kernel that holds threads) and merged.
     """
     seq_len = _check_seq_len(seq_len)
+    if not 0 <= dense_tokens <= MAX_DENSE_TOKENS:
+        raise EntropyError(f"dense_tokens must be within 0..{MAX_DENSE_TOKENS} (an R×R int64 table), "
+                           f"got {dense_tokens}")
     tokens = tokens if isinstance(tokens, np.ndarray) else np.asarray(tokens)
     where = f"domain {domain!r}" if domain else "the token stream"
     if tokens.ndim != 1:
@@ -340,12 +408,12 @@ def count_tokens(tokens: np.ndarray, vocab_size: int, seq_len: int = DEFAULT_SEQ
         raise EntropyError(f"{where} is empty: no tokens to count")
     check_vocab_fits(vocab_size, tokens.dtype, domain=domain)
     if num_proc <= 1 or len(tokens) <= chunk_tokens:
-        return _count_serial(tokens, vocab_size, seq_len, chunk_tokens, domain, progress)
+        return _count_serial(tokens, vocab_size, seq_len, chunk_tokens, dense_tokens, domain, progress)
     import multiprocessing
 
     # a few shards per process balance the load; each is still many chunks long
     shard = max(chunk_tokens, -(-len(tokens) // (4 * num_proc)))
-    jobs = [(_shard_source(tokens, a, b), vocab_size, seq_len, chunk_tokens, domain)
+    jobs = [(_shard_source(tokens, a, b), vocab_size, seq_len, chunk_tokens, dense_tokens, domain)
             for a, b in _aligned_bounds(len(tokens), seq_len, shard)]
     with multiprocessing.get_context("spawn").Pool(min(num_proc, len(jobs))) as pool:
         results = pool.imap(_count_shard, jobs)

@@ -51,13 +51,19 @@ def test_counts_equal_naive_reference(vocab_size, dtype, n, seq_len):
     counts = E.count_tokens(x, vocab_size, seq_len, chunk_tokens=4 * seq_len)
     assert counts.pair_ids.dtype == (np.uint32 if vocab_size <= 65_536 else np.uint64)
     assert_matches_naive(counts, x, seq_len)
+    # all-sparse and mostly-dense counting agree with the default split
+    for dense_tokens in (0, 5, min(vocab_size, E.MAX_DENSE_TOKENS)):
+        assert E.count_tokens(x, vocab_size, seq_len, chunk_tokens=4 * seq_len,
+                              dense_tokens=dense_tokens) == counts
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.integers(0, 11), min_size=1, max_size=300), st.integers(2, 9), st.integers(1, 40))
-def test_counts_property(tokens, seq_len, chunk):
+@given(st.lists(st.integers(0, 11), min_size=1, max_size=300), st.integers(2, 9), st.integers(1, 40),
+       st.integers(0, 12))
+def test_counts_property(tokens, seq_len, chunk, dense_tokens):
     x = np.array(tokens, dtype=np.uint16)
-    assert_matches_naive(E.count_tokens(x, 12, seq_len, chunk_tokens=chunk), x, seq_len)
+    counts = E.count_tokens(x, 12, seq_len, chunk_tokens=chunk, dense_tokens=dense_tokens)
+    assert_matches_naive(counts, x, seq_len)
 
 
 def test_bigram_never_crosses_sequence_boundary():
