@@ -16,7 +16,7 @@ This module imports only numpy, scipy and pandas.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -126,44 +126,62 @@ def kkt_bimix(alpha: np.ndarray, K: np.ndarray, lower: np.ndarray, upper: np.nda
     return shares(log_lam), float(np.exp(log_lam))
 
 
-def _objective(fit: LawFit, step: float, w: np.ndarray) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
-    """Σ w_i L_i(r, s) and its gradient in r, for any form that has a share variable."""
-    doms = fit.domains
-    if fit.form in ("bimix", "additive", "share"):
-        if fit.form == "share":
-            st = _as_step(step, fit)
-            p = [fit.params(d, st) for d in doms]
-            A = np.array([q["A"] for q in p]); alpha = np.array([q["alpha"] for q in p])
-            const = np.zeros(len(doms))
-        else:
+class _Objective:
+    """Σ w_i L_i(r, s) for one mixture (value and gradient in r) or for many at once
+    (``values``: rows of R), for any form that has a share variable."""
+
+    def __init__(self, fit: LawFit, step: float, w: np.ndarray):
+        doms = fit.domains
+        self.w = w
+        self.kind = "power"
+        if fit.form in ("bimix", "additive", "share"):
+            if fit.form == "share":
+                p = [fit.params(d, _as_step(step, fit)) for d in doms]
+                self.A = np.array([q["A"] for q in p])
+                self.alpha = np.array([q["alpha"] for q in p])
+                self.const = np.zeros(len(doms))
+                return
             p = [fit.params(d) for d in doms]
             steps_only = [d for d, q in zip(doms, p) if q.get("alpha", q.get("a")) is None]
             if steps_only:
                 raise NotPredictableError(f"domains {steps_only} were fitted at a single share: their "
                                           "share exponent is not identified, so no mixture can be optimised")
             if fit.form == "bimix":
-                A = np.array([q["A"] * (q["B"] * step ** -q["beta"] + q["C"]) for q in p])
-                alpha = np.array([q["alpha"] for q in p]); const = np.zeros(len(doms))
+                self.A = np.array([q["A"] * (q["B"] * step ** -q["beta"] + q["C"]) for q in p])
+                self.alpha = np.array([q["alpha"] for q in p])
+                self.const = np.zeros(len(doms))
             else:
-                A = np.array([q["A"] for q in p]); alpha = np.array([q["a"] for q in p])
-                const = np.array([q["E"] + q["B"] * step ** -q["b"] for q in p])
+                self.A = np.array([q["A"] for q in p])
+                self.alpha = np.array([q["a"] for q in p])
+                self.const = np.array([q["E"] + q["B"] * step ** -q["b"] for q in p])
+        elif fit.form == "exponential":
+            self.kind = "exp"
+            p = [fit.params(d, _as_step(step, fit)) for d in doms]
+            self.c = np.array([q["c"] for q in p])
+            self.k = np.array([q["k"] for q in p])
+            self.T = np.array([[q[f"t[{e}]"] for e in doms] for q in p])  # row i = domain i's t
+        else:
+            raise NotPredictableError("the steps form has no share variable: it cannot score mixtures")
 
-        def f(r):
+    def values(self, R: np.ndarray) -> np.ndarray:
+        """Objective of each row of R, (n, m) -> (n,)."""
+        R = np.asarray(R, float)
+        if self.kind == "power":
+            with np.errstate(divide="ignore"):
+                return (self.const + self.A * R ** -self.alpha) @ self.w
+        return (self.c + self.k * np.exp(R @ self.T.T)) @ self.w
+
+    def __call__(self, r: np.ndarray) -> tuple[float, np.ndarray]:
+        if self.kind == "power":
             r = np.maximum(r, 1e-300)
-            term = A * r ** -alpha
-            return float(w @ (const + term)), -w * alpha * term / r
-        return f
-    if fit.form == "exponential":
-        st = _as_step(step, fit)
-        p = [fit.params(d, st) for d in doms]
-        c = np.array([q["c"] for q in p]); k = np.array([q["k"] for q in p])
-        T = np.array([[q[f"t[{e}]"] for e in doms] for q in p])  # (m, m): row i = domain i's t
+            term = self.A * r ** -self.alpha
+            return float(self.w @ (self.const + term)), -self.w * self.alpha * term / r
+        e = self.k * np.exp(self.T @ r)
+        return float(self.w @ (self.c + e)), self.T.T @ (self.w * e)
 
-        def f(r):
-            e = k * np.exp(T @ r)
-            return float(w @ (c + e)), T.T @ (w * e)
-        return f
-    raise NotPredictableError("the steps form has no share variable: it cannot score mixtures")
+
+def _objective(fit: LawFit, step: float, w: np.ndarray) -> _Objective:
+    return _Objective(fit, step, w)
 
 
 def _losses(fit: LawFit, r: np.ndarray, step: float) -> np.ndarray:
@@ -210,11 +228,24 @@ def _slsqp(f, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     lo_eff = np.maximum(lo, 1e-10)
     span = hi - lo_eff
     x0 = lo_eff + (1.0 - lo_eff.sum()) * span / span.sum() if span.sum() > 0 else lo_eff
-    sol = minimize(f, x0, jac=True, method="SLSQP", bounds=list(zip(lo_eff, hi)),
-                   constraints=[{"type": "eq", "fun": lambda r: r.sum() - 1.0,
-                                 "jac": lambda r: np.ones_like(r)}],
-                   options={"ftol": 1e-16, "maxiter": 2000})
-    if not sol.success and sol.status not in (8,):  # 8: positive directional derivative at optimum
+    scale = 1.0 / max(abs(f(x0)[0]), 1e-300)  # SLSQP's tolerances are absolute: make f ~ 1
+
+    def scaled(r):
+        v, g = f(r)
+        return v * scale, g * scale
+
+    sol = None
+    for attempt in range(3):
+        sol = minimize(scaled, x0, jac=True, method="SLSQP", bounds=list(zip(lo_eff, hi)),
+                       constraints=[{"type": "eq", "fun": lambda r: r.sum() - 1.0,
+                                     "jac": lambda r: np.ones_like(r)}],
+                       options={"ftol": 1e-16, "maxiter": 2000})
+        if sol.success or sol.status == 8:  # 8: positive directional derivative at the optimum
+            break
+        # a failed line search leaves a feasible, improved point: restart from it, renormalised
+        x0 = np.clip(sol.x, lo_eff, hi)
+        x0 = x0 / x0.sum() if np.all(np.isfinite(x0)) and x0.sum() > 0 else x0
+    else:
         raise OptimizeError(f"SLSQP did not converge: {sol.message}")
     return np.clip(sol.x, lo_eff, hi)
 
@@ -237,7 +268,7 @@ def grid_search(fit: LawFit, step: float, resolution: int = 200, weights=None) -
         i, j = np.meshgrid(np.arange(1, n), np.arange(1, n), indexing="ij")
         keep = (i + j) < n
         pts = np.column_stack([i[keep], j[keep], n - i[keep] - j[keep]]) / n
-    vals = np.array([f(p)[0] for p in pts])
+    vals = f.values(pts)
     best = pts[int(np.argmin(vals))]
     losses = _losses(fit, best, step)
     return MixtureOptimum(domains=fit.domains, r=best, step=float(step), objective=float(vals.min()),
@@ -261,7 +292,7 @@ def near_optimal_region(fit: LawFit, opt: MixtureOptimum, delta: float = 0.01, n
     pts = np.vstack([rng.dirichlet(np.ones(m), n_u), centred])
     ok = np.all((pts >= opt.lower - 1e-12) & (pts <= opt.upper + 1e-12), axis=1) & np.all(pts > 0, axis=1)
     pts = pts[ok]
-    mean_loss = np.array([f(p)[0] for p in pts]) / opt.weights.sum()
+    mean_loss = f.values(pts) / opt.weights.sum()
     best = opt.objective / opt.weights.sum()
     near = pts[mean_loss <= best + delta]
     summary = pd.DataFrame({"domain": opt.domains, "r_opt": opt.r,
