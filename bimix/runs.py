@@ -43,6 +43,11 @@ DTYPES = {"run": "string", "mixture": "string", "seed": "int64", "step": "int64"
 SHARE_SUM_TOL = 1e-6  # a run's shares over its listed domains may not exceed 1 by more than this
 
 
+# pandas < 3 parses floats with a fast, slightly lossy routine unless asked; pandas 3 is exact
+# by default and deprecates the option
+_EXACT_FLOATS = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+
+
 class RunsSchemaError(ValueError):
     """A run table that does not follow the format; the message names the rows or runs."""
 
@@ -147,8 +152,7 @@ def read_runs(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if _format(path) == "csv":
         df = pd.read_csv(path, dtype={"run": str, "mixture": str, "domain": str},
-                         keep_default_na=False, na_values={"tokens": [""]},
-                         float_precision="round_trip")
+                         keep_default_na=False, na_values={"tokens": [""]}, **_EXACT_FLOATS)
     else:
         df = pd.read_parquet(path)
     try:
@@ -368,7 +372,7 @@ def from_dml(paths: Sequence[str | os.PathLike], domains: Sequence[str],
 # RegMix (Liu et al. 2024) CSV pairs.
 
 def _read_csv_strict(path) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"index": str, "run": str, "name": str}, float_precision="round_trip")
+    return pd.read_csv(path, dtype={"index": str, "run": str, "name": str}, **_EXACT_FLOATS)
 
 
 def from_regmix(mixtures_csv: str | os.PathLike, losses_csv: str | os.PathLike,
