@@ -25,6 +25,10 @@ from scipy.stats import spearmanr
 from bimix.law import FORMS, LawError, NotPredictableError, fit_law
 
 
+class ProtocolError(LawError, ValueError):
+    """A split or setting a protocol cannot use (overlapping or unknown mixtures, k < 1)."""
+
+
 # --------------------------------------------------------------------------------------------------
 # Metrics.
 
@@ -98,7 +102,7 @@ def extrapolate_steps(table: pd.DataFrame, form: str = "bimix", method: str = "t
     best over domains are reported.
     """
     if holdout_last < 1:
-        raise LawError(f"holdout_last must be >= 1, got {holdout_last}")
+        raise ProtocolError(f"holdout_last must be >= 1, got {holdout_last}")
     if form in ("share", "exponential"):
         return Extrapolation(form=form, applicable=False,
                              reason=f"the {form} law has no step variable: it is fitted per step")
@@ -185,10 +189,10 @@ def generalise_mixtures(table: pd.DataFrame, fit_on: Sequence[str], predict: Seq
     step (PAPER.md Table 2). Rows with r = 0 in an r^-α form are excluded and counted."""
     overlap = sorted(set(fit_on) & set(predict))
     if overlap:
-        raise LawError(f"mixtures {overlap} are both fitted on and predicted")
+        raise ProtocolError(f"mixtures {overlap} are both fitted on and predicted")
     missing = sorted(set(predict) - set(table["mixture"]))
     if missing:
-        raise LawError(f"mixtures to predict {missing} are not in the run table")
+        raise ProtocolError(f"mixtures to predict {missing} are not in the run table")
     fit = fit_law(table, form=form, method=method, n_starts=n_starts, mixtures=fit_on)
     held = table[table["mixture"].isin(list(predict))]
     try:
