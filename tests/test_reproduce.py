@@ -1,0 +1,93 @@
+"""The papermill runner: registry, parameter checking, failures, and notebook 01 end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from bimix import reproduce
+from bimix.paths import NOTEBOOKS_DIR, REPO_ROOT
+
+
+def _bimix(*args, env=None, check=False):
+    return subprocess.run([sys.executable, "-m", "bimix", *args], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=900, check=check)
+
+
+def test_registered_notebooks_exist_are_clean_and_declare_injected_parameters():
+    assert reproduce.NOTEBOOKS, "no notebook registered"
+    for spec in reproduce.NOTEBOOKS:
+        nb = nbformat.read(spec.path, as_version=4)
+        assert nb.metadata["kernelspec"]["name"] == "python3", spec.name
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, f"{spec.name} has outputs"
+        declared = reproduce.declared_parameters(spec.path)
+        missing = set(reproduce.ALWAYS_INJECTED) - set(declared)
+        assert not missing, f"{spec.name} does not declare {missing}"
+        assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+
+
+def test_every_notebook_file_is_registered():
+    registered = {spec.name for spec in reproduce.NOTEBOOKS}
+    on_disk = {p.stem for p in NOTEBOOKS_DIR.glob("*.ipynb")}
+    assert on_disk == registered
+
+
+def test_unknown_parameter_is_refused_before_anything_runs(tmp_path):
+    with pytest.raises(reproduce.ParameterError, match="bogus"):
+        reproduce.reproduce("smoke", ["01_build_corpus"], output_dir=tmp_path, extra={"bogus": 1})
+    assert not (tmp_path / "notebooks").exists()
+    result = _bimix("reproduce", "--profile", "smoke", "--only", "01_build_corpus",
+                    "--output-dir", str(tmp_path), "-p", "bogus=1")
+    assert result.returncode == 1 and "bogus" in result.stderr
+
+
+def test_unknown_notebook_and_profile_are_refused(tmp_path):
+    with pytest.raises(reproduce.ReproduceError, match="no_such_notebook"):
+        reproduce.plan("smoke", ["no_such_notebook"])
+    with pytest.raises(reproduce.ReproduceError, match="unknown profile"):
+        reproduce.plan("laptop")
+
+
+def test_failing_cell_names_notebook_and_cell(tmp_path, monkeypatch):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell('profile: str = "cpu"\nfigures_dir: str = ""\nresults_dir: str = ""')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("x = 1"),
+                nbformat.v4.new_code_cell("raise ValueError('deliberate failure 42')")]
+    path = tmp_path / "99_fails.ipynb"
+    nbformat.write(nb, path)
+    spec = reproduce.NotebookSpec("99_fails", source=path)
+    monkeypatch.setattr(reproduce, "NOTEBOOKS", (spec,))
+    with pytest.raises(reproduce.NotebookFailed, match=r"99_fails.*ValueError.*deliberate failure 42"):
+        reproduce.reproduce("smoke", output_dir=tmp_path / "out", progress=False)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["notebooks"][0]["status"] == "failed"
+
+
+@pytest.mark.slow
+def test_notebook_01_runs_through_the_cli(smoke_store, tmp_path):
+    env = dict(os.environ)
+    out, figures = tmp_path / "build", tmp_path / "figures"
+    result = _bimix("reproduce", "--profile", "smoke", "--only", "01_build_corpus",
+                    "--output-dir", str(out), "--figures-dir", str(figures), env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    claims = json.loads((out / "results" / "01_build_corpus.json").read_text())
+    assert claims["corpus"]["hash"] == smoke_store.corpus_hash
+    bpe = claims["stores"][smoke_store.meta["tokenizer"]["name"]]
+    assert bpe["store_id"] == smoke_store.store_id
+    assert {row["domain"] for row in bpe["domains"]} == set(smoke_store.domains)
+    assert (figures / "corpus_domains_smoke.png").stat().st_size > 1000
+    assert (figures / "corpus_domains_smoke.pdf").stat().st_size > 1000
+    executed = nbformat.read(out / "notebooks" / "01_build_corpus.ipynb", as_version=4)
+    assert any(cell.get("outputs") for cell in executed.cells if cell.cell_type == "code")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["notebooks"][0]["status"] == "ok"
+    assert manifest["environment"]["packages"]["papermill"]
