@@ -45,8 +45,9 @@ from bimix.files import atomic_path, read_json, sha256_json, write_json
 from bimix.paths import RUNS_DIR, cache_dir
 from bimix.profiles import ModelConfig, ProxyConfig, TrainConfig, get_profile
 from bimix.provenance import code_version, environment
+from bimix.runs import COLUMNS, write_sidecar
 
-RUN_COLUMNS = ("run", "mixture", "seed", "step", "tokens", "domain", "r", "loss")
+RUN_COLUMNS = COLUMNS  # the run-table long format, owned by bimix.runs
 
 
 class TrainError(RuntimeError):
@@ -433,7 +434,6 @@ def train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
         raise TrainError(f"mixture {spec.mixture!r} domains {tuple(weights)} differ from the store's {domains}")
     r = np.array([weights[d] for d in domains])
     csv_path, sidecar_dir = run_paths(spec.profile, out_dir)
-    sidecar_path = sidecar_dir / f"{spec.run_id}.json"
     ckpt = checkpoint_path(spec)
     objective = objective or MeanLoss()
 
@@ -476,7 +476,7 @@ def train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
         "device": str(dev), "torch_threads": torch.get_num_threads(),
     }
     if rank == 0:
-        write_json(sidecar_path, {**meta, "status": "running", "step": state["step"]})
+        write_sidecar(csv_path, spec.run_id, {**meta, "status": "running", "step": state["step"]})
 
     def save_checkpoint():
         if rank == 0:
@@ -548,7 +548,7 @@ def train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
         if done:
             with atomic_path(final_model_path(spec)) as tmp:
                 torch.save(net.state_dict(), tmp)
-        write_json(sidecar_path, result)
+        write_sidecar(csv_path, spec.run_id, result)
     if world > 1:
         torch.distributed.barrier()
     return result
