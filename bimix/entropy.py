@@ -618,15 +618,16 @@ def pretrained_fasttext(path: str | os.PathLike | None = None) -> FastTextEmbedd
     return FastTextEmbedder(Path(path) if path else default_vectors_path(), name="fasttext-cc")
 
 
-def train_fasttext(store, *, dim: int = 100, epoch: int = 5, min_count: int = 5, seed: int = 0,
-                   threads: int = 1, split: str = "train", progress: bool = True) -> FastTextEmbedder:
+def train_fasttext(store, *, dim: int = 100, epoch: int = 5, min_count: int = 5, threads: int = 1,
+                   split: str = "train", progress: bool = True) -> FastTextEmbedder:
     """FastText skip-gram vectors trained offline on the store's train split (all domains).
 
-    Cached as ``$BIMIX_CACHE/fasttext/<store_id>-d<dim>-e<epoch>-m<min_count>-s<seed>.bin``; with one
-    thread the model is a deterministic function of the corpus and the seed.
+    Cached as ``$BIMIX_CACHE/fasttext/<store_id>-d<dim>-e<epoch>-m<min_count>.bin``. The unsupervised
+    trainer fixes its own seed (0; the Python API does not expose it), so with one thread the model is
+    a deterministic function of the corpus; more threads train faster but not reproducibly.
     """
     fasttext = _import_fasttext()
-    path = cache_dir() / "fasttext" / f"{store.store_id}-d{dim}-e{epoch}-m{min_count}-s{seed}.bin"
+    path = cache_dir() / "fasttext" / f"{store.store_id}-d{dim}-e{epoch}-m{min_count}.bin"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path.with_suffix(".txt")) as text_path:
@@ -635,7 +636,7 @@ def train_fasttext(store, *, dim: int = 100, epoch: int = 5, min_count: int = 5,
                     for doc in store.documents(domain, split):
                         fh.write(" ".join(doc.split()) + "\n")
             model = fasttext.train_unsupervised(str(text_path), model="skipgram", dim=dim, epoch=epoch,
-                                                minCount=min_count, thread=threads, seed=seed,
+                                                minCount=min_count, thread=threads,
                                                 verbose=2 if progress else 0)
             with atomic_path(path) as tmp:
                 model.save_model(str(tmp))
@@ -654,7 +655,7 @@ def make_embedder(kind: str | Embedder, store=None, *, seed: int = 0, progress: 
     if kind == "fasttext-train":
         if store is None:
             raise EntropyError("the fasttext-train embedder needs a token store to train on")
-        return train_fasttext(store, seed=seed, progress=progress)
+        return train_fasttext(store, progress=progress)
     raise EntropyError(f"unknown embedder {kind!r}; choose from: hashed, fasttext, fasttext-train")
 
 

@@ -283,7 +283,7 @@ def test_smoke_store_entropies_and_mixtures(smoke_store, tmp_path):
 def test_fasttext_trained_on_the_corpus(smoke_store):
     pytest.importorskip("fasttext", reason="fasttext not installed (pip install fasttext-wheel)")
     emb = E.train_fasttext(smoke_store, dim=16, epoch=1, min_count=3, progress=False)
-    docs = E.sample_documents(smoke_store.documents(smoke_store.domains[0]), 50, np.random.default_rng(0))
+    docs = E.sample_documents(smoke_store.documents("legal"), 50, np.random.default_rng(0))
     x = emb.embed(docs)
     assert x.shape == (50, 16) and np.isfinite(x).all()
     assert 0 < E.von_neumann_entropy(x) < math.log(16)
