@@ -36,7 +36,7 @@ from bimix.files import atomic_dir, atomic_path, read_json, sha256_file, sha256_
 from bimix.paths import cache_dir
 from bimix.profiles import Profile, TokenizerConfig, get_profile
 
-STORE_VERSION = "1"
+STORE_VERSION = "2"  # bump when the store layout changes; older stores are rebuilt
 EOS = "<|endoftext|>"
 
 # GPT-2's vocabulary and merges, as shipped in a small registry package (read, never installed).
@@ -301,6 +301,7 @@ def build_store(corpus: Corpus, tok: LoadedTokenizer, *, num_proc: int = 1,
             }
             tok.tokenizer.save_pretrained(str(tmp / "tokenizer"))
             write_json(tmp / "meta.json", meta)
+            _save_reference_mixtures(tmp, meta, root.name)
     finally:
         if previous is None:
             os.environ.pop("TOKENIZERS_PARALLELISM", None)
@@ -309,6 +310,17 @@ def build_store(corpus: Corpus, tok: LoadedTokenizer, *, num_proc: int = 1,
         if disable:
             datasets.enable_progress_bars()
     return TokenStore(root, meta, tok.tokenizer, corpus)
+
+
+def _save_reference_mixtures(folder: Path, meta: dict, store_id: str) -> None:
+    """``natural`` (the train split's token shares: the paper's Baseline analogue) and ``uniform``."""
+    from bimix.mixtures import Mixture, natural, save_named, uniform
+
+    provenance = {"store_id": store_id, "corpus_hash": meta["corpus_hash"],
+                  "tokenizer": meta["tokenizer"]["name"]}
+    counts = {d: v["train"]["tokens"] for d, v in meta["domains"].items()}
+    for m in (natural(counts), uniform(list(meta["domains"]))):
+        save_named(Mixture(m.name, m.weights, {**m.meta, **provenance}), folder / "mixtures")
 
 
 def _select(profile: Profile, tokenizer: str | int | TokenizerConfig) -> TokenizerConfig:
@@ -334,7 +346,7 @@ def open_store(profile: str | Profile = "cpu", tokenizer: str | int | TokenizerC
     root = store_dir(corpus, tok)
     if (root / "meta.json").exists():
         meta = read_json(root / "meta.json")
-        if all((root / f"{d}.{s}.bin").exists() for d in meta["domains"] for s in SPLITS):
+        if meta.get("store_version") == STORE_VERSION and all((root / f"{d}.{s}.bin").exists() for d in meta["domains"] for s in SPLITS):
             return TokenStore(root, meta, tok.tokenizer, corpus)
     return build_store(corpus, tok, num_proc=num_proc or profile.num_proc, progress=progress)
 

@@ -69,3 +69,16 @@ def test_bad_tokenizer_requests_are_clear(smoke_corpus):
     with pytest.raises(StoreError, match="unknown domain"):
         from bimix.tokens import TokenStore
         TokenStore(smoke_corpus.root, {"domains": {"code": {}}, "dtype": "uint16"}).tokens("poetry")
+
+
+def test_store_ships_natural_and_uniform_mixtures(smoke_store):
+    from bimix.mixtures import load_named
+
+    nat = load_named("natural", smoke_store.mixtures_dir, smoke_store.domains)
+    train = {d: len(smoke_store.tokens(d, "train")) for d in smoke_store.domains}
+    total = sum(train.values())
+    for d in smoke_store.domains:
+        assert nat.weights[d] == pytest.approx(train[d] / total, abs=1e-12)
+    assert nat.meta["store_id"] == smoke_store.store_id
+    uni = load_named("uniform", smoke_store.mixtures_dir, smoke_store.domains)
+    assert all(w == pytest.approx(1 / len(smoke_store.domains)) for w in uni.weights.values())
