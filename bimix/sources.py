@@ -120,8 +120,8 @@ ARTIFACTS: dict[str, Artifact] = {a.key: a for a in (
              "P. J. Cassidy, GNU); extracted by Rafael Lins"),
     Artifact("python-doc", "python3.11-doc=3.11.2-6+deb12u9", "python3.11-doc_3.11.2-6+deb12u9_all.deb",
              "5b3594189d6ef9a6963ce0347fd307a1cc67620ad697e144db366070e2e146be", "debian",
-             "PSF-2.0", "Python Software Foundation and the Python documentation authors; "
-             "Debian package by the Debian Python team"),
+             "PSF-2.0", "Python Software Foundation, Guido van Rossum and the Python documentation "
+             "authors; Debian package maintained by Matthias Klose"),
     Artifact("texlive-science-doc", "texlive-science-doc=2022.20230122-4",
              "texlive-science-doc_2022.20230122-4_all.deb",
              "0e0fcc74646b916402124e8394a7a8d896e1c959cd9b184b0d7a61e08c6e72db", "debian",
