@@ -50,6 +50,8 @@ class NotebookSpec:
 # Pipeline order. A notebook absent from a profile's mapping does not run in that profile.
 NOTEBOOKS: tuple[NotebookSpec, ...] = (
     NotebookSpec("01_build_corpus"),
+    NotebookSpec("02_entropy_mixtures", {"smoke": {"n_docs": 200}, "cpu": {}, "gpu": {},
+                                         "paper": {"tokenizers": "hf", "num_proc": 16}}),
 )
 
 
