@@ -49,6 +49,7 @@ class NotebookSpec:
 
 # Pipeline order. A notebook absent from a profile's mapping does not run in that profile.
 NOTEBOOKS: tuple[NotebookSpec, ...] = (
+    NotebookSpec("00_law_in_five_minutes", {"smoke": {"n_bootstrap": 20}, "cpu": {}, "gpu": {}, "paper": {}}),
     NotebookSpec("01_build_corpus"),
     NotebookSpec("02_entropy_mixtures", {"smoke": {"n_docs": 200}, "cpu": {}, "gpu": {},
                                          "paper": {"tokenizers": "hf", "num_proc": 16}}),
