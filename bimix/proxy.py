@@ -41,7 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bimix.files import atomic_path, read_json, sha256_json, write_json
+from bimix.files import atomic_path, read_json, sha256_json
 from bimix.paths import RUNS_DIR, cache_dir
 from bimix.profiles import ModelConfig, ProxyConfig, TrainConfig, get_profile
 from bimix.provenance import code_version, environment
@@ -439,6 +439,7 @@ def train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
 
     net = build_model(cfg.model, store.vocab_size, seed=spec.seed).to(dev)
     if dev.type == "cuda":
+        torch.cuda.set_device(dev)  # NCCL needs each rank on its own device
         torch.backends.cuda.matmul.allow_tf32 = True
     optimizer, scheduler = make_optimizer(net, train)
     sampler = MixtureSampler({d: store.tokens(d, "train") for d in domains}, domains, r, T, B,
