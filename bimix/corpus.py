@@ -191,14 +191,24 @@ def _mini_pile_documents(config: CorpusConfig, progress: bool) -> tuple[dict[str
         try:
             paths[key] = sources.fetch_artifact(artifact, artifact_dir)
         except sources.SourceError as exc:
-            failures.append(f"{artifact.requirement}: {exc}")
+            failures.append((artifact, exc))
             continue
         used.append({"requirement": artifact.requirement, "filename": artifact.filename,
                      "sha256": artifact.sha256, "licence": artifact.licence,
                      "attribution": artifact.attribution})
-    if failures:
+    # An optional (Debian) domain whose artifact cannot be had is skipped with a message; a
+    # missing default source stops the build.
+    skipped = {d for d in config.extra_domains
+               if any(a.key not in paths for a in sources.artifacts_for(d))}
+    fatal = [f"{a.requirement}: {exc}" for a, exc in failures
+             if any(a in sources.artifacts_for(d) for d in domains if d not in skipped)]
+    if fatal:
         raise CorpusError("could not fetch the corpus sources (no corpus was written):\n  "
-                          + "\n  ".join(failures))
+                          + "\n  ".join(fatal))
+    for domain in sorted(skipped):
+        print(f"skipping optional domain {domain!r}: its Debian artifact could not be fetched "
+              f"({'; '.join(str(e) for _, e in failures)[:300]})", file=sys.stderr)
+    domains = tuple(d for d in domains if d not in skipped)
     docs = {}
     for domain in tqdm(domains, desc="extracting domains", disable=not progress):
         docs[domain] = sources.documents(domain, paths, seed=config.seed, math_bytes=config.math_bytes)
