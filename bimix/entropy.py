@@ -619,21 +619,26 @@ def pretrained_fasttext(path: str | os.PathLike | None = None) -> FastTextEmbedd
 
 
 def train_fasttext(store, *, dim: int = 100, epoch: int = 5, min_count: int = 5, threads: int = 1,
-                   split: str = "train", progress: bool = True) -> FastTextEmbedder:
+                   split: str = "train", max_docs_per_domain: int | None = None,
+                   progress: bool = True) -> FastTextEmbedder:
     """FastText skip-gram vectors trained offline on the store's train split (all domains).
 
-    Cached as ``$BIMIX_CACHE/fasttext/<store_id>-d<dim>-e<epoch>-m<min_count>.bin``. The unsupervised
+    Cached as ``$BIMIX_CACHE/fasttext/<store_id>-d<dim>-e<epoch>-m<min_count>[-n<docs>].bin``; with
+    ``max_docs_per_domain`` only each domain's first documents are used (quick checks). The unsupervised
     trainer fixes its own seed (0; the Python API does not expose it), so with one thread the model is
     a deterministic function of the corpus; more threads train faster but not reproducibly.
     """
     fasttext = _import_fasttext()
-    path = cache_dir() / "fasttext" / f"{store.store_id}-d{dim}-e{epoch}-m{min_count}.bin"
+    cap = f"-n{max_docs_per_domain}" if max_docs_per_domain else ""
+    path = cache_dir() / "fasttext" / f"{store.store_id}-d{dim}-e{epoch}-m{min_count}{cap}.bin"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path.with_suffix(".txt")) as text_path:
             with open(text_path, "w", encoding="utf-8") as fh:
                 for domain in store.domains:
-                    for doc in store.documents(domain, split):
+                    for i, doc in enumerate(store.documents(domain, split)):
+                        if max_docs_per_domain and i >= max_docs_per_domain:
+                            break
                         fh.write(" ".join(doc.split()) + "\n")
             model = fasttext.train_unsupervised(str(text_path), model="skipgram", dim=dim, epoch=epoch,
                                                 minCount=min_count, thread=threads,
@@ -763,7 +768,7 @@ class EntropyReport:
         """Domains × measures DataFrame of the mixtures, beside the natural (token-share) mixture."""
         import pandas as pd
 
-        cols = {m: mix.weights for m, mix in self.mixtures(temperature).items()}
+        cols = {m: dict(mix.weights) for m, mix in self.mixtures(temperature).items()}
         df = pd.DataFrame(cols).loc[list(self.table.index)]
         if "tokens" in self.table.columns:
             df.insert(0, "natural", self.table["tokens"] / self.table["tokens"].sum())

@@ -275,6 +275,9 @@ def test_smoke_store_entropies_and_mixtures(smoke_store, tmp_path):
     assert ce.meta["seq_len"] == 1024 and ce.meta["corpus_hash"] == store.corpus_hash
     assert ce.meta["tokenizer"]["vocab_size"] == store.vocab_size
     assert dict(ce.weights) == pytest.approx(E.softmax_mixture(t["ce"].to_dict()))
+    mt = report.mixture_table()
+    assert list(mt.columns) == ["natural", "se", "je", "ce", "vne"] and list(mt.index) == list(store.domains)
+    assert np.allclose(mt.sum(), 1.0) and mt.loc[domain, "ce"] == pytest.approx(ce.weights[domain])
     # cached counts give identical entropies
     again = E.compute_entropies(store, ("se", "je", "ce"), progress=False)
     assert np.array_equal(again.table[["se", "je", "ce"]].to_numpy(), t[["se", "je", "ce"]].to_numpy())
@@ -282,7 +285,7 @@ def test_smoke_store_entropies_and_mixtures(smoke_store, tmp_path):
 
 def test_fasttext_trained_on_the_corpus(smoke_store):
     pytest.importorskip("fasttext", reason="fasttext not installed (pip install fasttext-wheel)")
-    emb = E.train_fasttext(smoke_store, dim=16, epoch=1, min_count=3, progress=False)
+    emb = E.train_fasttext(smoke_store, dim=16, epoch=1, min_count=3, max_docs_per_domain=15, progress=False)
     docs = E.sample_documents(smoke_store.documents("legal"), 50, np.random.default_rng(0))
     x = emb.embed(docs)
     assert x.shape == (50, 16) and np.isfinite(x).all()
@@ -295,3 +298,24 @@ def test_pretrained_fasttext_vectors_when_present():
         pytest.skip(f"pretrained FastText vectors not present at {path} (7 GB download from fasttext.cc)")
     x = E.pretrained_fasttext(path).embed(["a court ruling", "def main(): pass"])
     assert x.shape == (2, 300)
+
+
+def test_notebook_02_runs_in_smoke(smoke_store, smoke_store_gpt2, tmp_path):
+    from bimix import reproduce
+    from bimix.files import read_json
+    from bimix.mixtures import load_named
+
+    reproduce.reproduce("smoke", ["02_entropy_mixtures"], output_dir=tmp_path, figures_dir=tmp_path / "fig",
+                        progress=False)
+    claims = read_json(tmp_path / "results" / "02_entropy_mixtures.json")
+    assert all(gap <= 1e-4 for gap in claims["paper_chain_rule_gap"].values())
+    for kind, store in (("bpe", smoke_store), ("gpt2", smoke_store_gpt2)):
+        got = claims["tokenizers"][kind]
+        assert got["store_id"] == store.store_id and got["vocab_size"] == store.vocab_size
+        for m in ("se", "je", "ce", "vne"):
+            assert sum(row[m] for row in got["mixtures"].values()) == pytest.approx(1.0)
+            saved = load_named(m, store.mixtures_dir, domains=store.domains)
+            assert dict(saved.weights) == pytest.approx({d: row[m] for d, row in got["mixtures"].items()})
+        assert got["entropies"]["code"]["tokens"] == len(store.tokens("code"))
+    assert 0 < claims["cost"]["cpu_seconds"] < 600
+    assert (tmp_path / "fig" / "entropy_mixtures.png").stat().st_size > 1000
