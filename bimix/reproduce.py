@@ -41,10 +41,11 @@ class NotebookSpec:
     name: str  # file stem in notebooks/
     profiles: Mapping[str, Mapping[str, Any]] = field(
         default_factory=lambda: {p: {} for p in PROFILES})  # profile -> extra parameters
+    source: Path | None = None  # default: notebooks/<name>.ipynb
 
     @property
     def path(self) -> Path:
-        return NOTEBOOKS_DIR / f"{self.name}.ipynb"
+        return self.source or NOTEBOOKS_DIR / f"{self.name}.ipynb"
 
 
 # Pipeline order. A notebook absent from a profile's mapping does not run in that profile.
