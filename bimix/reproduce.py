@@ -54,6 +54,8 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
     NotebookSpec("01_build_corpus"),
     NotebookSpec("02_entropy_mixtures", {"smoke": {"n_docs": 200}, "cpu": {}, "gpu": {},
                                          "paper": {"tokenizers": "hf", "num_proc": 16}}),
+    NotebookSpec("03_doremi"),
+    NotebookSpec("04_proxy_pretraining"),
 )
 
 

@@ -64,34 +64,40 @@ def _execute(job: Job, profile: str, config: ProxyConfig, out_dir, store=None, p
 
 
 def plan(profile: str, mixtures, seeds, store, config: ProxyConfig, out_dir=None) -> list[Job]:
-    """The jobs still missing, in the order they should start (the DoReMi reference first)."""
+    """The jobs still missing, in the order they should start (the DoReMi reference first).
+
+    The ``doremi`` mixture comes from one DoReMi proxy, trained with the first seed; it is recomputed
+    when the saved mixture was made by another config or store (its meta names the proxy run)."""
     from bimix import proxy
 
     jobs: list[Job] = []
     reference = config.doremi.reference
     ordered = sorted(dict.fromkeys(mixtures), key=lambda m: (m != reference, m == "doremi"))
+    need_proxy = "doremi" in ordered and not doremi_is_current(profile, store, config, seeds[0])
+    if need_proxy:
+        jobs.append(Job("doremi", "doremi", seeds[0]))
     for seed in seeds:
         for mixture in ordered:
-            if mixture == "doremi":
-                doremi_file_exists = _has_mixture("doremi", store)
-                if not doremi_file_exists:
-                    jobs.append(Job("doremi", "doremi", seed))
-                    jobs.append(Job("run", "doremi", seed))
-                    continue
+            if mixture == "doremi" and need_proxy:
+                jobs.append(Job("run", "doremi", seed))
+                continue
             spec = proxy.make_spec(profile, mixture, store, seed=seed, config=config)
             if not proxy.is_complete(spec, out_dir):
                 jobs.append(Job("run", mixture, seed))
     return jobs
 
 
-def _has_mixture(name: str, store) -> bool:
-    from bimix.proxy import TrainError, resolve_mixture
+def doremi_is_current(profile: str, store, config: ProxyConfig, seed: int) -> bool:
+    """Whether ``store.mixtures_dir/doremi.json`` was made by this config's DoReMi proxy."""
+    from bimix import proxy
+    from bimix.mixtures import load_named
 
-    try:
-        resolve_mixture(name, store)
-        return True
-    except TrainError:
+    if not (store.mixtures_dir / "doremi.json").is_file():
         return False
+    saved = load_named("doremi", store.mixtures_dir, domains=store.domains)
+    expected = proxy.make_spec(profile, "doremi-proxy", store, seed=seed, config=config, objective="doremi",
+                               weights=proxy.resolve_mixture(config.doremi.sample, store))
+    return saved.meta.get("proxy_run") == expected.run_id and saved.meta.get("profile") == profile
 
 
 def job_tokens(job: Job, config: ProxyConfig) -> int:
@@ -156,7 +162,7 @@ def _ready(pending: list[Job], running, config: ProxyConfig) -> list[Job]:
     for job in pending:
         if job.kind == "doremi" and f"{ref}/s{job.seed}" in blocked_labels:
             continue
-        if job.kind == "run" and job.mixture == "doremi" and f"doremi-proxy/s{job.seed}" in blocked_labels:
+        if job.kind == "run" and job.mixture == "doremi" and any(b.startswith("doremi-proxy/") for b in blocked_labels):
             continue
         out.append(job)
     return sorted(out, key=lambda j: j.kind != "doremi")
