@@ -257,3 +257,142 @@ def compare_forms(table: pd.DataFrame, fit_on: Sequence[str], predict: Sequence[
                 "" if e.applicable else f"steps: {e.reason}") if x),
         })
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# Beyond the paper (PAPER.md §10): mixture names, seed variance, the no-interaction assumption, and
+# leave-one-mixture-out predictions point by point.
+
+# The paper's "Baseline" is the corpus's natural mixture (train-token shares); the sweep writes it as
+# ``baseline`` (bimix.proxy.resolve_mixture treats both names alike), other tables may say ``natural``.
+MIXTURE_ALIASES = {"baseline": ("baseline", "natural"), "natural": ("natural", "baseline")}
+
+
+def resolve_mixture_names(table: pd.DataFrame, names: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """Map requested mixture names to the names the run table uses, through ``MIXTURE_ALIASES``.
+    Returns ``({requested: name in table}, [requested names found under no alias])``."""
+    present = set(table["mixture"])
+    found, missing = {}, []
+    for name in names:
+        hit = next((a for a in MIXTURE_ALIASES.get(name, (name,)) if a in present), None)
+        if hit is None:
+            missing.append(name)
+        else:
+            found[name] = hit
+    return found, missing
+
+
+def seed_variance(table: pd.DataFrame) -> pd.DataFrame:
+    """Seed-to-seed spread of every (mixture, domain, step) trained with at least two seeds: the
+    standard deviation of log loss across seeds (≈ relative standard deviation of the loss).
+    Empty when no mixture has two seeds."""
+    t = table.assign(log_loss=np.log(table["loss"].to_numpy(float)))
+    g = t.groupby(["mixture", "domain", "step"], sort=False)
+    out = g.agg(n_seeds=("seed", "nunique"), loss_mean=("loss", "mean"), log_std=("log_loss", "std"))
+    return out[out["n_seeds"] >= 2].reset_index()
+
+
+def share_slopes(table: pd.DataFrame) -> dict[str, float]:
+    """Per domain, the common slope α of Eq. 8 at every step: least squares of log L on −log r with one
+    intercept per step (rows with r = 0 excluded). NaN for a domain with a single share."""
+    out = {}
+    for d, g in table[table["r"] > 0].groupby("domain", sort=False):
+        x = -np.log(g["r"].to_numpy(float))
+        y = np.log(g["loss"].to_numpy(float))
+        step = g["step"].to_numpy()
+        x = x - pd.Series(x).groupby(step).transform("mean").to_numpy()
+        y = y - pd.Series(y).groupby(step).transform("mean").to_numpy()
+        out[d] = float(x @ y / (x @ x)) if x @ x > 0 else float("nan")
+    return out
+
+
+def share_adjusted_spread(table: pd.DataFrame, alpha: dict[str, float] | None = None) -> pd.DataFrame:
+    """How strongly the law's no-interaction assumption (Eq. 3: L_i depends on r_i and s only) fails.
+
+    At a fixed step the law says log L_i + α_i log r_i is the same for every mixture; its spread
+    across mixtures is what the domain's loss varies by at equal share. Per (domain, step): standard
+    deviation and range of that share-adjusted log loss over mixtures (each mixture's seeds averaged
+    first). The spread also holds seed noise and any departure from the power law in r, so read it
+    beside :func:`seed_variance`. ``alpha``: per-domain exponents (e.g. a bimix fit's); default
+    :func:`share_slopes`. Rows with r = 0 are excluded.
+    """
+    alpha = share_slopes(table) if alpha is None else alpha
+    t = table[table["r"] > 0]
+    t = t.assign(adj=np.log(t["loss"].to_numpy(float))
+                 + t["domain"].map(alpha).to_numpy(float) * np.log(t["r"].to_numpy(float)))
+    per_mix = t.groupby(["domain", "step", "mixture"], sort=False)["adj"].mean().reset_index()
+    out = per_mix.groupby(["domain", "step"], sort=False)["adj"].agg(
+        n_mixtures="count", spread_log_std="std", spread_log_range=lambda x: float(x.max() - x.min())).reset_index()
+    out["alpha"] = out["domain"].map(alpha)
+    return out
+
+
+def equal_share_spread(table: pd.DataFrame, decimals: int = 6) -> pd.DataFrame:
+    """The direct check where a table allows it: runs of different mixtures giving a domain the same
+    share (rounded to ``decimals``) are compared at the same step; per group the relative range
+    (max − min) / mean of the domain's loss. Under Eq. 3 it is noise only. Empty if no such groups."""
+    t = table[table["r"] > 0].assign(r_eq=table["r"].round(decimals))
+    g = t.groupby(["domain", "step", "r_eq"], sort=False)
+    out = g.agg(n_mixtures=("mixture", "nunique"), loss_mean=("loss", "mean"),
+                loss_min=("loss", "min"), loss_max=("loss", "max")).reset_index()
+    out = out[out["n_mixtures"] >= 2].rename(columns={"r_eq": "r"})
+    return out.assign(rel_range=(out["loss_max"] - out["loss_min"]) / out["loss_mean"]).reset_index(drop=True)
+
+
+def lomo_points(table: pd.DataFrame, form: str = "bimix", method: str = "trf",
+                n_starts: int = 8) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Leave-one-mixture-out predictions, point by point: each mixture's rows predicted by ``form``
+    fitted on every other mixture. Separable forms are fitted domain by domain, so a domain the other
+    mixtures cannot identify (e.g. a single distinct share left) is skipped with its reason rather
+    than failing the whole mixture; the exponential law uses every domain's share, so it is fitted
+    on all domains at once. Returns ``(points with a pred column, skipped (heldout, domain, reason))``;
+    rows with r = 0 in an r^-α form are skipped and counted there."""
+    mixtures = list(dict.fromkeys(table["mixture"]))
+    domains = list(dict.fromkeys(table["domain"]))
+    groups = [domains] if form == "exponential" else [[d] for d in domains]
+    pieces, skipped = [], []
+    for mix in mixtures:
+        train, held = table[table["mixture"] != mix], table[table["mixture"] == mix]
+        for doms in groups:
+            test = held[held["domain"].isin(doms)]
+            try:
+                fit = fit_law(train[train["domain"].isin(doms)] if form != "exponential" else train,
+                              form=form, method=method, n_starts=n_starts, domains=doms)
+                pred = fit.predict(test, on_zero_share="nan")
+            except LawError as exc:
+                skipped += [{"heldout": mix, "domain": d, "reason": str(exc)} for d in doms]
+                continue
+            ok = np.isfinite(pred)
+            if (~ok).any():
+                skipped.append({"heldout": mix, "domain": ", ".join(doms),
+                                "reason": f"{int((~ok).sum())} rows with r = 0 cannot be predicted"})
+            pieces.append(test[ok].assign(pred=pred[ok], heldout=mix))
+    points = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame(
+        columns=[*table.columns, "pred", "heldout"])
+    return points, pd.DataFrame(skipped, columns=["heldout", "domain", "reason"])
+
+
+def pooled_scores(points: pd.DataFrame, by: str | Sequence[str] = "domain") -> pd.DataFrame:
+    """R² on log loss and mean relative error of predicted points (columns ``loss``, ``pred``),
+    pooled within each group of ``by``: e.g. per domain over every held-out mixture and step, which
+    is defined even where a run has one step only (RegMix)."""
+    rows = []
+    for key, g in points.groupby(by, sort=False):
+        rows.append({**dict(zip([by] if isinstance(by, str) else by, key if isinstance(key, tuple) else (key,))),
+                     "n_points": len(g), "r2_log": r2_log(g["loss"], g["pred"]),
+                     "mre": float(relative_error(g["loss"], g["pred"]).mean())})
+    return pd.DataFrame(rows)
+
+
+def json_ready(obj):
+    """A nested result made JSON-clean: numpy scalars to Python numbers, NaN/inf to None (so the
+    notebooks' JSON is standard JSON), tuples to lists, non-string keys to strings."""
+    if isinstance(obj, dict):
+        return {str(k): json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_ready(v) for v in obj]
+    if isinstance(obj, (np.integer, np.bool_)):
+        return obj.item()
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    return obj
