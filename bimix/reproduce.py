@@ -56,6 +56,8 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
                                          "paper": {"tokenizers": "hf", "num_proc": 16}}),
     NotebookSpec("03_doremi"),
     NotebookSpec("04_proxy_pretraining"),
+    NotebookSpec("05_fit_law", {"smoke": {"n_bootstrap": 20, "lomo_starts": 1}, "cpu": {}, "gpu": {},
+                                "paper": {"n_bootstrap": 1000}}),
 )
 
 
