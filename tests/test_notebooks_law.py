@@ -1,0 +1,146 @@
+"""Notebooks 05 (the law on a run table) and 07 (public runs) through the runner, and the analysis
+helpers behind them (bimix.protocols: seed spread, the no-interaction check, leave-one-mixture-out)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bimix import reproduce
+from bimix.files import read_json
+from bimix.law import FORMS
+from bimix.protocols import (equal_share_spread, lomo_points, pooled_scores, resolve_mixture_names,
+                             seed_variance, share_adjusted_spread)
+from bimix.runs import write_runs
+from bimix.synthetic import dirichlet_mixtures, random_coefficients, synthetic_runs
+
+# the sweep's mixture names (bimix.profiles): the paper's six plus one diverse mixture
+SWEEP_NAMES = ("baseline", "doremi", "se", "ce", "je", "vne", "div0")
+STEPS = np.unique(np.geomspace(10_000, 200_000, 8).astype(int))
+NOISE = 0.003
+
+
+def _sweep_like(seed: int = 0, n_domains: int = 5, seeds=(0, 1)):
+    rng = np.random.default_rng(seed)
+    domains = [f"d{i}" for i in range(n_domains)]
+    coef = random_coefficients(domains, rng)
+    mixes = dict(zip(SWEEP_NAMES, dirichlet_mixtures(domains, len(SWEEP_NAMES), rng).values()))
+    return synthetic_runs(coef, mixes, steps=STEPS, noise=NOISE, seeds=seeds, rng=rng), coef
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+def test_mixture_aliases_map_baseline_and_natural_and_report_missing():
+    table, _ = _sweep_like(seeds=(0,))
+    found, missing = resolve_mixture_names(table, ["natural", "doremi", "bimix_opt"])
+    assert found == {"natural": "baseline", "doremi": "doremi"} and missing == ["bimix_opt"]
+
+
+def test_seed_variance_matches_the_injected_noise_and_is_empty_for_one_seed():
+    table, _ = _sweep_like(seeds=(0, 1, 2, 3))
+    sv = seed_variance(table)
+    assert set(sv["n_seeds"]) == {4}
+    assert 0.5 * NOISE < sv["log_std"].mean() < 1.5 * NOISE
+    assert seed_variance(table[table["seed"] == 0]).empty
+
+
+def test_share_adjusted_spread_is_noise_without_interaction_and_grows_with_it():
+    table, coef = _sweep_like(seeds=(0,))
+    clean = share_adjusted_spread(table)
+    assert clean["spread_log_std"].mean() < 2 * NOISE
+    # d0's loss now also depends on d1's share: a cross-domain term Eq. 3 does not have
+    r1 = table[table["domain"] == "d1"].set_index(["run", "step"])["r"]
+    sel = table["domain"] == "d0"
+    bumped = table.copy()
+    bumped.loc[sel, "loss"] *= 1 + 0.3 * r1.reindex(list(zip(table.loc[sel, "run"], table.loc[sel, "step"]))).to_numpy()
+    spread = share_adjusted_spread(bumped).groupby("domain")["spread_log_std"].mean()
+    assert spread["d0"] > 3 * clean.groupby("domain")["spread_log_std"].mean()["d0"]
+    assert spread["d0"] > 3 * spread.drop("d0").max()
+
+
+def test_equal_share_spread_compares_runs_that_share_a_share():
+    table, _ = _sweep_like(seeds=(0,))
+    assert equal_share_spread(table).empty
+    same = table.copy()
+    same.loc[(same["mixture"] == "se") & (same["domain"] == "d2"), "r"] = \
+        float(table.loc[(table["mixture"] == "ce") & (table["domain"] == "d2"), "r"].iloc[0])
+    eq = equal_share_spread(same)
+    assert set(eq["domain"]) == {"d2"} and len(eq) == len(STEPS) and (eq["n_mixtures"] == 2).all()
+    assert (eq["rel_range"] > 0).all()
+
+
+def test_lomo_points_skip_a_domain_with_one_share_left_instead_of_the_mixture():
+    table, _ = _sweep_like(seeds=(0,))
+    # d4 gets the same share in every mixture but "se": holding "se" out leaves one share for d4
+    flat = table.copy()
+    flat.loc[(flat["domain"] == "d4") & (flat["mixture"] != "se"), "r"] = 0.1
+    pts, skipped = lomo_points(flat, form="bimix", n_starts=1)
+    assert list(skipped["heldout"]) == ["se"] and list(skipped["domain"]) == ["d4"]
+    assert set(pts[pts["heldout"] == "se"]["domain"]) == {"d0", "d1", "d2", "d3"}
+    scores = pooled_scores(pts[pts["domain"] != "d4"], "heldout")
+    assert (scores["r2_log"] > 0.99).all()
+
+
+# ---------------------------------------------------------------------------------------- notebooks
+
+def test_notebook_05_on_a_synthetic_sweep(tmp_path):
+    table, coef = _sweep_like()
+    write_runs(table, tmp_path / "runs" / "runs.csv")
+    reproduce.reproduce("smoke", ["05_fit_law"], output_dir=tmp_path / "out", figures_dir=tmp_path / "fig",
+                        extra={"runs_dir": str(tmp_path / "runs")}, progress=False)
+    res = read_json(tmp_path / "out" / "results" / "05_fit_law.json")
+    assert res["fit_on"] == ["se", "ce", "je", "vne"] and res["predict"] == ["baseline", "doremi"]
+    assert set(res["table1"]) == set(SWEEP_NAMES)
+    for row in res["table1"].values():  # Table 1: errors at the level of the 0.3 % noise
+        assert 0 < row["mre_best"] <= row["mre_mean"] <= row["mre_worst"] < 5 * NOISE
+    for mix in ("baseline", "doremi"):  # Table 2: the law is exact up to noise, so R² is near 1
+        assert 0.99 < res["table2"][mix]["r2_log_mean"] <= 1
+        assert res["table2"][mix]["mre_final"] < 5 * NOISE
+    for d, c in res["coefficients"].items():
+        assert c["alpha_lo"] <= c["alpha"] <= c["alpha_hi"]
+        assert c["alpha"] == pytest.approx(coef.loc[d, "alpha"], abs=0.02)
+    assert set(res["forms"]) == set(FORMS) and res["forms"]["steps"]["r2_log_mean"] is None
+    assert res["lomo"]["bimix"]["r2_log_pooled"] > 0.99 and res["lomo"]["bimix"]["n_skipped"] == 0
+    assert set(res["lomo"]["bimix"]["heldout"]) == set(SWEEP_NAMES)
+    assert res["seeds"]["n_seeds_max"] == 2 and 0 < res["seeds"]["log_std_mean"] < 2 * NOISE
+    # no interaction in the data: the spread at equal share is seed noise
+    assert 0.3 < res["interaction"]["ratio_to_seed_noise"] < 2
+    for name in ("fig1_loss_vs_steps", "fig2_loss_vs_share", "fig3_predicted_vs_observed",
+                 "fig_lomo_heldout", "fig_interaction_spread"):
+        assert (tmp_path / "fig" / f"{name}_smoke.png").stat().st_size > 0
+    assert "| baseline |" in (tmp_path / "fig" / "table2_heldout_smoke.md").read_text()
+
+
+def test_notebook_05_without_a_run_table_names_the_command(tmp_path):
+    with pytest.raises(reproduce.NotebookFailed, match="python -m bimix sweep --profile smoke"):
+        reproduce.reproduce("smoke", ["05_fit_law"], output_dir=tmp_path, figures_dir=tmp_path / "fig",
+                            extra={"runs_dir": str(tmp_path / "nothing")}, progress=False)
+
+
+def test_notebook_07_on_the_fixtures(tmp_path):
+    reproduce.reproduce("smoke", ["07_public_runs"], output_dir=tmp_path, figures_dir=tmp_path / "fig",
+                        progress=False)
+    res = read_json(tmp_path / "results" / "07_public_runs.json")
+    assert res["status"] == "ok" and set(res["tables"]) == {"dml_Github-Books3-PileCC", "regmix"}
+    dml, regmix = res["tables"]["dml_Github-Books3-PileCC"], res["tables"]["regmix"]
+    # the fixture's losses follow Eq. 3, so the law predicts held-out mixtures and steps closely
+    assert dml["n_runs"] == 5 and dml["n_excluded_zero_share"] > 0
+    assert dml["extrapolation"]["applicable"] and dml["extrapolation"]["mre_mean"] < 1e-3
+    assert dml["lomo"]["bimix"]["r2_log"] > 0.99 and dml["lomo"]["bimix"]["spearman_final"] > 0.9
+    assert not dml["lomo"]["exponential"]["applicable"] and dml["lomo"]["exponential"]["skip_reasons"]
+    assert dml["interaction"]["equal_share_groups"] > 0
+    # RegMix logs one step: only the share law applies, the step laws say why not
+    assert not regmix["extrapolation"]["applicable"]
+    assert "1 step" in regmix["lomo"]["bimix"]["reason"]
+    assert regmix["lomo"]["share"]["r2_log"] > 0.99 and regmix["fit_all"]["form"] == "share"
+    assert (tmp_path / "fig" / "fig_public_runs_lomo_smoke.pdf").is_file()
+
+
+def test_notebook_07_without_files_or_network_says_no_data(tmp_path):
+    (tmp_path / "empty").mkdir()
+    reproduce.reproduce("smoke", ["07_public_runs"], output_dir=tmp_path, figures_dir=tmp_path / "fig",
+                        extra={"public_dir": str(tmp_path / "empty"), "download": False}, progress=False)
+    res = read_json(tmp_path / "results" / "07_public_runs.json")
+    assert res["status"] == "no_data" and res["tables"] == {}
+    assert any("no public run tables" in m for m in res["messages"])
+    assert not (tmp_path / "fig").exists()
