@@ -74,6 +74,19 @@ def _share_colour(r, r_min, r_max, cmap="viridis"):
     return colormaps[cmap](0.5 if span <= 0 else (np.log(r) - np.log(r_min)) / span * 0.9)
 
 
+def _plain_log_ticks(axis) -> None:
+    """Plain numbers (``0.05``, ``4``) instead of ``5×10^-2`` on a log axis; minor ticks are labelled
+    only when the axis spans less than a decade, so labels never collide."""
+    import math
+
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    lo, hi = axis.get_view_interval()
+    plain = FuncFormatter(lambda v, _: f"{v:.3g}")
+    axis.set_major_formatter(plain)
+    axis.set_minor_formatter(plain if hi > 0 and lo > 0 and math.log10(hi / lo) < 1 else NullFormatter())
+
+
 def plot_loss_vs_steps(table: "pandas.DataFrame", fit, domain: str, ax: "matplotlib.axes.Axes",
                        heldout=(), n_grid: int = 100):
     """Figure 1: one domain's loss against steps, one colour per mixture (by its share r, log scale),
@@ -98,6 +111,7 @@ def plot_loss_vs_steps(table: "pandas.DataFrame", fit, domain: str, ax: "matplot
             except LawError:
                 pass  # the fit cannot predict this share (single-share fit); points stay unexplained
     ax.set(title=domain, xlabel="step s", ylabel="validation loss (nats)")
+    _plain_log_ticks(ax.yaxis)
     ax.legend(fontsize=6, frameon=False)
     return ax
 
@@ -127,6 +141,8 @@ def plot_loss_vs_share(table: "pandas.DataFrame", fit, domain: str, ax: "matplot
             except LawError:
                 pass
     ax.set(title=domain, xlabel="share r", ylabel="validation loss (nats)")
+    _plain_log_ticks(ax.xaxis)
+    _plain_log_ticks(ax.yaxis)
     ax.legend(fontsize=7, frameon=False)
     return ax
 
@@ -164,7 +180,7 @@ def plot_heldout_scores(scores: "pandas.DataFrame", ax: "matplotlib.axes.Axes", 
         ax.bar(x + (k - (len(forms) - 1) / 2) * width, v.to_numpy(float), width, label=form)
     ax.set_xticks(x, mixes, rotation=30, ha="right")
     ax.set(ylabel=label, xlabel="held-out mixture")
-    ax.legend(fontsize=7, frameon=False, title="law")
+    ax.legend(fontsize=7, frameon=False, title="law", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax
 
 
