@@ -346,3 +346,25 @@ def optimum_interval(boot, step: float, level: float = 0.95, **kwargs) -> pd.Dat
     opt = optimize_mixture(boot.base, step, **kwargs)
     lo, hi = np.quantile(rs, [(1 - level) / 2, (1 + level) / 2], axis=0)
     return pd.DataFrame({"domain": opt.domains, "r_opt": opt.r, "lo": lo, "hi": hi, "n_replicates": len(rs)})
+
+
+def epoch_upper_bounds(train_tokens: Mapping[str, float], budget_tokens: float,
+                       epochs_max: float) -> dict[str, float]:
+    """Upper bounds hi_i = min(1, epochs_max × tokens_i / budget) that keep every domain within
+    ``epochs_max`` passes over its training tokens in a run of ``budget_tokens`` tokens (PAPER.md §4:
+    a cap from how many epochs of a small domain the budget allows). Raises OptimizeError when the
+    caps sum to less than 1: no mixture can then respect them, and either the budget must shrink or
+    ``epochs_max`` grow."""
+    if not np.isfinite(budget_tokens) or budget_tokens <= 0:
+        raise OptimizeError(f"token budget must be a positive number, got {budget_tokens!r}")
+    if not np.isfinite(epochs_max) or epochs_max <= 0:
+        raise OptimizeError(f"epochs_max must be a positive number, got {epochs_max!r}")
+    bad = {d: t for d, t in train_tokens.items() if not np.isfinite(t) or t < 0}
+    if bad:
+        raise OptimizeError(f"training tokens must be finite and >= 0; got {bad}")
+    hi = {d: min(1.0, epochs_max * float(t) / budget_tokens) for d, t in train_tokens.items()}
+    if sum(hi.values()) < 1 - 1e-12:
+        raise OptimizeError(
+            f"at {epochs_max:g} epochs the domains hold only {sum(hi.values()):.3f} of a {budget_tokens:,.0f}-token "
+            f"run (caps {', '.join(f'{d}={v:.3f}' for d, v in hi.items())}); raise epochs_max or shorten the run")
+    return hi

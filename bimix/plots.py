@@ -221,3 +221,56 @@ def markdown_table(df: "pandas.DataFrame", digits: int = 4, index: bool = True) 
     for key, row in df.iterrows():
         lines.append("| " + " | ".join(([str(key)] if index else []) + [cell(v) for v in row]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def plot_optimum(summary: "pandas.DataFrame", ax: "matplotlib.axes.Axes", others=None, upper=None):
+    """The optimised mixture beside other mixtures, one bar group per domain. ``summary``: rows with
+    ``domain``, ``r_opt`` and optionally ``r_min``/``r_max`` (the near-optimal range, drawn as an error
+    bar on the optimum); ``others``: {name: {domain: r}}; ``upper``: {domain: cap}, drawn as a black
+    tick where it is below 1."""
+    import numpy as np
+
+    domains = list(summary["domain"])
+    series = {**{k: [v[d] for d in domains] for k, v in (others or {}).items()},
+              "optimum": list(summary["r_opt"])}
+    width = 0.8 / len(series)
+    x = np.arange(len(domains))
+    for k, (name, r) in enumerate(series.items()):
+        pos = x - 0.4 + (k + 0.5) * width
+        err = None
+        if name == "optimum" and {"r_min", "r_max"} <= set(summary.columns):
+            err = np.vstack([summary["r_opt"] - summary["r_min"], summary["r_max"] - summary["r_opt"]])
+            err = np.clip(np.nan_to_num(err), 0, None)
+        ax.bar(pos, r, width, yerr=err, capsize=2, label=name,
+               color="k" if name == "optimum" else None, alpha=0.85)
+    if upper is not None:
+        caps = np.array([upper[d] for d in domains], float)
+        shown = caps < 1
+        if shown.any():
+            ax.plot(x[shown], caps[shown], "_", color="crimson", ms=18, mew=2, label="upper bound")
+    ax.set_xticks(x, domains, rotation=30, ha="right")
+    ax.set(ylabel="share r")
+    ax.legend(fontsize=7, frameon=False)
+    return ax
+
+
+def plot_average_loss(curves: "pandas.DataFrame", ax: "matplotlib.axes.Axes", target: float | None = None,
+                      reached=None, labels=None):
+    """Figures 5 and 8: average log-perplexity against steps, one line per column of ``curves``
+    (index: step), log-log. ``target`` draws a horizontal line (e.g. the natural mixture's final
+    loss); ``reached`` {column: step} marks where each curve first gets there."""
+    import numpy as np
+
+    for name in curves.columns:
+        line, = ax.plot(curves.index, curves[name], marker="o", ms=3, lw=1.6,
+                        label=(labels or {}).get(name, name))
+        s = (reached or {}).get(name)
+        if s is not None and np.isfinite(s):
+            ax.axvline(s, color=line.get_color(), ls=":", lw=1)
+    if target is not None:
+        ax.axhline(target, color="grey", ls="--", lw=0.8, label="natural, final")
+    ax.set(xscale="log", yscale="log", xlabel="step s", ylabel="average log-perplexity (nats)")
+    _plain_log_ticks(ax.xaxis)
+    _plain_log_ticks(ax.yaxis)
+    ax.legend(fontsize=7, frameon=False)
+    return ax

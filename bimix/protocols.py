@@ -396,3 +396,62 @@ def json_ready(obj):
     if isinstance(obj, (float, np.floating)):
         return float(obj) if np.isfinite(obj) else None
     return obj
+
+
+# --------------------------------------------------------------------------------------------------
+# Verifying an optimised mixture (notebook 06): loss curves, steps to a target, compute.
+
+def average_loss_curves(table: pd.DataFrame) -> pd.DataFrame:
+    """Average log-perplexity (PAPER.md §8: the unweighted mean over domains of each domain's mean
+    token loss) per step, one column per mixture; seeds are averaged after the domains.
+    Returns (n_steps, n_mixtures), nats."""
+    per_run = table.groupby(["mixture", "seed", "step"], sort=False)["loss"].mean()
+    return per_run.groupby(["step", "mixture"]).mean().unstack("mixture").sort_index()
+
+
+def steps_to_reach(steps, losses, target: float) -> float:
+    """The first step at which a loss curve gets down to ``target`` (PAPER.md Figure 8: steps to reach
+    the Baseline's loss), interpolated linearly in log step between the two evaluations that bracket
+    the crossing. The first evaluated step when the curve starts at or below the target (an upper
+    bound: nothing earlier was measured); NaN when the curve never reaches it."""
+    s, y = np.asarray(steps, float), np.asarray(losses, float)
+    ok = np.isfinite(s) & np.isfinite(y)
+    s, y = s[ok], y[ok]
+    order = np.argsort(s)
+    s, y = s[order], y[order]
+    hit = np.flatnonzero(y <= target)
+    if not len(hit):
+        return float("nan")
+    i = int(hit[0])
+    if i == 0 or y[i] == target:
+        return float(s[i])
+    t = (y[i - 1] - target) / (y[i - 1] - y[i])
+    return float(np.exp(np.log(s[i - 1]) + t * (np.log(s[i]) - np.log(s[i - 1]))))
+
+
+def _run_seconds(sidecars: Sequence[dict]) -> tuple[float, str]:
+    devices = sorted({str(sc.get("device", "?")).split(":")[0] for sc in sidecars})
+    return float(sum(sc.get("wall_time_s") or 0.0 for sc in sidecars)), "+".join(devices) or "-"
+
+
+def compute_accounting(*, entropy_s: float, entropy_source: str, doremi_reference: Sequence[dict],
+                       doremi_proxy: Sequence[dict], fit_runs: Sequence[dict], law_fit_s: float,
+                       optimise_s: float, fit_uses_entropy: bool = True) -> pd.DataFrame:
+    """Device seconds each mixture method costs, part by part (a reviewer request, PAPER.md §10).
+
+    ``entropy``: counting and VNE (CPU). ``doremi``: its reference run on the natural mixture plus the
+    Group-DRO proxy (run sidecars' wall time, single-thread CPU workers or one GPU). ``bimix``: the runs
+    the law is fitted on, the fit and the optimisation, plus the entropy mixtures when the fitting
+    runs use them (the paper's choice). Returns rows (method, part, seconds, device, source)."""
+    ref_s, ref_dev = _run_seconds(doremi_reference)
+    prx_s, prx_dev = _run_seconds(doremi_proxy)
+    fit_s, fit_dev = _run_seconds(fit_runs)
+    rows = [("entropy", "unigram/bigram counts and VNE", entropy_s, "cpu", entropy_source),
+            ("doremi", f"reference run(s) on the natural mixture ({len(doremi_reference)})", ref_s, ref_dev, "sidecars"),
+            ("doremi", f"Group-DRO proxy run(s) ({len(doremi_proxy)})", prx_s, prx_dev, "sidecars"),
+            ("bimix", f"fitting runs ({len(fit_runs)})", fit_s, fit_dev, "sidecars"),
+            ("bimix", "law fit", law_fit_s, "cpu", "measured here"),
+            ("bimix", "optimisation (KKT)", optimise_s, "cpu", "measured here")]
+    if fit_uses_entropy:
+        rows.insert(3, ("bimix", "entropy mixtures to fit on", entropy_s, "cpu", entropy_source))
+    return pd.DataFrame(rows, columns=["method", "part", "seconds", "device", "source"])

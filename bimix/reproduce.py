@@ -58,6 +58,7 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
     NotebookSpec("04_proxy_pretraining"),
     NotebookSpec("05_fit_law", {"smoke": {"n_bootstrap": 20, "lomo_starts": 1}, "cpu": {}, "gpu": {},
                                 "paper": {"n_bootstrap": 1000}}),
+    NotebookSpec("06_optimize_mixture"),
     NotebookSpec("07_public_runs", {"smoke": {"public_dir": "tests/fixtures", "n_bootstrap": 10, "lomo_starts": 1},
                                     "cpu": {}, "gpu": {}, "paper": {"n_bootstrap": 1000}}),
 )

@@ -1,0 +1,122 @@
+"""Notebook 06 (the BiMix-optimised mixture, trained and checked) through the runner on the smoke
+chain, and the helpers behind it: epoch caps, steps to a target loss, average loss curves, compute
+accounting."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bimix.optimize import OptimizeError, epoch_upper_bounds
+from bimix.protocols import average_loss_curves, compute_accounting, steps_to_reach
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def test_epoch_caps_scale_with_tokens_and_refuse_an_impossible_budget():
+    hi = epoch_upper_bounds({"big": 1_000_000, "small": 10_000}, budget_tokens=100_000, epochs_max=4)
+    assert hi == {"big": 1.0, "small": pytest.approx(0.4)}
+    with pytest.raises(OptimizeError, match="raise epochs_max"):
+        epoch_upper_bounds({"a": 10_000, "b": 20_000}, budget_tokens=100_000, epochs_max=2)
+    with pytest.raises(OptimizeError, match="epochs_max"):
+        epoch_upper_bounds({"a": 10}, budget_tokens=100, epochs_max=0)
+
+
+def test_steps_to_reach_interpolates_in_log_steps():
+    steps = np.array([10, 100, 1000])
+    loss = 5.0 - np.log10(steps)  # 4, 3, 2: linear in log s, so the crossing is exact
+    assert steps_to_reach(steps, loss, 2.5) == pytest.approx(10 ** 2.5)
+    assert steps_to_reach(steps, loss, 2.0) == 1000.0  # reached exactly at the last evaluation
+    assert steps_to_reach(steps, loss, 4.5) == 10.0  # already there at the first evaluation
+    assert math.isnan(steps_to_reach(steps, loss, 1.9))  # never reached
+    assert steps_to_reach(steps[::-1], loss[::-1], 2.5) == pytest.approx(10 ** 2.5)  # order does not matter
+
+
+def test_average_loss_curves_are_unweighted_over_domains_then_averaged_over_seeds():
+    rows = []
+    for seed, shift in ((0, 0.0), (1, 0.2)):
+        for step in (10, 20):
+            for domain, base, r in (("a", 2.0, 0.9), ("b", 4.0, 0.1)):
+                rows.append({"run": f"m-s{seed}", "mixture": "m", "seed": seed, "step": step, "domain": domain,
+                             "r": r, "loss": base + shift - step / 100})
+    curves = average_loss_curves(pd.DataFrame(rows))
+    # the shares (0.9 / 0.1) must not weight the average: (2 + 4) / 2, plus the mean seed shift 0.1
+    np.testing.assert_allclose(curves["m"].to_numpy(), [3.0 + 0.1 - 0.1, 3.0 + 0.1 - 0.2])
+    assert list(curves.index) == [10, 20]
+
+
+def test_compute_accounting_sums_sidecars_and_counts_entropy_only_for_entropy_fits():
+    def sc(seconds, device="cpu"):
+        return {"wall_time_s": seconds, "device": device}
+
+    kw = dict(entropy_s=2.0, entropy_source="x.json", doremi_reference=[sc(10)], doremi_proxy=[sc(12)],
+              fit_runs=[sc(5), sc(6), sc(7), sc(8, "cuda:0")], law_fit_s=0.5, optimise_s=0.01)
+    totals = compute_accounting(**kw).groupby("method")["seconds"].sum()
+    assert totals.to_dict() == pytest.approx({"entropy": 2.0, "doremi": 22.0, "bimix": 2.0 + 26.0 + 0.51})
+    table = compute_accounting(**kw, fit_uses_entropy=False)
+    assert table.groupby("method")["seconds"].sum()["bimix"] == pytest.approx(26.51)
+    assert table.loc[table["part"].str.startswith("fitting"), "device"].item() == "cpu+cuda"
+
+
+# ----------------------------------------------------------------------------------------- notebook
+
+
+def test_notebook_06_after_03_trains_only_the_optimum(smoke_store, tmp_path):
+    """02 writes the entropy mixtures (and their cost), 03 trains the smoke sweep with DoReMi, 06 fits,
+    optimises and trains ``bimix_opt`` only, reusing every other run."""
+    from bimix import reproduce
+    from bimix.files import read_json
+    from bimix.mixtures import load_named
+    from bimix.runs import read_runs
+
+    out, fig, runs_dir = tmp_path / "out", tmp_path / "fig", tmp_path / "runs"
+    reproduce.reproduce("smoke", ["02_entropy_mixtures"], output_dir=out, figures_dir=fig,
+                        extra={"tokenizers": "bpe"}, progress=False)
+    reproduce.reproduce("smoke", ["03_doremi", "06_optimize_mixture"], output_dir=out, figures_dir=fig,
+                        extra={"runs_dir": str(runs_dir)}, progress=False)
+    res = read_json(out / "results" / "06_optimize_mixture.json")
+
+    # the optimum: on the simplex, within its epoch caps, saved with its provenance
+    opt = res["optimum"]
+    w = np.array([opt["weights"][d] for d in smoke_store.domains])
+    assert w.sum() == pytest.approx(1.0, abs=1e-9) and (w > 0).all()
+    assert all(opt["weights"][d] <= opt["upper"][d] + 1e-12 for d in smoke_store.domains)
+    assert math.isfinite(opt["predicted_avg_loss"]) and 0 < opt["predicted_avg_loss"] < math.log(smoke_store.vocab_size)
+    saved = load_named("bimix_opt", smoke_store.mixtures_dir, domains=smoke_store.domains)
+    assert dict(saved.weights) == pytest.approx(opt["weights"])
+    assert saved.meta["fit_on"] == ["se", "ce", "je", "vne"] and saved.meta["step"] == res["final_step"]
+    assert set(saved.meta["bounds"]["upper"]) == set(smoke_store.domains)
+    for d, span in opt["near_optimal"].items():
+        assert span["r_min"] <= opt["weights"][d] + 1e-12 <= span["r_max"] + 2e-12
+
+    # 03 trained everything else: 06 trained only the optimum, with the same seeds
+    assert [j.split("-s")[0] for j in res["jobs_run"]] == ["bimix_opt"] * len(res["seeds"])
+    table = read_runs(runs_dir / "runs.csv")
+    assert {"bimix_opt", "baseline", "doremi", "ce"} <= set(table["mixture"])
+    assert set(table.loc[table["mixture"] == "bimix_opt", "seed"]) == set(res["seeds"])
+
+    shown = ("bimix_opt", "baseline", "doremi", "ce")
+    assert set(res["measured_final_avg_loss"]) == set(shown)
+    assert all(math.isfinite(v) and v > 0 for v in res["measured_final_avg_loss"].values())
+    assert res["natural_final_avg_loss"] == res["measured_final_avg_loss"]["baseline"]
+    # the natural mixture reaches its own final loss exactly at the last step; others within the run or never
+    assert res["steps_to_natural_final"]["baseline"] == res["final_step"]
+    for name in shown:
+        s = res["steps_to_natural_final"][name]
+        assert s is None or 0 < s <= res["final_step"]
+
+    err = res["prediction_error_final"]
+    assert set(err["per_domain"]) == set(smoke_store.domains)
+    assert 0 < err["mre"] <= err["worst"] < 1 and math.isfinite(err["predicted_avg_loss"])
+
+    cs = res["compute_seconds"]
+    for key in ("entropy", "doremi", "bimix", "law_fit", "optimisation", "fitting_runs", "verification_runs"):
+        assert math.isfinite(cs[key]) and cs[key] >= 0, key
+    assert cs["doremi"] > 0 and cs["fitting_runs"] > 0 and cs["bimix"] >= cs["fitting_runs"] + cs["law_fit"]
+    assert res["entropy_source"] == "02_entropy_mixtures.json"
+    for name in ("optimum_mixture", "fig8_optimised_vs_baselines", "bimix_opt_predicted_vs_measured"):
+        assert (fig / f"{name}_smoke.png").stat().st_size > 1000
+    assert "| bimix |" in (fig / "table_compute_smoke.md").read_text()
