@@ -205,7 +205,9 @@ def test_predictions_monotone_in_steps_and_share(alpha, beta, A, B, C, r, s):
     assert bimix_loss(r, s * 1.5, A, alpha, B, beta, C) < L
     assert bimix_loss(min(r * 1.01, 1.0), s, A, alpha, B, beta, C) < L
     La = additive_loss(r, s, C, A, alpha, B, beta)
-    assert additive_loss(r, s * 1.5, C, A, alpha, B, beta) < La
+    # Additive terms: at tiny r the share term (up to 1e9) can swallow a step term below its float
+    # resolution, so the step direction is checked as non-increasing; the share term stays strict.
+    assert additive_loss(r, s * 1.5, C, A, alpha, B, beta) <= La
     assert additive_loss(min(r * 1.01, 1.0), s, C, A, alpha, B, beta) < La
 
 
