@@ -64,7 +64,21 @@ def test_compute_accounting_sums_sidecars_and_counts_entropy_only_for_entropy_fi
 # ----------------------------------------------------------------------------------------- notebook
 
 
-def test_notebook_06_after_03_trains_only_the_optimum(smoke_store, tmp_path):
+@pytest.fixture
+def private_checkpoints(smoke_store, bimix_cache, tmp_path, monkeypatch):
+    """The session cache (corpus, tokenizers, stores) with a checkpoint folder of this test's own.
+    Checkpoints are keyed by run id only, and a finished one is reused without re-appending its rows,
+    so a smoke run trained by another test into another folder would leave this test's table empty."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for entry in bimix_cache.iterdir():
+        if entry.name != "checkpoints":
+            (cache / entry.name).symlink_to(entry)
+    monkeypatch.setenv("BIMIX_CACHE", str(cache))
+    return cache
+
+
+def test_notebook_06_after_03_trains_only_the_optimum(smoke_store, private_checkpoints, tmp_path):
     """02 writes the entropy mixtures (and their cost), 03 trains the smoke sweep with DoReMi, 06 fits,
     optimises and trains ``bimix_opt`` only, reusing every other run."""
     from bimix import reproduce
