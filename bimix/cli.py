@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "optimize": ("bimix.fitcli", "loss-minimising mixture at a step from a fitted law (exact KKT for bimix)"),
     "convert": ("bimix.runs", "convert public run tables (Data Mixing Laws, RegMix, Olmix) to the run format"),
     "reproduce": ("bimix.reproduce", "execute the notebooks of a profile with papermill"),
+    "report": ("bimix.report", "paper-vs-compendium table and README gallery from notebook results"),
 }
 
 
