@@ -108,9 +108,9 @@ _PROXY_SMOKE = ProxyConfig(
 )
 _PROXY_CPU = ProxyConfig(
     model=ModelConfig(n_layers=4, d_model=128, n_heads=4, seq_len=128),
-    train=TrainConfig(batch_size=16, steps=500, lr=2e-3, n_evals=12, eval_sequences=64, checkpoint_every=100),
+    train=TrainConfig(batch_size=16, steps=400, lr=2e-3, n_evals=16, eval_sequences=32, checkpoint_every=100),
     mixtures=("baseline", "doremi", "se", "ce", "je", "vne", "div0", "div1", "div2", "div3"),
-    workers=2,
+    workers=2,  # two single-thread processes: ~30 % more tokens/s than one two-thread process here
 )
 _PROXY_GPU = ProxyConfig(
     model=ModelConfig(n_layers=6, d_model=384, n_heads=6, seq_len=512),
