@@ -19,7 +19,7 @@ from bimix.paths import BUILD_DIR, FIGURES_DIR, REPO_ROOT
 
 ENTROPY_MIXTURES = ("se", "ce", "je", "vne")
 SCALE = {
-    "cpu": "4-layer, d=128 GPT-NeoX proxies, ~1M tokens per run, 6-domain mini-pile, BPE 4,096",
+    "cpu": "4-layer, d=128 GPT-NeoX proxies (1.3M parameters), 0.8M tokens per run, 6-domain mini-pile, BPE 4,096",
     "gpu": "6-layer, d=384 proxies on one GPU, mini-pile, BPE 16,384",
     "paper": "124M proxies, 100B tokens per run, the Pile / SlimPajama, GPT-NeoX tokenizer",
 }
