@@ -46,8 +46,9 @@ def main() -> None:
         tok = load_tokenizer(config, corpus)
         entry = {"load_or_train_s": time.perf_counter() - t0}
         for num_proc in (1, 2):
-            root = cache / "stores"
-            shutil.rmtree(root, ignore_errors=True)
+            # each trial starts cold: no store, no Arrow copy of the JSONL shards
+            shutil.rmtree(cache / "stores", ignore_errors=True)
+            shutil.rmtree(cache / "hf-datasets", ignore_errors=True)
             t0 = time.perf_counter()
             store = build_store(corpus, tok, num_proc=num_proc, progress=False)
             seconds = time.perf_counter() - t0

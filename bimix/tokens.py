@@ -269,6 +269,7 @@ def build_store(corpus: Corpus, tok: LoadedTokenizer, *, num_proc: int = 1,
                                                cache_dir=str(hf_cache))
                     ds = ds.map(_encode_batch, batched=True, batch_size=256,
                                 num_proc=num_proc if num_proc > 1 else None,
+                                load_from_cache_file=False,  # the memmap is the cache
                                 remove_columns=ds.column_names,
                                 fn_kwargs={"backend": backend, "eos_id": tok.eos_id},
                                 desc=f"tokenizing {domain}/{split}")
@@ -282,7 +283,8 @@ def build_store(corpus: Corpus, tok: LoadedTokenizer, *, num_proc: int = 1,
                         pos += flat.size
                     out.flush()
                     del out
-                    ds.cleanup_cache_files()  # the memmap is the cache; drop datasets' int64 copy
+                    for cache_file in ds.cache_files:  # drop datasets' int64 copy of the ids
+                        Path(cache_file["filename"]).unlink(missing_ok=True)
                     c = corpus.manifest["domains"][domain][split]
                     domains[domain][split] = {"documents": c["documents"], "bytes": c["bytes"],
                                               "tokens": total,
