@@ -590,14 +590,14 @@ class LawFit:
             return out
         if f.group == "mixture":
             mix = table["mixture"].to_numpy()
-            for key in set(zip(domain, mix)):
+            for key in sorted(set(zip(domain, mix)), key=str):  # sorted: errors name the same key every run
                 sel = (domain == key[0]) & (mix == key[1])
                 p = self.params(*key)
                 out[sel] = steps_loss(s[sel], p["B"], p["beta"], p["C"])
             return out
         step = table["step"].to_numpy()
         R = mixture_matrix(table, self.domains) if self.form == "exponential" else None
-        for key in set(zip(domain, step)):
+        for key in sorted(set(zip(domain, step)), key=str):
             sel = (domain == key[0]) & (step == key[1]) & ~zero
             if not sel.any():
                 continue
