@@ -129,10 +129,11 @@ def run_doremi(profile: str, store=None, *, seed: int | None = None, config=None
     store = store or open_profile_store(profile, config)
     dcfg = config.doremi
     ref_spec = make_spec(profile, dcfg.reference, store, seed=seed, config=config)
-    if not is_complete(ref_spec, out_dir) or not final_model_path(ref_spec).exists():
+    if not is_complete(ref_spec, out_dir) or not final_model_path(ref_spec, out_dir).exists():
         train_run(ref_spec, store, out_dir=out_dir, progress=progress)
     reference = build_model(config.model, store.vocab_size, seed=ref_spec.seed)
-    reference.load_state_dict(torch.load(final_model_path(ref_spec), map_location="cpu", weights_only=True))
+    reference.load_state_dict(torch.load(final_model_path(ref_spec, out_dir), map_location="cpu",
+                                         weights_only=True))
     if torch.cuda.is_available():
         reference = reference.cuda()
 

@@ -395,12 +395,19 @@ def run_paths(profile: str, out_dir: str | os.PathLike | None = None) -> tuple[P
     return base / "runs.csv", base / "sidecars"
 
 
-def checkpoint_path(spec: RunSpec) -> Path:
-    return cache_dir() / "checkpoints" / spec.profile / spec.run_id / "last.pt"
+def _checkpoint_dir(spec: RunSpec, out_dir=None) -> Path:
+    # Keyed by the run table's folder too: the same run trained into another folder starts afresh
+    # instead of resuming a finished checkpoint whose rows live elsewhere.
+    table = run_paths(spec.profile, out_dir)[0].resolve().parent
+    return cache_dir() / "checkpoints" / spec.profile / sha256_json(str(table))[:8] / spec.run_id
 
 
-def final_model_path(spec: RunSpec) -> Path:
-    return cache_dir() / "checkpoints" / spec.profile / spec.run_id / "final_model.pt"
+def checkpoint_path(spec: RunSpec, out_dir=None) -> Path:
+    return _checkpoint_dir(spec, out_dir) / "last.pt"
+
+
+def final_model_path(spec: RunSpec, out_dir=None) -> Path:
+    return _checkpoint_dir(spec, out_dir) / "final_model.pt"
 
 
 def is_complete(spec: RunSpec, out_dir=None) -> bool:
@@ -434,7 +441,7 @@ def train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
         raise TrainError(f"mixture {spec.mixture!r} domains {tuple(weights)} differ from the store's {domains}")
     r = np.array([weights[d] for d in domains])
     csv_path, sidecar_dir = run_paths(spec.profile, out_dir)
-    ckpt = checkpoint_path(spec)
+    ckpt = checkpoint_path(spec, out_dir)
     objective = objective or MeanLoss()
 
     net = build_model(cfg.model, store.vocab_size, seed=spec.seed).to(dev)
@@ -547,7 +554,7 @@ def train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
               "evals": state["evals"], **objective.summary()}
     if rank == 0:
         if done:
-            with atomic_path(final_model_path(spec)) as tmp:
+            with atomic_path(final_model_path(spec, out_dir)) as tmp:
                 torch.save(net.state_dict(), tmp)
         write_sidecar(csv_path, spec.run_id, result)
     if world > 1:

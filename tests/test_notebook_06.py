@@ -79,8 +79,8 @@ def private_checkpoints(smoke_store, bimix_cache, tmp_path, monkeypatch):
 
 
 def test_notebook_06_after_03_trains_only_the_optimum(smoke_store, private_checkpoints, tmp_path):
-    """02 writes the entropy mixtures (and their cost), 03 trains the smoke sweep with DoReMi, 06 fits,
-    optimises and trains ``bimix_opt`` only, reusing every other run."""
+    """02 writes the entropy mixtures (and their cost), 03 trains the smoke sweep with DoReMi, 04 draws
+    it, 06 fits, optimises and trains ``bimix_opt`` only, reusing every other run."""
     from bimix import reproduce
     from bimix.files import read_json
     from bimix.mixtures import load_named
@@ -89,8 +89,14 @@ def test_notebook_06_after_03_trains_only_the_optimum(smoke_store, private_check
     out, fig, runs_dir = tmp_path / "out", tmp_path / "fig", tmp_path / "runs"
     reproduce.reproduce("smoke", ["02_entropy_mixtures"], output_dir=out, figures_dir=fig,
                         extra={"tokenizers": "bpe"}, progress=False)
-    reproduce.reproduce("smoke", ["03_doremi", "06_optimize_mixture"], output_dir=out, figures_dir=fig,
-                        extra={"runs_dir": str(runs_dir)}, progress=False)
+    reproduce.reproduce("smoke", ["03_doremi", "04_proxy_pretraining", "06_optimize_mixture"],
+                        output_dir=out, figures_dir=fig, extra={"runs_dir": str(runs_dir)}, progress=False)
+    # 04 trains nothing after 03 and reports the sweep's curves
+    sweep = read_json(out / "results" / "04_proxy_pretraining.json")
+    assert sweep["jobs_run"] == [] and sweep["n_runs"] >= 6
+    assert set(sweep["final_average_loss"]) >= {"baseline", "doremi", "se", "ce", "je", "vne"}
+    assert all(0 < v < math.log(smoke_store.vocab_size) for v in sweep["final_average_loss"].values())
+    assert sweep["best_mixture"] == min(sweep["final_average_loss"], key=sweep["final_average_loss"].get)
     res = read_json(out / "results" / "06_optimize_mixture.json")
 
     # the optimum: on the simplex, within its epoch caps, saved with its provenance

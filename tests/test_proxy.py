@@ -135,7 +135,7 @@ def test_resume_after_sigkill_reproduces_losses(smoke_store, tmp_path, one_threa
     steps = 80
     config = proxy.override_config(SMOKE, steps=steps)  # what `train --steps` runs
     spec = proxy.make_spec("smoke", "baseline", smoke_store, config=config)
-    ckpt = proxy.checkpoint_path(spec)
+    ckpt = proxy.checkpoint_path(spec, tmp_path / "killed")
     ckpt.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "bimix", "train", "--profile", "smoke", "--mixture", "baseline",
            "--steps", str(steps), "--threads", "1", "--out", str(tmp_path / "killed")]
