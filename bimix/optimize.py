@@ -282,7 +282,7 @@ def near_optimal_region(fit: LawFit, opt: MixtureOptimum, delta: float = 0.01, n
     Sampled, not exact: half the samples are uniform on the simplex, half from Dirichlet
     distributions centred on the optimum (concentrations 10² to 10⁴, to resolve a narrow region);
     samples outside the bounds are dropped. Returns (per-domain summary: optimum, min, max share
-    among near-optimal samples; the near-optimal samples themselves)."""
+    among the optimum and the near-optimal samples; the near-optimal samples themselves)."""
     rng = np.random.default_rng(seed)
     m = len(opt.domains)
     f = _objective(fit, opt.step, opt.weights)
@@ -295,9 +295,10 @@ def near_optimal_region(fit: LawFit, opt: MixtureOptimum, delta: float = 0.01, n
     mean_loss = f.values(pts) / opt.weights.sum()
     best = opt.objective / opt.weights.sum()
     near = pts[mean_loss <= best + delta]
+    # the optimum belongs to its own region: with a share pinned at a bound, no sample lands on it
+    span = np.vstack([near, opt.r[None, :]])
     summary = pd.DataFrame({"domain": opt.domains, "r_opt": opt.r,
-                            "r_min": near.min(axis=0) if len(near) else np.nan,
-                            "r_max": near.max(axis=0) if len(near) else np.nan})
+                            "r_min": span.min(axis=0), "r_max": span.max(axis=0)})
     samples = pd.DataFrame(near, columns=list(opt.domains))
     samples["mean_loss"] = mean_loss[mean_loss <= best + delta]
     return summary, samples

@@ -126,9 +126,11 @@ def _ce_best(r):
 
 def _optimised_faster(r):
     speed = _get(r, "06_optimize_mixture", "speedup_vs_natural") or {}
-    name = _get(r, "06_optimize_mixture", "optimum", "mixture_name") or "bimix_opt"
-    value = _num(speed.get(name)) if isinstance(speed, dict) else None
     steps = _get(r, "06_optimize_mixture", "steps_to_natural_final") or {}
+    # curves label the optimum "bimix_opt" even when its runs are stored under "bimix_opt-<hash>"
+    name = _get(r, "06_optimize_mixture", "optimum", "mixture_name") or "bimix_opt"
+    name = name if name in speed or name in steps else "bimix_opt"
+    value = _num(speed.get(name)) if isinstance(speed, dict) else None
     if value is None:
         reached = steps.get(name) if isinstance(steps, dict) else None
         if reached is None and name in (steps or {}):
