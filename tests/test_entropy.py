@@ -14,19 +14,8 @@ from hypothesis import strategies as st
 from bimix import entropy as E
 
 
-def naive_counts(x, seq_len):
-    """The obvious loop: the reference the vectorised counter must equal."""
-    x = [int(t) for t in x]
-    uni, bi = Counter(), Counter()
-    for s in range(0, len(x), seq_len):
-        seq = x[s:s + seq_len]
-        uni.update(seq)
-        bi.update(zip(seq, seq[1:]))
-    return uni, bi
-
-
 def assert_matches_naive(counts: E.Counts, x, seq_len):
-    uni, bi = naive_counts(x, seq_len)
+    uni, bi = E.reference_counts(x, seq_len)
     nz = np.flatnonzero(counts.unigram)
     assert dict(zip(nz.tolist(), counts.unigram[nz].tolist())) == dict(uni)
     a, b, c = counts.pairs()
