@@ -55,5 +55,25 @@ def main(argv: list[str] | None = None) -> int:
     add = getattr(module, f"add_{name}_arguments", None) or module.add_arguments
     run = getattr(module, f"run_{name}", None) or module.run
     add(parser)
+    takes_profile = any("--profile" in a.option_strings for a in parser._actions)
+    if takes_profile:
+        parser.add_argument("--config", default=None, metavar="FILE.toml",
+                            help="a TOML file naming a base profile and overriding its fields "
+                                 "(docs: bimix/config.py); replaces --profile")
     args = parser.parse_args(rest)
+    if takes_profile and args.config:
+        apply_config(args)
     return int(run(args) or 0)
+
+
+def apply_config(args: argparse.Namespace) -> None:
+    """Resolve ``--config`` into a registered profile whose name replaces ``args.profile``."""
+    from bimix.config import ConfigError, load_config
+    from bimix.profiles import ProfileError, register
+
+    try:
+        profile = register(load_config(args.config))
+    except (ConfigError, ProfileError) as exc:
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    args.profile = profile.name

@@ -68,6 +68,8 @@ class TrainConfig:
     epoch_limit: float = 4.0  # warn when a domain's train stream is repeated more often than this
     micro_batch: int | None = None  # sequences per forward pass (gradient accumulation); None = all
     seed: int = 0  # default seed: initialisation and every domain's window sequence
+    ema_decay: float = 0.0  # 0 = evaluate the raw weights; else an exponential moving average of the
+    #                         weights with this decay per step is evaluated (and saved) instead
 
 
 @dataclass(frozen=True)
@@ -145,10 +147,28 @@ class ProfileError(KeyError):
     pass
 
 
-def get_profile(name: str, **overrides) -> Profile:
-    """The named profile, optionally with top-level fields replaced."""
-    try:
-        profile = PROFILES[name]
-    except KeyError:
-        raise ProfileError(f"unknown profile {name!r}; choose from: {', '.join(PROFILES)}") from None
+# Profiles resolved from config files (bimix.config) during this process, by name. Filled only by an
+# explicit register() call (a CLI command, a notebook, a sweep worker), never at import.
+_REGISTERED: dict[str, Profile] = {}
+
+
+def register(profile: Profile) -> Profile:
+    """Make a resolved profile findable by its name in this process (built-in names cannot be reused
+    for a different profile)."""
+    known = PROFILES.get(profile.name) or _REGISTERED.get(profile.name)
+    if known is not None and known != profile:
+        raise ProfileError(f"profile name {profile.name!r} is already taken by a different profile")
+    _REGISTERED[profile.name] = profile
+    return profile
+
+
+def get_profile(name: str | Profile, **overrides) -> Profile:
+    """The named (built-in or registered) profile, optionally with top-level fields replaced."""
+    if isinstance(name, Profile):
+        profile = name
+    else:
+        profile = PROFILES.get(name) or _REGISTERED.get(name)
+        if profile is None:
+            raise ProfileError(f"unknown profile {name!r}; choose from: {', '.join(PROFILES)} "
+                               f"(or a config file with --config)")
     return replace(profile, **overrides) if overrides else profile

@@ -120,6 +120,18 @@ def make_optimizer(net: torch.nn.Module, train: TrainConfig):
     return optimizer, scheduler
 
 
+def make_ema(net: torch.nn.Module, decay: float):
+    """An exponential moving average of ``net``'s parameters (torch's AveragedModel), or None for 0.
+    After each optimiser step, w_ema <- decay * w_ema + (1 - decay) * w."""
+    if not decay:
+        return None
+    if not 0.0 < decay < 1.0:
+        raise TrainError(f"ema_decay must be 0 (off) or in (0, 1), got {decay}")
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay))
+
+
 def warmup_steps(train: TrainConfig) -> int:
     return max(1, round(train.warmup_frac * train.steps))
 
@@ -386,6 +398,8 @@ def _train_key(train: TrainConfig) -> dict:
     d = asdict(train)
     for k in ("checkpoint_every", "micro_batch", "seed"):
         d.pop(k)
+    if not d["ema_decay"]:
+        d.pop("ema_decay")  # runs from before the option existed keep their ids
     return d
 
 
@@ -449,6 +463,7 @@ def train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
         torch.cuda.set_device(dev)  # NCCL needs each rank on its own device
         torch.backends.cuda.matmul.allow_tf32 = True
     optimizer, scheduler = make_optimizer(net, train)
+    ema = make_ema(net, train.ema_decay)
     sampler = MixtureSampler({d: store.tokens(d, "train") for d in domains}, domains, r, T, B,
                              seed=spec.seed, epoch_limit=train.epoch_limit)
     valid = validation_windows(store, T, train.eval_sequences)
@@ -464,6 +479,8 @@ def train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
         scheduler.load_state_dict(blob["scheduler"])
         sampler.load_state_dict(blob["sampler"])
         objective.load_state_dict(blob["objective"])
+        if ema is not None:
+            ema.load_state_dict(blob["ema"])
         torch.set_rng_state(blob["rng"])
         state = blob["state"]
 
@@ -490,7 +507,8 @@ def train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
         if rank == 0:
             blob = {"run": spec.run_id, "model": net.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "sampler": sampler.state_dict(),
-                    "objective": objective.state_dict(), "rng": torch.get_rng_state(), "state": state}
+                    "objective": objective.state_dict(), "rng": torch.get_rng_state(), "state": state,
+                    "ema": ema.state_dict() if ema is not None else None}
             with atomic_path(ckpt) as tmp:
                 torch.save(blob, tmp)
         if world > 1:
@@ -523,13 +541,15 @@ def train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
         torch.nn.utils.clip_grad_norm_(net.parameters(), train.grad_clip)
         optimizer.step()
         scheduler.step()
+        if ema is not None:
+            ema.update_parameters(net)
         state["step"] += 1
         if progress is not None:
             progress(B * T)
         step = state["step"]
         if step in schedule:
             if rank == 0:
-                losses_by_domain = evaluate(net, valid, dev)
+                losses_by_domain = evaluate(ema.module if ema is not None else net, valid, dev)
                 rows = [{"run": spec.run_id, "mixture": spec.mixture, "seed": spec.seed, "step": step,
                          "tokens": step * B * T, "domain": d, "r": float(weights[d]),
                          "loss": float(losses_by_domain[d])} for d in domains]
@@ -555,7 +575,7 @@ def train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
     if rank == 0:
         if done:
             with atomic_path(final_model_path(spec, out_dir)) as tmp:
-                torch.save(net.state_dict(), tmp)
+                torch.save((ema.module if ema is not None else net).state_dict(), tmp)
         write_sidecar(csv_path, spec.run_id, result)
     if world > 1:
         torch.distributed.barrier()

@@ -11,6 +11,7 @@ baseline run it needs as reference is done, then trains the resulting mixture li
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import multiprocessing as mp
 import queue
 import time
@@ -35,12 +36,16 @@ class Job:
         return f"{self.mixture}/s{self.seed}" if self.kind == "run" else f"doremi-proxy/s{self.seed}"
 
 
-def _init_worker(progress_queue, threads: int) -> None:
+def _init_worker(progress_queue, threads: int, profile=None) -> None:
     import torch
+
+    from bimix.profiles import PROFILES, register
 
     global _PROGRESS
     _PROGRESS = progress_queue
     torch.set_num_threads(threads)
+    if profile is not None and profile.name not in PROFILES:
+        register(profile)  # a profile from a config file exists only in the parent until told
 
 
 def _report(tokens: int) -> None:
@@ -130,16 +135,19 @@ def sweep(profile: str, mixtures, seeds=None, *, config: ProxyConfig | None = No
             return done
         ctx = mp.get_context("spawn")
         progress_queue = ctx.Queue()
+        # the store travels to the workers without its tokenizer and corpus handles (training reads
+        # only the token files), so a store the caller chose is the one every worker trains on
+        light_store = dataclasses.replace(store, tokenizer=None, corpus=None)
         pending = list(jobs)
         waiting_on: dict = {}
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(progress_queue, 1)) as pool:
+                                 initargs=(progress_queue, 1, get_profile(profile))) as pool:
             while pending or waiting_on:
                 for job in _ready(pending, waiting_on.values(), config):
                     if len(waiting_on) >= workers:
                         break
                     pending.remove(job)
-                    waiting_on[pool.submit(_execute, job, profile, config, out_dir)] = job
+                    waiting_on[pool.submit(_execute, job, profile, config, out_dir, light_store)] = job
                 finished, _ = wait(list(waiting_on), timeout=0.5, return_when=FIRST_COMPLETED)
                 _drain(progress_queue, bar)
                 for fut in finished:

@@ -1,0 +1,153 @@
+"""The proxy-regime study: which settings of a small CPU proxy let the law show itself.
+
+A *regime* is one config file (``configs/regime/*.toml``, read by :mod:`bimix.config`). For each, the
+paper's six mixtures are trained on seed 0 (the entropy mixtures computed on that config's token store,
+DoReMi from that config's own Group-DRO proxy), the Baseline on extra seeds for the seed-to-seed noise,
+and optionally the DoReMi proxy on extra seeds for the stability of its averaged weights. The run tables
+live in ``data/runs/regime/<name>/`` and are committed, so the study's table is recomputed from them
+without training (:func:`regime_row`).
+
+Metrics per regime (one row of the study's table):
+- training tokens/s (median over the runs' sidecars; other work on the machine lowers it, so compare
+  rows measured under the same load, or the ratio to the bare step of ``benchmarks/bench_proxy.py``);
+- the final average loss against the average unigram entropy of the domains (how far past unigram
+  statistics the proxies got);
+- Table 1: relative error of the law extrapolating each run to its last 1 and last 3 evaluation steps;
+- Table 2: R² on log loss of Baseline and DoReMi predicted by the law fitted on SE, CE, JE, VNE;
+- seed spread: standard deviation over Baseline seeds of the final average loss (nats), and of the
+  DoReMi proxy's averaged weights (largest per-domain standard deviation).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from bimix.paths import REPO_ROOT, RUNS_DIR
+
+REGIME_CONFIGS = REPO_ROOT / "configs" / "regime"
+REGIME_RUNS = RUNS_DIR / "regime"
+PAPER_SIX = ("baseline", "doremi", "se", "ce", "je", "vne")
+ENTROPY_FOUR = ("se", "ce", "je", "vne")
+
+
+def regime_dir(name: str, root: str | os.PathLike | None = None) -> Path:
+    return Path(root or REGIME_RUNS) / name
+
+
+def prepare_entropy_mixtures(store, *, progress: bool = False) -> dict[str, float]:
+    """SE/CE/JE/VNE mixtures of ``store`` (computed as notebook 02 does, if missing) and the
+    per-domain unigram entropy (SE, nats)."""
+    from bimix import entropy
+    from bimix.files import read_json, write_json
+
+    cached = Path(store.mixtures_dir) / "_entropies.json"
+    have = all((Path(store.mixtures_dir) / f"{m}.json").is_file() for m in ENTROPY_FOUR)
+    if have and cached.is_file():
+        return read_json(cached)["se"]
+    report = entropy.compute_entropies(store, seq_len=1024, n_docs=1000, seed=0, embedder="hashed",
+                                       cache=True, progress=progress)
+    entropy.save_mixtures(report, store.mixtures_dir)
+    se = {d: float(v) for d, v in report.table["se"].items()}
+    write_json(cached, {"se": se, "store_id": store.store_id})
+    return se
+
+
+def train_regime(profile, *, out_dir: str | os.PathLike | None = None, spread_seeds: Sequence[int] = (1, 2),
+                 doremi_seeds: Sequence[int] = (), workers: int | None = None,
+                 show_progress: bool = True) -> list[str]:
+    """Train what a regime still lacks (idempotent): the six mixtures on the profile's first seed,
+    the Baseline on ``spread_seeds``, and DoReMi proxies on ``doremi_seeds``."""
+    from bimix import proxy, sweep
+    from bimix.doremi import run_doremi
+    from bimix.profiles import get_profile, register
+
+    profile = register(get_profile(profile))
+    out = regime_dir(profile.name, out_dir)
+    config = profile.proxy
+    store = proxy.open_profile_store(profile.name, config)
+    prepare_entropy_mixtures(store)
+    done = sweep.sweep(profile.name, PAPER_SIX, (config.seeds[0],), config=config, out_dir=out,
+                       workers=workers, store=store, show_progress=show_progress)
+    done += sweep.sweep(profile.name, ("baseline",), tuple(spread_seeds), config=config, out_dir=out,
+                        workers=workers, store=store, show_progress=show_progress)
+    saved = (Path(store.mixtures_dir) / "doremi.json").read_bytes()
+    try:
+        for seed in doremi_seeds:
+            if seed != config.seeds[0]:
+                run_doremi(profile.name, store, seed=seed, config=config, out_dir=out)
+                done.append(f"doremi-proxy/s{seed}")
+    finally:  # the proxies of other seeds must not replace the mixture the sweep trained
+        (Path(store.mixtures_dir) / "doremi.json").write_bytes(saved)
+    return done
+
+
+def _final_average(table: pd.DataFrame) -> pd.Series:
+    last = table[table["step"] == table.groupby("run")["step"].transform("max")]
+    return last.groupby("run")["loss"].mean()
+
+
+def regime_row(name: str, *, root: str | os.PathLike | None = None, unigram: dict[str, float] | None = None,
+               n_starts: int = 4) -> dict:
+    """The study's metrics for one regime, from its committed run table (no training)."""
+    from bimix.protocols import extrapolate_steps, generalise_mixtures
+    from bimix.runs import read_runs, read_sidecars
+
+    folder = regime_dir(name, root)
+    table = read_runs(folder / "runs.csv")
+    sidecars = read_sidecars(folder / "runs.csv")
+    proxies = read_sidecars(folder / "doremi_proxy" / "runs.csv") if (folder / "doremi_proxy" / "runs.csv").is_file() else {}
+    first = next(iter(sidecars.values()))
+    model, train = first["model"], first["train"]
+    seed0 = int(table["seed"].min())
+    six = table[(table["seed"] == seed0) & table["mixture"].isin(PAPER_SIX)]
+    usable = six[six["r"] > 0]
+    row = {"regime": name, "d_model": model["d_model"], "n_layers": model["n_layers"],
+           "vocab": first["vocab_size"], "seq_len": model["seq_len"], "batch": train["batch_size"],
+           "steps": train["steps"], "lr": train["lr"], "decay": train["decay_factor"],
+           "ema": train.get("ema_decay", 0.0), "eval_seqs": train["eval_sequences"],
+           "n_evals": len(first["eval_steps"]), "params": first["n_params"],
+           "tokens_per_run": train["steps"] * train["batch_size"] * model["seq_len"]}
+    row["tokens_per_param"] = row["tokens_per_run"] / row["params"]
+    tps = [s.get("tokens_per_s") for s in sidecars.values() if s.get("tokens_per_s")]
+    row["tokens_per_s"] = float(np.median(tps)) if tps else math.nan
+    final = _final_average(six)
+    row["final_avg_loss"] = float(final.mean())
+    if unigram:
+        row["avg_unigram_entropy"] = float(np.mean(list(unigram.values())))
+    for k in (1, 3):
+        ext = extrapolate_steps(usable, holdout_last=k, n_starts=n_starts)
+        row[f"table1_mean_last{k}"] = ext.mre_mean if ext.applicable else math.nan
+        row[f"table1_worst_last{k}"] = ext.mre_worst if ext.applicable else math.nan
+    present = set(usable["mixture"])
+    if set(ENTROPY_FOUR) <= present and {"baseline", "doremi"} <= present:
+        gen = generalise_mixtures(usable, list(ENTROPY_FOUR), ["baseline", "doremi"], n_starts=n_starts)
+        per = gen.per_mixture.set_index("mixture")
+        for m in ("baseline", "doremi"):
+            row[f"table2_{m}_mean"] = float(per.loc[m, "r2_log_mean"])
+            row[f"table2_{m}_worst"] = float(per.loc[m, "r2_log_worst"])
+    base = table[table["mixture"] == "baseline"]
+    base_final = _final_average(base)
+    row["baseline_seeds"] = int(base["seed"].nunique())
+    row["seed_std_final"] = float(base_final.std(ddof=1)) if len(base_final) > 1 else math.nan
+    weights = [s["doremi_weights"] for s in proxies.values() if s.get("doremi_weights")]
+    row["doremi_seeds"] = len(weights)
+    if len(weights) > 1:
+        w = pd.DataFrame(weights)
+        row["doremi_weight_std_max"] = float(w.std(ddof=1).max())
+        row["doremi_weight_std_domain"] = str(w.std(ddof=1).idxmax())
+    return row
+
+
+def regime_table(names: Sequence[str] | None = None, *, root: str | os.PathLike | None = None,
+                 unigram: dict[str, dict[str, float]] | None = None, n_starts: int = 4) -> pd.DataFrame:
+    """One row per regime with a committed run table (all of them when ``names`` is None)."""
+    base = Path(root or REGIME_RUNS)
+    names = names or sorted(p.name for p in base.iterdir() if (p / "runs.csv").is_file())
+    rows = [regime_row(n, root=root, unigram=(unigram or {}).get(n), n_starts=n_starts) for n in names]
+    return pd.DataFrame(rows).set_index("regime")
