@@ -158,6 +158,38 @@ def run_doremi(profile: str, store=None, *, seed: int | None = None, config=None
             "reference_run": ref_spec.run_id, "proxy_run": proxy_spec.run_id}
 
 
+def restore_mixture(profile: str, store, *, seed: int, config=None, out_dir=None) -> bool:
+    """Rewrite the ``doremi`` mixture from a finished proxy run recorded in the run folder (its sidecar
+    keeps the averaged weights), without training; False when no such run is there.
+
+    A fresh clone has the committed run tables but an empty cache: the mixture the DoReMi runs were
+    trained on is thereby recovered exactly, and nothing is retrained."""
+    from bimix.files import read_json
+
+    config = config or get_profile(profile).proxy
+    dcfg = config.doremi
+    ref_spec = make_spec(profile, dcfg.reference, store, seed=seed, config=config)
+    proxy_spec = make_spec(profile, "doremi-proxy", store, seed=seed, config=config, objective="doremi",
+                           weights=resolve_mixture(dcfg.sample, store))
+    csv_path, _ = run_paths(profile, out_dir)
+    proxy_dir = csv_path.parent / "doremi_proxy"
+    sidecar = proxy_dir / "sidecars" / f"{proxy_spec.run_id}.json"
+    if not sidecar.is_file():
+        return False
+    meta_run = read_json(sidecar)
+    weights = meta_run.get("doremi_weights")
+    if meta_run.get("status") != "complete" or not isinstance(weights, dict) or list(weights) != list(store.domains):
+        return False
+    traj_path = proxy_dir / "doremi_trajectory.csv"
+    meta = {"method": "DoReMi (Xie et al. 2023), docs/paper.md#doremi", "profile": profile,
+            "reference_run": ref_spec.run_id, "proxy_run": proxy_spec.run_id, "eta": dcfg.eta,
+            "smoothing": dcfg.smoothing, "sample_mixture": dcfg.sample, "steps": meta_run.get("step"),
+            "store_id": store.store_id, "code_version": meta_run.get("code_version"),
+            "trajectory": str(traj_path), "restored_from": str(sidecar)}
+    _save_mixture("doremi", {d: float(w) for d, w in weights.items()}, store.mixtures_dir, meta)
+    return True
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="cpu", help="smoke | cpu | gpu | paper")
     parser.add_argument("--seed", type=int, default=None, help="seed of the reference and proxy runs")

@@ -255,15 +255,18 @@ def plot_optimum(summary: "pandas.DataFrame", ax: "matplotlib.axes.Axes", others
 
 
 def plot_average_loss(curves: "pandas.DataFrame", ax: "matplotlib.axes.Axes", target: float | None = None,
-                      reached=None, labels=None):
+                      reached=None, labels=None, bands=None):
     """Figures 5 and 8: average log-perplexity against steps, one line per column of ``curves``
     (index: step), log-log. ``target`` draws a horizontal line (e.g. the natural mixture's final
-    loss); ``reached`` {column: step} marks where each curve first gets there."""
+    loss); ``reached`` {column: step} marks where each curve first gets there; ``bands`` (lo, hi)
+    DataFrames shaped like ``curves`` shade each curve's range over seeds."""
     import numpy as np
 
     for name in curves.columns:
         line, = ax.plot(curves.index, curves[name], marker="o", ms=3, lw=1.6,
                         label=(labels or {}).get(name, name))
+        if bands is not None and name in bands[0]:
+            ax.fill_between(curves.index, bands[0][name], bands[1][name], color=line.get_color(), alpha=0.2, lw=0)
         s = (reached or {}).get(name)
         if s is not None and np.isfinite(s):
             ax.axvline(s, color=line.get_color(), ls=":", lw=1)

@@ -89,8 +89,9 @@ class ProxyConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     doremi: DoReMiConfig = field(default_factory=DoReMiConfig)
-    mixtures: tuple[str, ...] = ("baseline", "doremi", "se", "ce", "je", "vne")  # the main sweep
-    seeds: tuple[int, ...] = (0,)
+    mixtures: tuple[str, ...] = ("baseline", "doremi", "se", "ce", "je", "vne")  # the main sweep, every seed
+    seeds: tuple[int, ...] = (0,)  # paired seeds: the same initialisation and data order across mixtures
+    single_seed_mixtures: tuple[str, ...] = ()  # also swept, on the first seed only (e.g. diverse mixtures)
     workers: int = 1  # parallel single-thread training processes in a sweep
 
 
@@ -108,10 +109,12 @@ _PROXY_SMOKE = ProxyConfig(
     model=ModelConfig(n_layers=2, d_model=64, n_heads=4, seq_len=64),
     train=TrainConfig(batch_size=8, steps=60, lr=3e-3, n_evals=4, eval_sequences=8, checkpoint_every=10),
 )
-_PROXY_CPU = ProxyConfig(
-    model=ModelConfig(n_layers=4, d_model=128, n_heads=4, seq_len=128),
-    train=TrainConfig(batch_size=16, steps=400, lr=2e-3, n_evals=16, eval_sequences=32, checkpoint_every=100),
-    mixtures=("baseline", "doremi", "se", "ce", "je", "vne", "div0", "div1", "div2", "div3"),
+_PROXY_CPU = ProxyConfig(  # chosen by the regime study (notebook 08, configs/regime/): ~20 tokens per parameter
+    model=ModelConfig(n_layers=2, d_model=64, n_heads=4, seq_len=128),
+    train=TrainConfig(batch_size=64, steps=400, lr=2e-3, n_evals=16, eval_sequences=32, checkpoint_every=100),
+    mixtures=("baseline", "doremi", "se", "ce", "je", "vne"),
+    seeds=(0, 1, 2),
+    single_seed_mixtures=("div0", "div1", "div2", "div3"),
     workers=2,  # two single-thread processes: ~30 % more tokens/s than one two-thread process here
 )
 _PROXY_GPU = ProxyConfig(
@@ -130,7 +133,8 @@ PROFILES: dict[str, Profile] = {
         tokenizers=(TokenizerConfig(vocab_size=1024, train_bytes=1_000_000), TokenizerConfig(kind="gpt2")),
         proxy=_PROXY_SMOKE,
     ),
-    "cpu": Profile(name="cpu", proxy=_PROXY_CPU),
+    "cpu": Profile(name="cpu", tokenizers=(TokenizerConfig(vocab_size=1024), TokenizerConfig(kind="gpt2")),
+                   proxy=_PROXY_CPU),
     "gpu": Profile(name="gpu", tokenizers=(TokenizerConfig(vocab_size=16384, train_bytes=None),
                                            TokenizerConfig(kind="gpt2")), proxy=_PROXY_GPU),
     "paper": Profile(

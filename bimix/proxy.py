@@ -424,6 +424,27 @@ def final_model_path(spec: RunSpec, out_dir=None) -> Path:
     return _checkpoint_dir(spec, out_dir) / "final_model.pt"
 
 
+def same_weights_run(spec: RunSpec, out_dir=None) -> str | None:
+    """A run in the same table with this run's weights, config, store and seed under another mixture
+    name (run ids share their hash suffix then), or None. A mixture's identity is its weights."""
+    suffix = spec.run_id[len(spec.mixture):]  # "-s<seed>-<hash>"
+    folder = run_paths(spec.profile, out_dir)[1]
+    if not folder.is_dir():
+        return None
+    for path in sorted(folder.glob(f"*{suffix}.json")):
+        if path.stem != spec.run_id and path.stem.endswith(suffix):
+            return path.stem
+    return None
+
+
+def refuse_duplicate_weights(spec: RunSpec, out_dir=None) -> None:
+    other = same_weights_run(spec, out_dir)
+    if other is not None:
+        name = other[: -len(spec.run_id) + len(spec.mixture)]
+        raise TrainError(f"mixture {spec.mixture!r} has the same weights, config and seed as run {other} "
+                         f"(mixture {name!r}); train or refer to it under that name")
+
+
 def is_complete(spec: RunSpec, out_dir=None) -> bool:
     sidecar = run_paths(spec.profile, out_dir)[1] / f"{spec.run_id}.json"
     return sidecar.exists() and read_json(sidecar).get("status") == "complete"
@@ -458,6 +479,7 @@ def train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
     ckpt = checkpoint_path(spec, out_dir)
     objective = objective or MeanLoss()
 
+    refuse_duplicate_weights(spec, out_dir)
     net = build_model(cfg.model, store.vocab_size, seed=spec.seed).to(dev)
     if dev.type == "cuda":
         torch.cuda.set_device(dev)  # NCCL needs each rank on its own device

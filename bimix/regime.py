@@ -58,6 +58,25 @@ def prepare_entropy_mixtures(store, *, progress: bool = False) -> dict[str, floa
     return se
 
 
+def unigram_entropies(store) -> dict[str, float]:
+    """Per domain, the entropy (nats) of the train split's token frequencies: the loss of a model that
+    ignores context entirely."""
+    out = {}
+    for d in store.domains:
+        counts = np.bincount(np.asarray(store.tokens(d, "train")), minlength=store.vocab_size).astype(np.float64)
+        p = counts[counts > 0] / counts.sum()
+        out[d] = float(-(p * np.log(p)).sum())
+    return out
+
+
+def save_unigram(store, folder: str | os.PathLike) -> Path:
+    """``unigram_entropy.json`` beside a run table, so its regime row needs no token store."""
+    from bimix.files import write_json
+
+    return write_json(Path(folder) / "unigram_entropy.json",
+                      {"store_id": store.store_id, "unigram_entropy": unigram_entropies(store)})
+
+
 def train_regime(profile, *, out_dir: str | os.PathLike | None = None, spread_seeds: Sequence[int] = (1, 2),
                  doremi_seeds: Sequence[int] = (), workers: int | None = None,
                  show_progress: bool = True) -> list[str]:
@@ -72,6 +91,7 @@ def train_regime(profile, *, out_dir: str | os.PathLike | None = None, spread_se
     config = profile.proxy
     store = proxy.open_profile_store(profile.name, config)
     prepare_entropy_mixtures(store)
+    save_unigram(store, out)
     done = sweep.sweep(profile.name, PAPER_SIX, (config.seeds[0],), config=config, out_dir=out,
                        workers=workers, store=store, show_progress=show_progress)
     done += sweep.sweep(profile.name, ("baseline",), tuple(spread_seeds), config=config, out_dir=out,
@@ -98,8 +118,12 @@ def regime_row(name: str, *, root: str | os.PathLike | None = None, unigram: dic
     from bimix.protocols import extrapolate_steps, generalise_mixtures
     from bimix.runs import read_runs, read_sidecars
 
+    from bimix.files import read_json
+
     folder = regime_dir(name, root)
     table = read_runs(folder / "runs.csv")
+    if unigram is None and (folder / "unigram_entropy.json").is_file():
+        unigram = read_json(folder / "unigram_entropy.json")["unigram_entropy"]
     sidecars = read_sidecars(folder / "runs.csv")
     proxies = read_sidecars(folder / "doremi_proxy" / "runs.csv") if (folder / "doremi_proxy" / "runs.csv").is_file() else {}
     first = next(iter(sidecars.values()))
@@ -120,6 +144,7 @@ def regime_row(name: str, *, root: str | os.PathLike | None = None, unigram: dic
     row["final_avg_loss"] = float(final.mean())
     if unigram:
         row["avg_unigram_entropy"] = float(np.mean(list(unigram.values())))
+        row["below_unigram"] = row["avg_unigram_entropy"] - row["final_avg_loss"]
     for k in (1, 3):
         ext = extrapolate_steps(usable, holdout_last=k, n_starts=n_starts)
         row[f"table1_mean_last{k}"] = ext.mre_mean if ext.applicable else math.nan

@@ -1,8 +1,10 @@
 """The paper-vs-compendium report and the README's figure gallery, generated from notebook results.
 
-Each claim of the paper (PAPER.md §3, §5, §9) is set beside what our notebooks measured, per profile,
-with a verdict computed from the numbers — whichever way it goes. Inputs are the JSON files the
-notebooks write (``build/<profile>/results/<notebook>.json``); nothing here trains or fits.
+Each claim of the paper is set beside what our notebooks measured, per profile, with a verdict decided
+by a declared rule of :mod:`bimix.verdicts` (agrees, disagrees, inconclusive) — whichever way it goes.
+Inputs are the JSON files the notebooks write (``build/<profile>/results/<notebook>.json``) and, for
+notebooks not executed this time, their committed extracts in ``data/results/<profile>/``; nothing here
+trains or fits.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from bimix import verdicts
 from bimix.files import atomic_path, read_json
 from bimix.paths import BUILD_DIR, FIGURES_DIR, REPO_ROOT
 
 ENTROPY_MIXTURES = ("se", "ce", "je", "vne")
 SCALE = {
-    "cpu": "4-layer, d=128 GPT-NeoX proxies (1.3M parameters), 0.8M tokens per run, 6-domain mini-pile, BPE 4,096",
+    "cpu": "2-layer, d=64 GPT-NeoX proxies (0.17M parameters), 3.3M tokens per run (~20 per parameter), "
+           "6-domain mini-pile, BPE 1,024, 3 paired seeds",
     "gpu": "6-layer, d=384 proxies on one GPU, mini-pile, BPE 16,384",
     "paper": "124M proxies, 100B tokens per run, the Pile / SlimPajama, GPT-NeoX tokenizer",
 }
@@ -63,99 +67,97 @@ def _num(x: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _pct(x: float | None) -> str:
-    return "not measured" if x is None else f"{100 * x:.2f} %"
-
-
 @dataclass(frozen=True)
 class Claim:
     label: str  # the paper's claim
     paper: str  # the paper's number
-    measure: Callable[[dict[str, dict]], tuple[str, bool | None]]  # results -> (our value, agrees?)
+    measure: Callable[[dict[str, dict]], verdicts.Verdict]  # results -> verdict (rule in bimix.verdicts)
 
 
-def _table1(r):
-    mean, worst = _num(_get(r, "05_fit_law", "table1_all", "mre_mean")), _num(_get(r, "05_fit_law", "table1_all", "mre_worst"))
-    if mean is None:
-        return "not measured", None
-    return f"mean {_pct(mean)}, worst {_pct(worst)}", mean <= 0.002
-
-
-def _table2(r):
-    rows = _get(r, "05_fit_law", "table2") or {}
-    parts, ok = [], []
-    for name, row in rows.items():
-        mean, worst = _num(_get(row, "r2_log_mean")), _num(_get(row, "r2_log_worst"))
-        if mean is not None:
-            parts.append(f"{name} {mean:.3f} (worst {worst:.3f})" if worst is not None else f"{name} {mean:.3f}")
-            ok.append(mean > 0.97)
-    if not parts:
-        return "not measured", None
-    return "; ".join(parts), all(ok)
-
-
-def _final_losses(r) -> dict[str, float]:
+def _finals_by_seed(r) -> dict[str, dict[str, float]]:
+    """{mixture: {seed: final average loss}} from notebook 04 (older results: one unnamed seed)."""
+    by_seed = _get(r, "04_proxy_pretraining", "final_average_by_seed")
+    if isinstance(by_seed, dict) and by_seed:
+        return {m: {str(k): v for k, v in seeds.items() if _num(v) is not None} for m, seeds in by_seed.items()}
     final = _get(r, "04_proxy_pretraining", "final_average_loss") or {}
-    return {k: v for k, v in ((k, _num(v)) for k, v in final.items()) if v is not None}
+    return {m: {"0": v} for m, v in final.items() if _num(v) is not None}
 
 
-def _baseline(final: dict[str, float]) -> str | None:
-    return next((k for k in ("baseline", "natural") if k in final), None)
+def _paired(finals: dict[str, dict[str, float]], m: str, ref: str) -> list[float]:
+    return [finals[m][s] - finals[ref][s] for s in finals.get(m, {}) if s in finals.get(ref, {})]
 
 
-def _entropy_beats_baseline(r):
-    final = _final_losses(r)
-    base = _baseline(final)
-    ents = {k: final[k] for k in ENTROPY_MIXTURES if k in final}
-    if base is None or not ents:
-        return "not measured", None
-    wins = [k for k, v in ents.items() if v < final[base]]
-    text = (f"{base} {final[base]:.4f}; " + ", ".join(f"{k} {v:.4f}" for k, v in ents.items())
-            + f" nats ({len(wins)}/{len(ents)} below {base})")
-    return text, len(wins) == len(ents)
+def _baseline(finals: dict) -> str | None:
+    return next((k for k in ("baseline", "natural") if k in finals), None)
 
 
-def _ce_best(r):
-    final = _final_losses(r)
-    ents = {k: final[k] for k in ENTROPY_MIXTURES if k in final}
-    if len(ents) < 2:
-        return "not measured", None
-    best = min(ents, key=ents.get)
-    return f"best entropy mixture: {best} ({ents[best]:.4f} nats)", best == "ce"
+def _table1(r) -> verdicts.Verdict:
+    per_seed = _get(r, "05_fit_law", "table1_by_seed")
+    if isinstance(per_seed, dict) and per_seed:
+        values = [_num(_get(v, "mre_mean")) for v in per_seed.values()]
+    else:
+        values = [_num(_get(r, "05_fit_law", "table1_all", "mre_mean"))]
+    return verdicts.table1_rule([v for v in values if v is not None])
 
 
-def _optimised_faster(r):
+def _table2(r) -> verdicts.Verdict:
+    per_seed = _get(r, "05_fit_law", "table2_by_seed")
+    series: dict[str, dict[str, list[float]]] = {}
+    if isinstance(per_seed, dict) and per_seed:
+        for seed in sorted(per_seed):
+            for m, v in per_seed[seed].items():
+                series.setdefault(m, {"mean": [], "worst": []})
+                series[m]["mean"].append(_num(v.get("mean")))
+                series[m]["worst"].append(_num(v.get("worst")))
+    else:
+        for m, row in (_get(r, "05_fit_law", "table2") or {}).items():
+            series[m] = {"mean": [_num(_get(row, "r2_log_mean"))], "worst": [_num(_get(row, "r2_log_worst"))]}
+    series = {m: {k: [x for x in v if x is not None] for k, v in d.items()} for m, d in series.items()}
+    if not any(d["mean"] for d in series.values()):
+        return verdicts.Verdict(verdicts.NOT_MEASURED, verdicts.table2_rule({}).rule)
+    return verdicts.table2_rule(series)
+
+
+def _entropy_beats_baseline(r) -> verdicts.Verdict:
+    finals = _finals_by_seed(r)
+    base = _baseline(finals)
+    diffs = {m: _paired(finals, m, base) for m in ENTROPY_MIXTURES if base and m in finals}
+    if not diffs:
+        return verdicts.Verdict(verdicts.NOT_MEASURED, verdicts.paired_below({}, "baseline").rule)
+    return verdicts.paired_below(diffs, base)
+
+
+def _ce_best(r) -> verdicts.Verdict:
+    finals = _finals_by_seed(r)
+    others = [m for m in ENTROPY_MIXTURES if m != "ce" and m in finals]
+    if "ce" not in finals or not others:
+        return verdicts.Verdict(verdicts.NOT_MEASURED, verdicts.best_of({}, "ce").rule)
+    return verdicts.best_of({f"ce − {m}": [-x for x in _paired(finals, m, "ce")] for m in others}, "ce")
+
+
+def _optimised_faster(r) -> verdicts.Verdict:
+    by_seed = _get(r, "06_optimize_mixture", "speedup_by_seed", "bimix_opt")
+    if isinstance(by_seed, dict) and by_seed:
+        values = [_num(v) for v in by_seed.values()]
+        reached = any(v is not None for v in values)
+        return verdicts.speedup_rule([v for v in values if v is not None], reached=reached)
     speed = _get(r, "06_optimize_mixture", "speedup_vs_natural") or {}
-    steps = _get(r, "06_optimize_mixture", "steps_to_natural_final") or {}
-    # curves label the optimum "bimix_opt" even when its runs are stored under "bimix_opt-<hash>"
-    name = _get(r, "06_optimize_mixture", "optimum", "mixture_name") or "bimix_opt"
-    name = name if name in speed or name in steps else "bimix_opt"
-    value = _num(speed.get(name)) if isinstance(speed, dict) else None
+    value = _num(speed.get("bimix_opt")) if isinstance(speed, dict) else None
     if value is None:
-        reached = steps.get(name) if isinstance(steps, dict) else None
-        if reached is None and name in (steps or {}):
-            return "never reached the natural mixture's final loss", False
-        return "not measured", None
-    return f"{value:.2f}× fewer steps than natural to its final average loss", value > 1
+        return verdicts.Verdict(verdicts.NOT_MEASURED, verdicts.speedup_rule([]).rule)
+    return verdicts.speedup_rule([value])
 
 
-def _chain_rule(r):
+def _chain_rule(r) -> verdicts.Verdict:
     gap = _get(r, "02_entropy_mixtures", "paper_chain_rule_gap")
     if isinstance(gap, dict):
-        values = [_num(v) for v in gap.values()]
-        values = [v for v in values if v is not None]
+        values = [v for v in (_num(v) for v in gap.values()) if v is not None]
         gap = max(values) if values else None
-    gap = _num(gap)
-    if gap is None:
-        return "not measured", None
-    return f"max gap {gap:.1e} over 29 domains of the paper's tables", gap <= 1e-4
+    return verdicts.chain_rule_rule(_num(gap))
 
 
-def _cost(r):
-    seconds = _num(_get(r, "02_entropy_mixtures", "cost", "cpu_seconds"))
-    if seconds is None:
-        return "not measured", None
-    return f"{seconds:.0f} CPU-seconds for all four entropy mixtures, two tokenizers", seconds < 3600
+def _cost(r) -> verdicts.Verdict:
+    return verdicts.cost_rule(_num(_get(r, "02_entropy_mixtures", "cost", "cpu_seconds")))
 
 
 CLAIMS: tuple[Claim, ...] = (
@@ -172,27 +174,89 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("Entropy mixtures need no training (§4)", "no GPU time vs 670 GPU-hours for DoReMi", _cost),
 )
 
+# What the report reads from each notebook's JSON: the committed extract (data/results/<profile>/)
+# keeps exactly these keys, so the fast path and a fresh clone report what was measured.
+REPORT_KEYS: dict[str, tuple[str, ...]] = {
+    "02_entropy_mixtures": ("paper_chain_rule_gap", "cost"),
+    "04_proxy_pretraining": ("final_average_by_seed", "final_average_loss", "seeds"),
+    "05_fit_law": ("table1_by_seed", "table2_by_seed", "table1_all", "table2", "fit_on", "predict"),
+    "06_optimize_mixture": ("speedup_by_seed", "speedup_vs_natural", "steps_to_natural_final_by_seed", "seeds"),
+}
 
-def load_results(profile: str, build_dir: Path = BUILD_DIR) -> dict[str, dict]:
+
+def results_extract(notebook: str, result: dict) -> dict:
+    """The keys of a notebook's results that the report uses, with CPU time rounded to 2 significant
+    digits (it is the one measured duration the report shows)."""
+    out = {k: result[k] for k in REPORT_KEYS.get(notebook, ()) if k in result}
+    seconds = _num(_get(out, "cost", "cpu_seconds"))
+    if "cost" in out:
+        out["cost"] = {"cpu_seconds": float(f"{seconds:.2g}") if seconds is not None else None}
+    return _rounded(out)
+
+
+def _rounded(x, digits: int = 6):
+    """Floats to ``digits`` significant digits: the last bits of a fit may differ between thread
+    counts, and a committed file must not change when nothing it reports has."""
+    if isinstance(x, dict):
+        return {k: _rounded(v, digits) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_rounded(v, digits) for v in x]
+    if isinstance(x, float) and math.isfinite(x):
+        return float(f"{x:.{digits}g}")
+    return x
+
+
+def committed_results_dir(profile: str) -> Path:
+    return REPO_ROOT / "data" / "results" / profile
+
+
+def load_results(profile: str, build_dir: Path = BUILD_DIR, committed_dir: Path | None = None) -> dict[str, dict]:
+    """A profile's notebook results: those of the latest execution in ``build_dir`` and, for notebooks
+    not executed there, the committed extract (so the fast path never forgets a measured claim)."""
     folder = Path(build_dir) / profile / "results"
-    return {p.stem: read_json(p) for p in sorted(folder.glob("*.json"))} if folder.exists() else {}
+    fresh = {p.stem: read_json(p) for p in sorted(folder.glob("*.json"))} if folder.exists() else {}
+    committed = Path(committed_dir) if committed_dir else committed_results_dir(profile)
+    kept = {p.stem: read_json(p) for p in sorted(committed.glob("*.json"))} if committed.is_dir() else {}
+    return {**kept, **fresh}
+
+
+def save_extracts(profile: str, build_dir: Path = BUILD_DIR, committed_dir: Path | None = None) -> list[Path]:
+    """Refresh the committed extracts from the notebooks executed in ``build_dir``."""
+    from bimix.files import write_json
+
+    folder = Path(build_dir) / profile / "results"
+    committed = Path(committed_dir) if committed_dir else committed_results_dir(profile)
+    written = []
+    for path in sorted(folder.glob("*.json")) if folder.exists() else []:
+        if path.stem in REPORT_KEYS:
+            extract = results_extract(path.stem, read_json(path))
+            if extract:
+                written.append(write_json(committed / path.name, extract))
+    return written
 
 
 def report_markdown(results: dict[str, dict[str, dict]]) -> str:
     """The claims table; ``results`` maps profile -> notebook name -> that notebook's JSON."""
     profiles = [p for p, r in results.items() if r]
-    head = "| claim of the paper | paper | " + " | ".join(f"ours ({p})" for p in profiles) + " |"
-    lines = [head, "|" + "---|" * (2 + len(profiles))]
-    verdict = {True: "agrees", False: "**does not agree**", None: "n/a"}
-    for claim in CLAIMS:
-        cells = []
+    head = "| claim of the paper | kind | paper | " + " | ".join(f"ours ({p})" for p in profiles) + " |"
+    lines = [head, "|" + "---|" * (3 + len(profiles))]
+    rules = []
+    for i, claim in enumerate(CLAIMS, 1):
+        cells, kind = [], verdicts.REPRODUCTION
         for p in profiles:
-            text, ok = claim.measure(results[p])
-            cells.append(f"{text} — {verdict[ok]}")
-        lines.append(f"| {claim.label} | {claim.paper} | " + " | ".join(cells) + " |")
+            v = claim.measure(results[p])
+            kind = v.kind
+            shown = v.outcome if v.outcome in (verdicts.AGREES, verdicts.NOT_MEASURED) else f"**{v.outcome}**"
+            cells.append(f"{v.measured} — {shown}" if v.measured else shown)
+            rule = v.rule
+        if not profiles:
+            rule = claim.measure({}).rule
+        lines.append(f"| {claim.label} [{i}] | {kind} | {claim.paper} | " + " | ".join(cells) + " |")
+        rules.append(f"{i}. {rule}")
     scale = "\n".join(f"- `{p}`: {SCALE.get(p, p)}" for p in profiles)
     return ("Scale of each column (the paper: " + SCALE["paper"] + "):\n" + scale + "\n\n"
-            + "\n".join(lines) + "\n")
+            + "\n".join(lines) + "\n\nVerdict rules (bimix/verdicts.py; intervals are 95 % t-intervals over "
+            "paired seeds):\n\n" + "\n".join(rules) + "\n")
 
 
 def gallery_markdown(figures_dir: Path = FIGURES_DIR, relative_to: Path = REPO_ROOT) -> str:
@@ -215,9 +279,14 @@ def _replace_block(text: str, name: str, body: str) -> str:
 
 
 def write_report(profiles: list[str], *, build_dir: Path = BUILD_DIR, figures_dir: Path = FIGURES_DIR,
-                 readme: Path | None = None) -> Path:
-    """Write ``figures/paper_vs_compendium.md``; with ``readme``, refresh its generated blocks."""
-    results = {p: load_results(p, build_dir) for p in profiles}
+                 readme: Path | None = None, results_root: Path | None = None) -> Path:
+    """Write ``figures/paper_vs_compendium.md``; with ``readme``, refresh its generated blocks.
+    Fresh results in ``build_dir`` first refresh the committed extracts (``results_root/<profile>``,
+    default ``data/results``), which then stand in for every notebook not executed this time."""
+    folders = {p: (Path(results_root) / p if results_root else committed_results_dir(p)) for p in profiles}
+    for p in profiles:
+        save_extracts(p, build_dir, folders[p])
+    results = {p: load_results(p, build_dir, folders[p]) for p in profiles}
     report = report_markdown(results)
     target = Path(figures_dir) / "paper_vs_compendium.md"
     with atomic_path(target) as tmp:

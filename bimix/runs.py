@@ -213,6 +213,60 @@ def read_sidecars(table_path: str | os.PathLike) -> dict[str, dict]:
 
 
 # --------------------------------------------------------------------------------------------------
+# Which runs of a table count: superseded and unfinished runs are left out, in one place.
+
+SUPERSEDED_FILE = "superseded.json"  # beside runs.csv: {"run id": "why a later rule replaced it", ...}
+
+
+def superseded_runs(table_path: str | os.PathLike) -> dict[str, str]:
+    """Runs a changed rule superseded (run id -> reason), from ``superseded.json`` beside the table."""
+    path = Path(table_path).parent / SUPERSEDED_FILE
+    if not path.is_file():
+        return {}
+    data = read_json(path)
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise RunsSchemaError(f"{path}: expected an object of run id -> reason")
+    return data
+
+
+def mark_superseded(table_path: str | os.PathLike, runs: Mapping[str, str]) -> Path:
+    """Add runs (run id -> reason) to the table's superseded list."""
+    path = Path(table_path).parent / SUPERSEDED_FILE
+    return write_json(path, {**superseded_runs(table_path), **dict(runs)})
+
+
+@dataclass
+class CurrentRuns:
+    """The rows of a run table that count, and why the others do not."""
+
+    table: pd.DataFrame
+    used: list[str]  # run ids kept, in table order
+    excluded: dict[str, str]  # run id -> reason (superseded, not complete)
+
+    def note(self) -> str:
+        if not self.excluded:
+            return f"{len(self.used)} runs used, none excluded"
+        return (f"{len(self.used)} runs used; {len(self.excluded)} excluded: "
+                + "; ".join(f"{r} ({why})" for r, why in self.excluded.items()))
+
+
+def current_runs(table_path: str | os.PathLike, *, require_complete: bool = True) -> CurrentRuns:
+    """Read a run table without its superseded runs (``superseded.json``) and, when sidecars say so,
+    without runs that did not complete. Every notebook reads its runs through this function."""
+    table = read_runs(table_path)
+    gone = superseded_runs(table_path)
+    sidecars = read_sidecars(table_path) if require_complete else {}
+    excluded: dict[str, str] = {}
+    for run in dict.fromkeys(table["run"]):
+        if run in gone:
+            excluded[run] = f"superseded: {gone[run]}"
+        elif run in sidecars and sidecars[run].get("status", "complete") != "complete":
+            excluded[run] = f"{sidecars[run].get('status')} at step {sidecars[run].get('step')}"
+    kept = table[~table["run"].isin(list(excluded))].reset_index(drop=True)
+    return CurrentRuns(kept, list(dict.fromkeys(kept["run"])), excluded)
+
+
+# --------------------------------------------------------------------------------------------------
 # Domain names.
 
 def normalise_domain(name: str) -> str:

@@ -68,7 +68,7 @@ def _execute(job: Job, profile: str, config: ProxyConfig, out_dir, store=None, p
     return spec.run_id if result["status"] == "complete" else f"{spec.run_id} (partial)"
 
 
-def plan(profile: str, mixtures, seeds, store, config: ProxyConfig, out_dir=None) -> list[Job]:
+def plan(profile: str, mixtures, seeds, store, config: ProxyConfig, out_dir=None, extra=()) -> list[Job]:
     """The jobs still missing, in the order they should start (the DoReMi reference first).
 
     The ``doremi`` mixture comes from one DoReMi proxy, trained with the first seed; it is recomputed
@@ -79,6 +79,11 @@ def plan(profile: str, mixtures, seeds, store, config: ProxyConfig, out_dir=None
     reference = config.doremi.reference
     ordered = sorted(dict.fromkeys(mixtures), key=lambda m: (m != reference, m == "doremi"))
     need_proxy = "doremi" in ordered and not doremi_is_current(profile, store, config, seeds[0])
+    if need_proxy:  # a finished proxy in the run folder (a fresh clone's committed table) is reused
+        from bimix.doremi import restore_mixture
+
+        need_proxy = not (restore_mixture(profile, store, seed=seeds[0], config=config, out_dir=out_dir)
+                          and doremi_is_current(profile, store, config, seeds[0]))
     if need_proxy:
         jobs.append(Job("doremi", "doremi", seeds[0]))
     for seed in seeds:
@@ -87,8 +92,17 @@ def plan(profile: str, mixtures, seeds, store, config: ProxyConfig, out_dir=None
                 jobs.append(Job("run", "doremi", seed))
                 continue
             spec = proxy.make_spec(profile, mixture, store, seed=seed, config=config)
+            proxy.refuse_duplicate_weights(spec, out_dir)
             if not proxy.is_complete(spec, out_dir):
                 jobs.append(Job("run", mixture, seed))
+    for mixture, seed in extra:  # (mixture, seed) pairs outside the grid, e.g. single-seed mixtures
+        if any(j.kind == "run" and (j.mixture, j.seed) == (mixture, seed) for j in jobs) or \
+                (mixture in ordered and seed in seeds):
+            continue
+        spec = proxy.make_spec(profile, mixture, store, seed=seed, config=config)
+        proxy.refuse_duplicate_weights(spec, out_dir)
+        if not proxy.is_complete(spec, out_dir):
+            jobs.append(Job("run", mixture, seed))
     return jobs
 
 
@@ -111,8 +125,9 @@ def job_tokens(job: Job, config: ProxyConfig) -> int:
 
 
 def sweep(profile: str, mixtures, seeds=None, *, config: ProxyConfig | None = None, out_dir=None,
-          workers: int | None = None, store=None, show_progress: bool = True) -> list[str]:
-    """Run the missing runs of ``mixtures x seeds``; returns the labels of the jobs executed."""
+          workers: int | None = None, store=None, show_progress: bool = True, extra=()) -> list[str]:
+    """Run the missing runs of ``mixtures x seeds`` (and the (mixture, seed) pairs in ``extra``);
+    returns the labels of the jobs executed."""
     from tqdm.auto import tqdm
 
     from bimix import proxy
@@ -121,7 +136,7 @@ def sweep(profile: str, mixtures, seeds=None, *, config: ProxyConfig | None = No
     seeds = tuple(config.seeds if seeds is None else seeds)
     workers = config.workers if workers is None else workers
     store = store or proxy.open_profile_store(profile, config)
-    jobs = plan(profile, mixtures, seeds, store, config, out_dir)
+    jobs = plan(profile, mixtures, seeds, store, config, out_dir, extra=extra)
     if not jobs:
         return []
     total = sum(job_tokens(j, config) for j in jobs)
@@ -158,6 +173,20 @@ def sweep(profile: str, mixtures, seeds=None, *, config: ProxyConfig | None = No
                     raise RuntimeError(f"sweep stalled: {[j.label for j in pending]} wait on nothing")
             time.sleep(0.2)
             _drain(progress_queue, bar)
+    return done
+
+
+def sweep_profile(profile: str, *, config: ProxyConfig | None = None, seeds=None, out_dir=None,
+                  workers: int | None = None, store=None, show_progress: bool = True) -> list[str]:
+    """The profile's whole sweep: ``mixtures`` on every seed, ``single_seed_mixtures`` on the first,
+    as one job list (so two workers stay busy)."""
+    from bimix import proxy
+
+    config = config or get_profile(profile).proxy
+    seeds = tuple(config.seeds if seeds is None else seeds)
+    store = store or proxy.open_profile_store(profile, config)
+    done = sweep(profile, config.mixtures, seeds, config=config, out_dir=out_dir, workers=workers, store=store,
+                 show_progress=show_progress, extra=[(m, seeds[0]) for m in config.single_seed_mixtures])
     return done
 
 

@@ -147,7 +147,7 @@ def paired_below(differences: Mapping[str, Sequence[float]], reference: str) -> 
             o = INCONCLUSIVE  # exactly equal is not below
         parts.append(o)
         if iv:
-            texts.append(f"{m} − {reference}: {iv.text('{:+.4f}')} nats")
+            texts.append(f"{m} − {reference}: {iv.text('{:+.4f}', 1, ' nats')}")
     rule = (f"paired by seed; agrees when the 95 % interval of every difference (mixture − {reference}) "
             f"lies below 0, disagrees when one lies above 0, else inconclusive")
     return Verdict(combine(parts), rule, "; ".join(texts))

@@ -105,18 +105,24 @@ def test_notebook_06_after_03_trains_only_the_optimum(smoke_store, private_check
     assert w.sum() == pytest.approx(1.0, abs=1e-9) and (w > 0).all()
     assert all(opt["weights"][d] <= opt["upper"][d] + 1e-12 for d in smoke_store.domains)
     assert math.isfinite(opt["predicted_avg_loss"]) and 0 < opt["predicted_avg_loss"] < math.log(smoke_store.vocab_size)
-    saved = load_named("bimix_opt", smoke_store.mixtures_dir, domains=smoke_store.domains)
-    assert dict(saved.weights) == pytest.approx(opt["weights"])
+    name = opt["mixture_name"]
+    assert name.startswith("bimix_opt-") and len(name) == len("bimix_opt-") + 8
+    saved = load_named(name, smoke_store.mixtures_dir, domains=smoke_store.domains)
+    assert dict(saved.weights) == res["trained_shares"]
+    assert dict(saved.weights) == pytest.approx(opt["weights"], abs=1e-6)
+    assert all(round(v * 1e6) == v * 1e6 for v in saved.weights.values())
     assert saved.meta["fit_on"] == ["se", "ce", "je", "vne"] and saved.meta["step"] == res["final_step"]
     assert set(saved.meta["bounds"]["upper"]) == set(smoke_store.domains)
     for d, span in opt["near_optimal"].items():
         assert span["r_min"] <= opt["weights"][d] + 1e-12 <= span["r_max"] + 2e-12
 
     # 03 trained everything else: 06 trained only the optimum, with the same seeds
-    assert [j.split("-s")[0] for j in res["jobs_run"]] == ["bimix_opt"] * len(res["seeds"])
+    assert [j.split("-s")[0] for j in res["jobs_run"]] == [name] * len(res["seeds"])
     table = read_runs(runs_dir / "runs.csv")
-    assert {"bimix_opt", "baseline", "doremi", "ce"} <= set(table["mixture"])
-    assert set(table.loc[table["mixture"] == "bimix_opt", "seed"]) == set(res["seeds"])
+    assert {name, "baseline", "doremi", "ce"} <= set(table["mixture"])
+    assert set(table.loc[table["mixture"] == name, "seed"]) == set(res["seeds"])
+    assert set(res["speedup_by_seed"]["baseline"]) == {str(s) for s in res["seeds"]}
+    assert all(v == pytest.approx(1.0) for v in res["speedup_by_seed"]["baseline"].values())
 
     shown = ("bimix_opt", "baseline", "doremi", "ce")
     assert set(res["measured_final_avg_loss"]) == set(shown)

@@ -2,43 +2,74 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from bimix import report
 from bimix.paths import REPO_ROOT
 
 
-def _results(**final):
+def _results(finals: dict[str, list[float]], speedups=(2.1, 1.9, 2.0)):
     return {
-        "04_proxy_pretraining": {"final_average_loss": final},
-        "05_fit_law": {"table1_all": {"mre_mean": 0.004, "mre_worst": 0.012},
-                       "table2": {"baseline": {"r2_log_mean": 0.99, "r2_log_worst": 0.95},
-                                  "doremi": {"r2_log_mean": 0.80, "r2_log_worst": 0.4}}},
-        "06_optimize_mixture": {"optimum": {"mixture_name": "bimix_opt"},
-                                "speedup_vs_natural": {"bimix_opt": 1.6, "baseline": 1.0},
-                                "steps_to_natural_final": {"bimix_opt": 300.0}},
+        "04_proxy_pretraining": {"final_average_by_seed": {m: {str(i): v for i, v in enumerate(vals)}
+                                                           for m, vals in finals.items()}},
+        "05_fit_law": {"table1_by_seed": {"0": {"mre_mean": 0.004}, "1": {"mre_mean": 0.0045},
+                                          "2": {"mre_mean": 0.0042}},
+                       "table2_by_seed": {s: {"baseline": {"mean": 0.99, "worst": 0.95},
+                                              "doremi": {"mean": 0.80, "worst": 0.4}} for s in "012"}},
+        "06_optimize_mixture": {"speedup_by_seed": {"bimix_opt": {str(i): v for i, v in enumerate(speedups)}}},
         "02_entropy_mixtures": {"paper_chain_rule_gap": {"pile": 9.6e-5, "slimpajama": 4e-5},
                                 "cost": {"cpu_seconds": 15.0}},
     }
 
 
+def _rows(text):
+    return {line.split(" | ")[0].strip("| ").rsplit(" [", 1)[0]: line for line in text.splitlines()
+            if line.startswith("| ") and " [" in line}
+
+
 def test_verdicts_follow_the_numbers():
-    text = report.report_markdown({"cpu": _results(baseline=4.0, se=3.9, ce=3.8, je=3.95, vne=4.1)})
-    rows = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
-    assert "does not agree" in rows["Step extrapolation of the final loss is accurate (Table 1)"]
-    assert "does not agree" in rows["The law predicts unseen mixtures at every step (Table 2, R² on log loss)"]
-    assert "3/4 below baseline" in rows["Entropy mixtures beat the Baseline on average log-perplexity (Fig. 5)"]
-    assert "best entropy mixture: ce" in rows["CE is the best entropy proxy (Fig. 5)"]
-    assert rows["CE is the best entropy proxy (Fig. 5)"].endswith("agrees |")
-    assert "1.60× fewer steps" in rows["The BiMix-optimised mixture reaches the Baseline's loss in fewer steps (Fig. 8)"]
-    assert "9.6e-05" in rows["JE = renormalised SE × CE (chain rule, Tables 4/5)"]
-    flipped = report.report_markdown({"cpu": _results(baseline=4.0, se=3.9, ce=3.95, je=3.8, vne=3.7)})
-    assert "best entropy mixture: vne" in flipped and "(4/4 below baseline) — agrees" in flipped
+    finals = {"baseline": [4.0, 4.1, 4.05], "se": [3.9, 4.0, 3.95], "ce": [3.8, 3.9, 3.85],
+              "je": [3.95, 4.05, 4.0], "vne": [4.1, 4.2, 4.15]}
+    rows = _rows(report.report_markdown({"cpu": _results(finals)}))
+    assert rows["Step extrapolation of the final loss is accurate (Table 1)"].endswith("**disagrees** |")
+    assert rows["The law predicts unseen mixtures at every step (Table 2, R² on log loss)"].endswith("**disagrees** |")
+    assert rows["Entropy mixtures beat the Baseline on average log-perplexity (Fig. 5)"].endswith("**disagrees** |")
+    assert "vne − baseline: +0.1000" in rows["Entropy mixtures beat the Baseline on average log-perplexity (Fig. 5)"]
+    assert rows["CE is the best entropy proxy (Fig. 5)"].endswith("— agrees |")
+    assert rows["The BiMix-optimised mixture reaches the Baseline's loss in fewer steps (Fig. 8)"].endswith("— agrees |")
+    chain = rows["JE = renormalised SE × CE (chain rule, Tables 4/5)"]
+    assert "9.6e-05" in chain and "check of the paper's arithmetic" in chain
+    assert "check of cost" in rows["Entropy mixtures need no training (§4)"]
+    noisy = {**finals, "vne": [3.9, 4.2, 4.0]}  # below, above and below baseline: within noise
+    rows = _rows(report.report_markdown({"cpu": _results(noisy, speedups=(1.05, 1.1, 1.07))}))
+    assert rows["Entropy mixtures beat the Baseline on average log-perplexity (Fig. 5)"].endswith("**inconclusive** |")
+    assert rows["The BiMix-optimised mixture reaches the Baseline's loss in fewer steps (Fig. 8)"].endswith("**disagrees** |")
 
 
-def test_missing_results_say_not_measured():
+def test_every_rule_is_stated():
     text = report.report_markdown({"cpu": {"00_law_in_five_minutes": {}}})
     assert text.count("not measured") == len(report.CLAIMS)
+    assert "Verdict rules" in text and f"{len(report.CLAIMS)}. " in text
+
+
+def test_committed_extracts_stand_in_for_notebooks_not_run(tmp_path):
+    finals = {"baseline": [4.0, 4.1, 4.05], "ce": [3.8, 3.9, 3.85], "se": [3.9, 4.0, 3.95]}
+    build = tmp_path / "build"
+    (build / "cpu" / "results").mkdir(parents=True)
+    full = _results(finals)
+    for name, result in full.items():
+        (build / "cpu" / "results" / f"{name}.json").write_text(json.dumps({**result, "sweep_wall_s": 12.5}))
+    (tmp_path / "figures").mkdir()
+    report.write_report(["cpu"], build_dir=build, figures_dir=tmp_path / "figures", results_root=tmp_path / "res")
+    first = (tmp_path / "figures" / "paper_vs_compendium.md").read_text()
+    saved = json.loads((tmp_path / "res" / "cpu" / "04_proxy_pretraining.json").read_text())
+    assert "sweep_wall_s" not in saved and saved["final_average_by_seed"]["ce"]["2"] == 3.85
+    for path in (build / "cpu" / "results").glob("0[46]_*.json"):  # the fast path runs 00, 05, 07 only
+        path.unlink()
+    report.write_report(["cpu"], build_dir=build, figures_dir=tmp_path / "figures", results_root=tmp_path / "res")
+    assert (tmp_path / "figures" / "paper_vs_compendium.md").read_text() == first
+    assert "not measured" not in first
 
 
 def test_readme_gallery_and_links_resolve():
@@ -61,8 +92,9 @@ def test_write_report_refreshes_readme_blocks(tmp_path):
     (build / "cpu" / "results").mkdir(parents=True)
     (build / "cpu" / "results" / "04_proxy_pretraining.json").write_text(
         '{"final_average_loss": {"baseline": 4.0, "ce": 3.9}}', encoding="utf-8")
-    report.write_report(["cpu"], build_dir=build, figures_dir=tmp_path / "figures", readme=readme)
+    report.write_report(["cpu"], build_dir=build, figures_dir=tmp_path / "figures", readme=readme,
+                        results_root=tmp_path / "res")
     text = readme.read_text(encoding="utf-8")
-    assert "old" not in text and "ce 3.9000" in text
+    assert "\nold\n" not in text and "ce − baseline: -0.1000 nats (1 seed)" in text
     assert "(figures/fig1_loss_vs_steps.png)" in text
     assert (tmp_path / "figures" / "paper_vs_compendium.md").exists()
