@@ -1,6 +1,6 @@
 """The paper-vs-compendium report and the README's figure gallery, generated from notebook results.
 
-Each claim of the paper (PAPER.md §3, §5, §9) is set beside what our notebooks measured, per profile,
+Each claim of the paper (docs/paper.md#published-numbers) is set beside what our notebooks measured, per profile,
 with a verdict computed from the numbers — whichever way it goes. Inputs are the JSON files the
 notebooks write (``build/<profile>/results/<notebook>.json``); nothing here trains or fits.
 """
