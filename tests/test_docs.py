@@ -132,7 +132,7 @@ def test_link_checker_catches_a_missing_file_and_a_missing_anchor(tmp_path):
 
 
 def test_docstring_references_point_at_anchors_that_exist():
-    """``docs/paper.md#name`` in code, comments and notebooks names a section that exists."""
+    """``docs/paper.md#<section>`` in code, comments and notebooks names a section that exists."""
     anchors = {"paper.md": _anchors(REPO_ROOT / "docs" / "paper.md"),
                "run_tables.md": _anchors(REPO_ROOT / "docs" / "run_tables.md")}
     ref = re.compile(r"docs/(paper\.md|run_tables\.md)#([\w-]+)((?:,\s*#[\w-]+)*)")
