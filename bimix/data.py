@@ -1,4 +1,4 @@
-"""The paper's datasets (PAPER.md §8), streamed with Hugging Face ``datasets``: the Pile and SlimPajama.
+"""The paper's datasets (docs/paper.md#setup), streamed with Hugging Face ``datasets``: the Pile and SlimPajama.
 
 Every source, on the hub or on disk, becomes a streaming ``datasets.IterableDataset`` and then goes
 through one function, :func:`_documents`, that reads each record's domain and text and applies the

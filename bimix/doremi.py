@@ -1,4 +1,4 @@
-"""DoReMi (Xie et al. 2023), the baseline mixture method, exactly as PAPER.md §7 describes it.
+"""DoReMi (Xie et al. 2023), the baseline mixture method, exactly as docs/paper.md#doremi describes it.
 
 1. A reference model trained on the baseline mixture (the sweep's baseline run is reused when it has
    the same config, seed and store).
@@ -28,7 +28,7 @@ from bimix.proxy import (TrainError, build_model, final_model_path, is_complete,
 
 
 def update_weights(w: np.ndarray, excess: np.ndarray, eta: float = 1.0, smoothing: float = 1e-3) -> np.ndarray:
-    """One Group-DRO step (PAPER.md §7): exponentiated-gradient ascent on the excess losses, then
+    """One Group-DRO step (docs/paper.md#doremi): exponentiated-gradient ascent on the excess losses, then
     smoothing towards uniform. ``w`` on the simplex, ``excess`` >= 0 per domain (nats)."""
     w = np.asarray(w, dtype=np.float64)
     excess = np.asarray(excess, dtype=np.float64)
@@ -149,7 +149,7 @@ def run_doremi(profile: str, store=None, *, seed: int | None = None, config=None
     traj_path = proxy_dir / "doremi_trajectory.csv"
     with atomic_path(traj_path) as tmp:
         objective.trajectory_frame().to_csv(tmp, index=False)
-    meta = {"method": "DoReMi (Xie et al. 2023), PAPER.md §7", "profile": profile,
+    meta = {"method": "DoReMi (Xie et al. 2023), docs/paper.md#doremi", "profile": profile,
             "reference_run": ref_spec.run_id, "proxy_run": proxy_spec.run_id, "eta": dcfg.eta,
             "smoothing": dcfg.smoothing, "sample_mixture": dcfg.sample, "steps": objective.n_steps,
             "store_id": store.store_id, "code_version": code_version(), "trajectory": str(traj_path)}

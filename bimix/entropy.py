@@ -1,4 +1,4 @@
-"""Entropy-driven, training-free mixtures: SE, JE, CE and VNE per domain, then a softmax (PAPER.md §5).
+"""Entropy-driven, training-free mixtures: SE, JE, CE and VNE per domain, then a softmax (docs/paper.md#entropy).
 
 Counting (Section 4 / Appendix A of the paper). A domain's token stream is cut into sequences of
 ``T`` tokens (T = 1024, as the paper); unigrams are counted over every token and bigrams
@@ -50,12 +50,12 @@ from bimix.paths import cache_dir
 
 MEASURES = ("se", "je", "ce", "vne")  # the paper's four proxies, in the order of its tables
 TOKEN_MEASURES = ("se", "je", "ce")  # those computed from token counts
-DEFAULT_SEQ_LEN = 1024  # T, tokens per sequence (PAPER.md §5, §8)
+DEFAULT_SEQ_LEN = 1024  # T, tokens per sequence (docs/paper.md#entropy, #setup)
 DEFAULT_N_DOCS = 1000  # documents sampled per domain for VNE (the paper does not state its N)
 DEFAULT_CHUNK_TOKENS = 1 << 20  # tokens sorted at once; rounded down to a multiple of T
 DEFAULT_DENSE_TOKENS = 2048  # R: bigrams of the R most frequent tokens counted in a dense R×R table (32 MiB)
 MAX_DENSE_TOKENS = 4096  # R² int64 cells = 128 MiB; beyond that the dense table would dominate memory
-DOREMI_GPU_HOURS = 670.0  # one DoReMi round (PAPER.md §8)
+DOREMI_GPU_HOURS = 670.0  # one DoReMi round (docs/paper.md#setup)
 COUNTS_VERSION = 1  # bump when the cached count files change meaning
 
 

@@ -1,6 +1,6 @@
 """The BiMix law and its rivals: forms, fits, predictions, bootstrap uncertainty.
 
-Law forms (PAPER.md §2), each fitted on log loss, per domain unless stated:
+Law forms (docs/paper.md#law), each fitted on log loss, per domain unless stated:
 
 ``bimix``        L_i(r_i, s) = A_i / r_i^α_i · (B_i / s^β_i + C_i)                    (Eq. 3)
 ``steps``        L_i(s) = B_i / s^β_i + C_i, one fit per (domain, mixture)            (Eq. 4)
@@ -47,7 +47,7 @@ HUBER_DELTA = 1e-3  # on log loss, as Hoffmann et al.
 
 _LOG_BOUND = 50.0  # bound on log-coefficients: exp(±50) is far outside any loss in nats
 _EXP_BOUND = 10.0  # bound on exponents α, β, a, b
-_EXP_FLOOR = 1e-9  # exponents are > 0 (PAPER.md §2); the floor keeps them strictly positive
+_EXP_FLOOR = 1e-9  # exponents are > 0 (docs/paper.md#law); the floor keeps them strictly positive
 
 
 class LawError(Exception):
@@ -97,7 +97,7 @@ def additive_loss(r, s, E, A, a, B, b):
 
 
 def n_params(form: str, m: int, n_steps: int = 1, n_mixtures: int = 1) -> int:
-    """Coefficient count of a form over m domains (PAPER.md Table 3 for ``bimix``/``exponential``):
+    """Coefficient count of a form over m domains (docs/paper.md#table-3 for ``bimix``/``exponential``):
     bimix 5m over all steps; share 2m per step; exponential (m² + 2m) per step; steps 3m per
     mixture; additive 5m."""
     counts = {"bimix": 5 * m, "steps": 3 * m * n_mixtures, "share": 2 * m * n_steps,

@@ -1,4 +1,4 @@
-"""Optimising the mixture with a fitted law (PAPER.md §4, the paper's Section 5.3).
+"""Optimising the mixture with a fitted law (docs/paper.md#optimum, the paper's Section 5.3).
 
 Minimise Σ_i w_i L_i(r, s) at a target step s over the simplex Σ r_i = 1, with optional bounds
 lo_i ≤ r_i ≤ hi_i (e.g. hi_i = epochs_max × tokens_i / budget for a small domain). w_i = 1 by default,
@@ -94,7 +94,7 @@ def _check(domains, w, lo, hi):
 
 
 def kkt_bimix(alpha: np.ndarray, K: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, float]:
-    """Exact minimiser of Σ K_i r_i^{-α_i} on {Σ r = 1, lower ≤ r ≤ upper} (PAPER.md §4).
+    """Exact minimiser of Σ K_i r_i^{-α_i} on {Σ r = 1, lower ≤ r ≤ upper} (docs/paper.md#optimum).
 
     r_i(λ) = clip((α_i K_i / λ)^{1/(1+α_i)}, lower_i, upper_i) is non-increasing in λ, so the root of
     Σ r_i(λ) = 1 is found by bracketing in log λ. A domain with K_i = 0 (weight 0) sits at its lower
@@ -352,7 +352,7 @@ def optimum_interval(boot, step: float, level: float = 0.95, **kwargs) -> pd.Dat
 def epoch_upper_bounds(train_tokens: Mapping[str, float], budget_tokens: float,
                        epochs_max: float) -> dict[str, float]:
     """Upper bounds hi_i = min(1, epochs_max × tokens_i / budget) that keep every domain within
-    ``epochs_max`` passes over its training tokens in a run of ``budget_tokens`` tokens (PAPER.md §4:
+    ``epochs_max`` passes over its training tokens in a run of ``budget_tokens`` tokens (docs/paper.md#optimum:
     a cap from how many epochs of a small domain the budget allows). Raises OptimizeError when the
     caps sum to less than 1: no mixture can then respect them, and either the budget must shrink or
     ``epochs_max`` grow."""

@@ -1,7 +1,7 @@
 """Named profiles: one registry saying how big every stage is.
 
 ``smoke``  seconds, for tests;  ``cpu``  the default main job on a laptop (≤ 30 min);
-``gpu``    a single GPU, tens of millions of parameters;  ``paper``  the paper's settings (PAPER.md §8).
+``gpu``    a single GPU, tens of millions of parameters;  ``paper``  the paper's settings (docs/paper.md#setup).
 
 Each stage's settings are a frozen dataclass whose defaults are the paper's values where it has one.
 """
@@ -37,7 +37,7 @@ class TokenizerConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Decoder-only proxy in the GPT-NeoX family (PAPER.md §8); the vocabulary comes from the token store."""
+    """Decoder-only proxy in the GPT-NeoX family (docs/paper.md#setup); the vocabulary comes from the token store."""
 
     n_layers: int = 12
     d_model: int = 768  # width
@@ -49,7 +49,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation, sampling and evaluation of one proxy run (PAPER.md §8 defaults)."""
+    """Optimisation, sampling and evaluation of one proxy run (docs/paper.md#setup defaults)."""
 
     tokenizer: int = 0  # index into Profile.tokenizers
     batch_size: int = 512  # sequences per optimiser step, global (all ranks together)
@@ -74,7 +74,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class DoReMiConfig:
-    """Group-DRO proxy of DoReMi (PAPER.md §7)."""
+    """Group-DRO proxy of DoReMi (docs/paper.md#doremi)."""
 
     eta: float = 1.0  # step size of the log-weight update
     smoothing: float = 1e-3  # epsilon: w <- (1 - epsilon) w + epsilon / m

@@ -33,14 +33,14 @@ class ProtocolError(LawError, ValueError):
 # Metrics.
 
 def relative_error(y, y_hat) -> np.ndarray:
-    """|y − ŷ| / y, elementwise (PAPER.md Table 1)."""
+    """|y − ŷ| / y, elementwise (docs/paper.md#table-1)."""
     y, y_hat = np.asarray(y, float), np.asarray(y_hat, float)
     return np.abs(y - y_hat) / y
 
 
 def r2_log(y, y_hat) -> float:
     """Coefficient of determination on log loss: 1 − Σ(log y − log ŷ)² / Σ(log y − mean log y)²
-    (PAPER.md §3: "R² is computed on log loss"). NaN when log y has no spread."""
+    (the paper's score, docs/paper.md#protocols). NaN when log y has no spread."""
     ly, lh = np.log(np.asarray(y, float)), np.log(np.asarray(y_hat, float))
     ss_tot = float(np.sum((ly - ly.mean()) ** 2))
     return 1.0 - float(np.sum((ly - lh) ** 2)) / ss_tot if ss_tot > 0 else float("nan")
@@ -93,7 +93,7 @@ class Extrapolation:
 
 def extrapolate_steps(table: pd.DataFrame, form: str = "bimix", method: str = "trf",
                       holdout_last: int = 1, n_starts: int = 8, per_run: bool = True) -> Extrapolation:
-    """Fit on all but each run's last ``holdout_last`` steps, predict those steps (PAPER.md Table 1).
+    """Fit on all but each run's last ``holdout_last`` steps, predict those steps (docs/paper.md#table-1).
 
     ``per_run=True`` (the paper's protocol) fits each run on its own: one mixture, so for ``bimix``
     only the step part is identified, which is all a same-mixture prediction needs.
@@ -186,7 +186,7 @@ def _score(form, fit_on, predict, fit, held) -> Generalisation:
 def generalise_mixtures(table: pd.DataFrame, fit_on: Sequence[str], predict: Sequence[str],
                         form: str = "bimix", method: str = "trf", n_starts: int = 8) -> Generalisation:
     """Fit ``form`` on the runs of mixtures ``fit_on``, predict the runs of ``predict`` at every
-    step (PAPER.md Table 2). Rows with r = 0 in an r^-α form are excluded and counted."""
+    step (docs/paper.md#table-2). Rows with r = 0 in an r^-α form are excluded and counted."""
     overlap = sorted(set(fit_on) & set(predict))
     if overlap:
         raise ProtocolError(f"mixtures {overlap} are both fitted on and predicted")
@@ -260,7 +260,7 @@ def compare_forms(table: pd.DataFrame, fit_on: Sequence[str], predict: Sequence[
 
 
 # --------------------------------------------------------------------------------------------------
-# Beyond the paper (PAPER.md §10): mixture names, seed variance, the no-interaction assumption, and
+# Beyond the paper (docs/paper.md#beyond): mixture names, seed variance, the no-interaction assumption, and
 # leave-one-mixture-out predictions point by point.
 
 # The paper's "Baseline" is the corpus's natural mixture (train-token shares); the sweep writes it as
@@ -402,7 +402,7 @@ def json_ready(obj):
 # Verifying an optimised mixture (notebook 06): loss curves, steps to a target, compute.
 
 def average_loss_curves(table: pd.DataFrame) -> pd.DataFrame:
-    """Average log-perplexity (PAPER.md §8: the unweighted mean over domains of each domain's mean
+    """Average log-perplexity (docs/paper.md#setup: the unweighted mean over domains of each domain's mean
     token loss) per step, one column per mixture; seeds are averaged after the domains.
     Returns (n_steps, n_mixtures), nats."""
     per_run = table.groupby(["mixture", "seed", "step"], sort=False)["loss"].mean()
@@ -410,7 +410,7 @@ def average_loss_curves(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def steps_to_reach(steps, losses, target: float) -> float:
-    """The first step at which a loss curve gets down to ``target`` (PAPER.md Figure 8: steps to reach
+    """The first step at which a loss curve gets down to ``target`` (Figure 8, docs/paper.md#figures: steps to reach
     the Baseline's loss), interpolated linearly in log step between the two evaluations that bracket
     the crossing. The first evaluated step when the curve starts at or below the target (an upper
     bound: nothing earlier was measured); NaN when the curve never reaches it."""
@@ -437,7 +437,7 @@ def _run_seconds(sidecars: Sequence[dict]) -> tuple[float, str]:
 def compute_accounting(*, entropy_s: float, entropy_source: str, doremi_reference: Sequence[dict],
                        doremi_proxy: Sequence[dict], fit_runs: Sequence[dict], law_fit_s: float,
                        optimise_s: float, fit_uses_entropy: bool = True) -> pd.DataFrame:
-    """Device seconds each mixture method costs, part by part (a reviewer request, PAPER.md §10).
+    """Device seconds each mixture method costs, part by part (a reviewer request, docs/paper.md#beyond).
 
     ``entropy``: counting and VNE (CPU). ``doremi``: its reference run on the natural mixture plus the
     Group-DRO proxy (run sidecars' wall time, single-thread CPU workers or one GPU). ``bimix``: the runs

@@ -1,7 +1,7 @@
 """Proxy pretraining: a small GPT-NeoX decoder trained on one mixture, every domain's loss logged.
 
-One run = one mixture r (PAPER.md §1) trained for ``TrainConfig.steps`` optimiser steps with the paper's
-recipe (PAPER.md §8): AdamW (0.9, 0.99), 6 % linear warm-up, exponential decay by 10x, clip 1.0.
+One run = one mixture r (docs/paper.md#setting) trained for ``TrainConfig.steps`` optimiser steps with the paper's
+recipe (docs/paper.md#setup): AdamW (0.9, 0.99), 6 % linear warm-up, exponential decay by 10x, clip 1.0.
 
 Paired design (common random numbers). Within a sweep every run shares the initialisation seed and each
 domain's *sequence of windows*: the k-th window drawn from domain d is a pure function of
@@ -12,7 +12,7 @@ domain has received within one sequence of r_i * B * n.
 
 Evaluation uses fixed, unweighted per-domain validation sequences that depend only on the token store
 and T, so they are identical for every run of a profile (their hash is in every sidecar). Rows in the
-run-table long format (``run, mixture, seed, step, tokens, domain, r, loss``; /work/shared/RUN_TABLES.md)
+run-table long format (``run, mixture, seed, step, tokens, domain, r, loss``; docs/run_tables.md)
 are appended as each evaluation completes.
 
 Checkpoints (model, optimiser, scheduler, sampler, objective and RNG state) are written atomically every

@@ -1,4 +1,4 @@
-"""Other people's published run tables (RUN_TABLES.md): find local copies, download missing ones,
+"""Other people's published run tables (docs/run_tables.md): find local copies, download missing ones,
 convert them with :mod:`bimix.runs`, and run the paper's protocols on each (notebook 07).
 
 Local layout (any folder; file names carry what the formats themselves do not say):

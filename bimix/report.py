@@ -1,6 +1,6 @@
 """The paper-vs-compendium report and the README's figure gallery, generated from notebook results.
 
-Each claim of the paper is set beside what our notebooks measured, per profile, with a verdict decided
+Each claim of the paper (docs/paper.md#published-numbers) is set beside what our notebooks measured, per profile, with a verdict decided
 by a declared rule of :mod:`bimix.verdicts` (agrees, disagrees, inconclusive) — whichever way it goes.
 Inputs are the JSON files the notebooks write (``build/<profile>/results/<notebook>.json``) and, for
 notebooks not executed this time, their committed extracts in ``data/results/<profile>/``; nothing here

@@ -1,6 +1,6 @@
 """Run tables: the project's long format, its validation, and converters from public formats.
 
-One row per (run, step, domain) with exactly the columns ``COLUMNS`` (RUN_TABLES.md):
+One row per (run, step, domain) with exactly the columns ``COLUMNS`` (docs/run_tables.md):
 
     run      str    run id, unique per (mixture, model config, seed)
     mixture  str    mixture name
@@ -185,7 +185,7 @@ def sidecar_path(table_path: str | os.PathLike, run: str) -> Path:
 def write_sidecar(table_path: str | os.PathLike, run: str, meta: Mapping[str, Any]) -> Path:
     """Write a run's sidecar atomically. ``meta`` must name the run and give its full mixture
     (domain -> share, summing to 1 within 1e-6); config, tokenizer, corpus hash, code version and
-    wall time are recommended (RUN_TABLES.md)."""
+    wall time are recommended (docs/run_tables.md)."""
     meta = dict(meta)
     if meta.get("run", run) != run:
         raise RunsSchemaError(f"sidecar for run {run!r} names run {meta['run']!r}")

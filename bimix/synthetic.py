@@ -13,9 +13,9 @@ import pandas as pd
 
 from bimix.law import bimix_loss
 
-# 20 evaluation points, as the paper logs every 10k steps up to 200k (PAPER.md §3)
+# 20 evaluation points, as the paper logs every 10k steps up to 200k (docs/paper.md#fitting)
 PAPER_STEPS = tuple(range(10_000, 200_001, 10_000))
-TOKENS_PER_STEP = 512 * 1024  # the paper's batch (PAPER.md §8)
+TOKENS_PER_STEP = 512 * 1024  # the paper's batch (docs/paper.md#setup)
 
 
 def random_coefficients(domains: Sequence[str], rng: np.random.Generator) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""DoReMi's Group-DRO update (PAPER.md §7) and the end-to-end baseline on the smoke store."""
+"""DoReMi's Group-DRO update (docs/paper.md#doremi) and the end-to-end baseline on the smoke store."""
 
 from __future__ import annotations
 

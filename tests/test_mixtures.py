@@ -133,7 +133,7 @@ def test_published_numbers_match_paper_spot_checks():
 
 @pytest.mark.parametrize("collection", ["pile", "slimpajama"])
 def test_joint_entropy_column_is_product_of_se_and_ce(collection):
-    """PAPER.md §5: under a softmax, exp(JE) = exp(SE) exp(CE), so JE ∝ SE * CE to print precision."""
+    """docs/paper.md#entropy: under a softmax, exp(JE) = exp(SE) exp(CE), so JE ∝ SE * CE to print precision."""
     domains = {"pile": PILE_22, "slimpajama": SLIMPAJAMA_7}[collection]
     se, ce, je = (mx.published(collection, n).array(domains) for n in ("se", "ce", "je"))
     product = se * ce / (se * ce).sum()

@@ -42,7 +42,7 @@ def test_kkt_equals_slsqp_and_fine_grid(fit3):
     # the grid's best point is the grid point nearest the optimum (spacing 1e-3) and never beats it
     np.testing.assert_allclose(kkt.r, grid.r, atol=1e-3)
     assert kkt.objective <= grid.objective + 1e-12
-    # stationarity: every interior share has the same marginal loss −λ (PAPER.md §4)
+    # stationarity: every interior share has the same marginal loss −λ (docs/paper.md#optimum)
     sens = sensitivity(fit3, kkt)
     np.testing.assert_allclose(sens["gradient"], -kkt.lam, rtol=1e-7)
 

@@ -1,9 +1,9 @@
-"""Data mixtures: a share r_i of training tokens per domain, with r_i >= 0 and sum_i r_i = 1 (PAPER.md §1).
+"""Data mixtures: a share r_i of training tokens per domain, with r_i >= 0 and sum_i r_i = 1 (docs/paper.md#setting).
 
 A :class:`Mixture` is a named, validated, immutable mapping domain -> share plus free-form provenance
 (``meta``). Mixtures are small JSON files ``{"name", "weights", "meta"}``:
 
-- the paper's published mixtures (PAPER.md §6: Tables 4 and 5 of arXiv 2405.14908, plus the DoGE and
+- the paper's mixtures (docs/paper.md#published-mixtures: Tables 4 and 5 of arXiv 2405.14908, plus the DoGE and
   RegMix weights it compares against at 1B scale) ship beside this module in ``pile/`` and
   ``slimpajama/``; read them with :func:`published` or ``load_mixture(name, collection="pile")``;
 - corpus-specific mixtures computed by the pipeline (``natural``, ``uniform``, ``se``, ``ce``, ``je``,
@@ -127,7 +127,7 @@ def _check_sum(weights: Mapping[str, float], name: str, tol: float) -> float:
 
 @dataclass(frozen=True)
 class Mixture:
-    """Shares r_i of training tokens per domain (PAPER.md §1): r_i finite, >= 0, sum_i r_i = 1 +- 1e-6.
+    """Shares r_i of training tokens per domain (docs/paper.md#setting): r_i finite, >= 0, sum_i r_i = 1 +- 1e-6.
 
     ``weights`` keeps the order it was given in (:attr:`domains`); it is stored read-only. ``meta`` is
     provenance (source, corpus hash, method, ...). For sources that print rounded shares use
@@ -264,7 +264,7 @@ def list_published() -> dict[str, list[str]]:
 
 
 def published(collection: str, name: str) -> Mixture:
-    """A mixture printed in the paper (PAPER.md §6), renormalised explicitly.
+    """A mixture printed in the paper (docs/paper.md#published-mixtures), renormalised explicitly.
 
     The files keep the printed, rounded shares; each records in ``meta["sum_tolerance"]`` how far its
     column may miss 1 from rounding alone, and loading renormalises within that tolerance.
