@@ -12,10 +12,11 @@ TORCH  ?= torch==2.13.0
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.bimix-installed
 
-.PHONY: venv reproduce figures test lab clean-build help
+.PHONY: venv reproduce reproduce-all figures test lab clean-build help
 
 help:
 	@echo "make reproduce  run every notebook on PROFILE=$(PROFILE) (default: cpu) into build/"
+	@echo "make reproduce-all  retrain every run into build/PROFILE-scratch and compare with the committed table"
 	@echo "make figures    fast path: refit and redraw from committed run tables, no training"
 	@echo "make test       run the test suite"
 	@echo "make lab        open JupyterLab in the project's environment"
@@ -31,6 +32,9 @@ venv: $(STAMP)
 reproduce: $(STAMP)
 	$(PY) -m bimix reproduce --profile $(PROFILE)
 	$(PY) -m bimix report --profiles cpu,gpu --update-readme
+
+reproduce-all: $(STAMP)
+	$(PY) -m bimix reproduce --profile $(PROFILE) --from-scratch
 
 figures: $(STAMP)
 	$(PY) -m bimix reproduce --profile $(PROFILE) --fast

@@ -30,6 +30,14 @@ from bimix.files import sha256_json
 from bimix.profiles import PROFILES, Profile, ProfileError, get_profile
 
 
+_BASES: dict[str, str] = {}  # resolved profile name -> its base profile, filled by load_config
+
+
+def base_profile(name: str) -> str:
+    """The built-in profile a resolved profile derives from (itself for a built-in name)."""
+    return _BASES.get(name, name)
+
+
 class ConfigError(ValueError):
     """A config file cannot be read or does not fit the profile's dataclasses; the message names the key."""
 
@@ -87,7 +95,9 @@ def config_from_dict(data: dict, source: str = "config") -> Profile:
     profile = _apply(base, data, prefix="", source=source)
     if profile == base and name is None:
         return base
-    return dataclasses.replace(profile, name=name or f"{base.name}+{config_hash(profile)}")
+    profile = dataclasses.replace(profile, name=name or f"{base.name}+{config_hash(profile)}")
+    _BASES[profile.name] = base.name
+    return profile
 
 
 def resolve_profile(profile: str | None = None, config: str | os.PathLike | None = None) -> Profile:
@@ -100,6 +110,20 @@ def resolve_profile(profile: str | None = None, config: str | os.PathLike | None
         return get_profile(profile or "cpu")
     except ProfileError as exc:
         raise ConfigError(exc.args[0]) from None
+
+
+def use_config(profile: str, config: str | os.PathLike = "") -> str:
+    """For a notebook: with a config file, register its profile in this kernel and return its name
+    (``profile`` may already be that name, or its base profile); without one, ``profile`` unchanged."""
+    from bimix.profiles import register
+
+    if not config:
+        return profile
+    resolved = register(load_config(config))
+    if profile not in (resolved.name, base_profile(resolved.name)):
+        raise ConfigError(f"{config}: builds profile {resolved.name!r} on {base_profile(resolved.name)!r}, "
+                          f"but the notebook was given profile {profile!r}")
+    return resolved.name
 
 
 def _apply(obj, overrides: dict, prefix: str, source: str):

@@ -1,6 +1,7 @@
 """Named profiles: one registry saying how big every stage is.
 
-``smoke``  seconds, for tests;  ``cpu``  the default main job on a laptop (≤ 30 min);
+``smoke``  seconds, for tests;  ``cpu``  the default main job on a laptop (≤ 30 min);  ``cpu-long``  the
+same design with 4x the tokens per run, for a user with a few hours;
 ``gpu``    a single GPU, tens of millions of parameters;  ``paper``  the paper's settings (docs/paper.md#setup).
 
 Each stage's settings are a frozen dataclass whose defaults are the paper's values where it has one.
@@ -8,6 +9,7 @@ Each stage's settings are a frozen dataclass whose defaults are the paper's valu
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field, replace
 
 
@@ -109,14 +111,16 @@ _PROXY_SMOKE = ProxyConfig(
     model=ModelConfig(n_layers=2, d_model=64, n_heads=4, seq_len=64),
     train=TrainConfig(batch_size=8, steps=60, lr=3e-3, n_evals=4, eval_sequences=8, checkpoint_every=10),
 )
-_PROXY_CPU = ProxyConfig(  # chosen by the regime study (notebook 08, configs/regime/): ~20 tokens per parameter
+_PROXY_CPU = ProxyConfig(  # chosen by the regime study (notebook 08, configs/regime/); 1.2M tokens per run
     model=ModelConfig(n_layers=2, d_model=64, n_heads=4, seq_len=128),
-    train=TrainConfig(batch_size=64, steps=400, lr=2e-3, n_evals=16, eval_sequences=32, checkpoint_every=100),
+    train=TrainConfig(batch_size=32, steps=300, lr=2e-3, n_evals=16, eval_sequences=32, checkpoint_every=100),
     mixtures=("baseline", "doremi", "se", "ce", "je", "vne"),
     seeds=(0, 1, 2),
     single_seed_mixtures=("div0", "div1", "div2", "div3"),
     workers=2,  # two single-thread processes: ~30 % more tokens/s than one two-thread process here
 )
+_PROXY_CPU_LONG = dataclasses.replace(  # the cpu design for a user with a few hours: 4x the tokens per run
+    _PROXY_CPU, train=dataclasses.replace(_PROXY_CPU.train, batch_size=64, steps=600, checkpoint_every=100))
 _PROXY_GPU = ProxyConfig(
     model=ModelConfig(n_layers=6, d_model=384, n_heads=6, seq_len=512),
     train=TrainConfig(batch_size=64, steps=3000, lr=1e-3, n_evals=16, eval_sequences=128, checkpoint_every=500),
@@ -135,6 +139,8 @@ PROFILES: dict[str, Profile] = {
     ),
     "cpu": Profile(name="cpu", tokenizers=(TokenizerConfig(vocab_size=1024), TokenizerConfig(kind="gpt2")),
                    proxy=_PROXY_CPU),
+    "cpu-long": Profile(name="cpu-long", tokenizers=(TokenizerConfig(vocab_size=1024), TokenizerConfig(kind="gpt2")),
+                        proxy=_PROXY_CPU_LONG),
     "gpu": Profile(name="gpu", tokenizers=(TokenizerConfig(vocab_size=16384, train_bytes=None),
                                            TokenizerConfig(kind="gpt2")), proxy=_PROXY_GPU),
     "paper": Profile(

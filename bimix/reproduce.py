@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from bimix.files import read_json, write_json
-from bimix.paths import BUILD_DIR, FIGURES_DIR, NOTEBOOKS_DIR, REPO_ROOT
+from bimix.paths import BUILD_DIR, FIGURES_DIR, NOTEBOOKS_DIR, REPO_ROOT, RUNS_DIR
 from bimix.profiles import PROFILES
 from bimix.provenance import environment
 
@@ -51,19 +51,20 @@ class NotebookSpec:
 
 # Pipeline order. A notebook absent from a profile's mapping does not run in that profile.
 NOTEBOOKS: tuple[NotebookSpec, ...] = (
-    NotebookSpec("00_law_in_five_minutes", {"smoke": {"n_bootstrap": 20}, "cpu": {}, "gpu": {}, "paper": {}},
+    NotebookSpec("00_law_in_five_minutes", {"smoke": {"n_bootstrap": 20}, "cpu": {}, "cpu-long": {}, "gpu": {}, "paper": {}},
                  fast=True),
     NotebookSpec("01_build_corpus"),
-    NotebookSpec("02_entropy_mixtures", {"smoke": {"n_docs": 200}, "cpu": {}, "gpu": {},
+    NotebookSpec("02_entropy_mixtures", {"smoke": {"n_docs": 200}, "cpu": {}, "cpu-long": {}, "gpu": {},
                                          "paper": {"tokenizers": "hf", "num_proc": 16}}),
     NotebookSpec("03_doremi"),
     NotebookSpec("04_proxy_pretraining"),
-    NotebookSpec("05_fit_law", {"smoke": {"n_bootstrap": 20, "lomo_starts": 1}, "cpu": {}, "gpu": {},
+    NotebookSpec("05_fit_law", {"smoke": {"n_bootstrap": 20, "lomo_starts": 1}, "cpu": {}, "cpu-long": {}, "gpu": {},
                                 "paper": {"n_bootstrap": 1000}}, fast=True),
     NotebookSpec("06_optimize_mixture"),
     NotebookSpec("07_public_runs", {"smoke": {"public_dir": "tests/fixtures", "n_bootstrap": 10, "lomo_starts": 1},
-                                    "cpu": {}, "gpu": {}, "paper": {"n_bootstrap": 1000}}, fast=True),
-    NotebookSpec("08_proxy_regime", {"smoke": {"n_starts": 1}, "cpu": {}, "gpu": {}, "paper": {}}, fast=True),
+                                    "cpu": {}, "cpu-long": {}, "gpu": {}, "paper": {"n_bootstrap": 1000}}, fast=True),
+    NotebookSpec("08_proxy_regime", {"smoke": {"n_starts": 1}, "cpu": {}, "cpu-long": {}, "gpu": {}, "paper": {}},
+                 fast=True),
 )
 
 
@@ -74,8 +75,14 @@ def declared_parameters(path: Path) -> dict[str, dict]:
 
 
 def _select(profile: str, only: list[str] | None, fast: bool = False) -> list[NotebookSpec]:
-    if profile not in PROFILES:
-        raise ReproduceError(f"unknown profile {profile!r}; choose from: {', '.join(PROFILES)}")
+    from bimix.config import base_profile
+    from bimix.profiles import ProfileError, get_profile
+
+    try:
+        get_profile(profile)
+    except ProfileError as exc:
+        raise ReproduceError(exc.args[0]) from None
+    profile = base_profile(profile)  # a profile from a config file takes its base profile's notebooks
     names = [spec.name for spec in NOTEBOOKS]
     unknown = [n for n in (only or []) if n not in names]
     if unknown:
@@ -85,17 +92,21 @@ def _select(profile: str, only: list[str] | None, fast: bool = False) -> list[No
 
 
 def plan(profile: str, only: list[str] | None = None, *, figures_dir: Path | None = None,
-         results_dir: Path | None = None, extra: Mapping[str, Any] | None = None, fast: bool = False
-         ) -> list[tuple[NotebookSpec, dict[str, Any]]]:
-    """The notebooks that would run and the parameters each receives (validated)."""
+         results_dir: Path | None = None, extra: Mapping[str, Any] | None = None, fast: bool = False,
+         optional: Mapping[str, Any] | None = None) -> list[tuple[NotebookSpec, dict[str, Any]]]:
+    """The notebooks that would run and the parameters each receives (validated). ``optional``
+    parameters go only to the notebooks that declare them."""
     out_dir = BUILD_DIR / profile
     figures_dir = Path(figures_dir or FIGURES_DIR)
     results_dir = Path(results_dir or out_dir / "results")
     steps = []
     for spec in _select(profile, only, fast):
+        from bimix.config import base_profile
+
         params = {"profile": profile, "figures_dir": str(figures_dir),
-                  "results_dir": str(results_dir), **spec.profiles[profile], **(extra or {})}
+                  "results_dir": str(results_dir), **spec.profiles[base_profile(profile)], **(extra or {})}
         declared = declared_parameters(spec.path)
+        params.update({k: v for k, v in (optional or {}).items() if k in declared})
         unknown = sorted(set(params) - set(declared))
         if unknown:
             raise ParameterError(
@@ -108,15 +119,28 @@ def plan(profile: str, only: list[str] | None = None, *, figures_dir: Path | Non
 def reproduce(profile: str = "cpu", only: list[str] | None = None, *, keep_going: bool = False,
               dry_run: bool = False, output_dir: Path | None = None, figures_dir: Path | None = None,
               results_dir: Path | None = None, extra: Mapping[str, Any] | None = None,
-              fast: bool = False, progress: bool = True) -> dict:
-    """Execute the selected notebooks; returns the manifest (also written beside them)."""
+              fast: bool = False, progress: bool = True, from_scratch: bool = False,
+              config_optional: Mapping[str, Any] | None = None) -> dict:
+    """Execute the selected notebooks; returns the manifest (also written beside them).
+
+    ``from_scratch`` retrains every run into ``<output_dir>/runs`` (default output
+    ``build/<profile>-scratch``), draws figures there too, leaves the committed tables and figures
+    alone, and compares the rebuilt run table with the committed one (``comparison.json``)."""
     import papermill
     from tqdm.auto import tqdm
 
+    optional = dict(config_optional or {})
+    if from_scratch:
+        if fast:
+            raise ReproduceError("--from-scratch retrains everything; it cannot be combined with --fast")
+        output_dir = Path(output_dir or BUILD_DIR / f"{profile}-scratch")
+        figures_dir = Path(figures_dir or output_dir / "figures")
+        optional.update({"runs_dir": str(output_dir / "runs"), "profile_runs_dir": str(output_dir / "runs")})
     out_dir = Path(output_dir or BUILD_DIR / profile)
     if results_dir is None and output_dir is not None:
         results_dir = out_dir / "results"
-    steps = plan(profile, only, figures_dir=figures_dir, results_dir=results_dir, extra=extra, fast=fast)
+    steps = plan(profile, only, figures_dir=figures_dir, results_dir=results_dir, extra=extra, fast=fast,
+                 optional=optional)
     manifest = {"profile": profile, "fast": fast, "environment": environment(), "notebooks": [],
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     if dry_run:
@@ -153,9 +177,32 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, *, keep_going
     manifest["seconds"] = round(sum(e["seconds"] for e in manifest["notebooks"]), 2)
     manifest["inputs"] = _input_hashes(manifest)
     write_json(out_dir / "manifest.json", manifest)
+    if from_scratch and not failures:
+        manifest["comparison"] = compare_run_tables(RUNS_DIR / profile / "runs.csv", out_dir / "runs" / "runs.csv")
+        write_json(out_dir / "comparison.json", manifest["comparison"])
+        write_json(out_dir / "manifest.json", manifest)
     if failures:
         raise NotebookFailed("\n".join(failures) + f"\n(executed copies in {out_dir / 'notebooks'})")
     return manifest
+
+
+def compare_run_tables(committed: Path, rebuilt: Path) -> dict:
+    """Row-by-row comparison of two run tables on (run, step, domain): rows only in one of them, and
+    the largest absolute and relative loss difference over the rows both have."""
+    from bimix.runs import read_runs
+
+    a, b = read_runs(committed), read_runs(rebuilt)
+    key = ["run", "step", "domain"]
+    both = a.merge(b, on=key, suffixes=("_committed", "_rebuilt"))
+    diff = (both["loss_committed"] - both["loss_rebuilt"]).abs()
+    worst = both.loc[diff.idxmax()] if len(both) else None
+    return {"committed": str(committed), "rebuilt": str(rebuilt), "rows_compared": int(len(both)),
+            "only_committed": int(len(a) - len(both)), "only_rebuilt": int(len(b) - len(both)),
+            "max_abs_diff": float(diff.max()) if len(both) else None,
+            "max_rel_diff": float((diff / both["loss_committed"].abs()).max()) if len(both) else None,
+            "identical": bool(len(both) == len(a) == len(b) and (diff == 0).all()),
+            "worst_row": {k: (worst[k].item() if hasattr(worst[k], "item") else worst[k])
+                          for k in key} if worst is not None else None}
 
 
 def _input_hashes(manifest: dict) -> dict:
@@ -196,11 +243,13 @@ def _parameter(text: str) -> tuple[str, Any]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", default="cpu", choices=list(PROFILES), help="default: cpu")
+    parser.add_argument("--profile", default="cpu", help=f"{' | '.join(PROFILES)} (default: cpu)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these notebooks")
     parser.add_argument("--list", action="store_true", help="list the registered notebooks and exit")
     parser.add_argument("--dry-run", action="store_true", help="show what would run, with parameters")
     parser.add_argument("--keep-going", action="store_true", help="continue after a failing notebook")
+    parser.add_argument("--from-scratch", action="store_true",
+                        help="retrain every run into build/<profile>-scratch and compare with the committed table")
     parser.add_argument("--fast", action="store_true",
                         help="only the notebooks that refit and redraw from committed run tables (no training)")
     parser.add_argument("--output-dir", type=Path, help="default: build/<profile>")
@@ -218,10 +267,19 @@ def run(args: argparse.Namespace) -> int:
     try:
         manifest = reproduce(args.profile, args.only, keep_going=args.keep_going,
                              dry_run=args.dry_run, output_dir=args.output_dir,
-                             figures_dir=args.figures_dir, extra=dict(args.parameter), fast=args.fast)
+                             figures_dir=args.figures_dir, extra=dict(args.parameter), fast=args.fast,
+                             from_scratch=args.from_scratch,
+                             config_optional={"config": str(Path(args.config).resolve())}
+                             if getattr(args, "config", None) else None)
     except ReproduceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     for entry in manifest["notebooks"]:
         print(f"{entry['name']:<32} {entry['status']:<7} {entry['seconds']:>8.1f} s")
+    cmp = manifest.get("comparison")
+    if cmp:
+        print(f"rebuilt vs committed run table: {cmp['rows_compared']} rows compared, "
+              f"{cmp['only_committed']} only committed, {cmp['only_rebuilt']} only rebuilt, "
+              f"largest loss difference {cmp['max_abs_diff']} nats"
+              + (" (identical)" if cmp["identical"] else ""))
     return 0

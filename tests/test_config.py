@@ -83,3 +83,19 @@ def test_cli_config_flag_refuses_with_one_line(tmp_path):
     assert out.returncode == 2
     assert "proxy.model.width: unknown key" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_notebooks_receive_the_config(tmp_path):
+    from bimix import reproduce
+    from bimix.config import use_config
+
+    path = write(tmp_path, 'profile = "smoke"\nproxy.seeds = [0, 1]\n')
+    name = use_config("smoke", str(path))
+    assert name.startswith("smoke+") and get_profile(name).proxy.seeds == (0, 1)
+    assert use_config("smoke", "") == "smoke"
+    with pytest.raises(ConfigError, match="was given profile 'cpu'"):
+        use_config("cpu", str(path))
+    steps = reproduce.plan(name, ["05_fit_law"], optional={"config": str(path), "not_declared": 1})
+    (spec, params), = steps
+    assert params["profile"] == name and params["config"] == str(path) and "not_declared" not in params
+    assert params["n_bootstrap"] == 20  # the smoke profile's parameters, since the config builds on smoke
