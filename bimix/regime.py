@@ -96,14 +96,30 @@ def train_regime(profile, *, out_dir: str | os.PathLike | None = None, spread_se
                        workers=workers, store=store, show_progress=show_progress)
     done += sweep.sweep(profile.name, ("baseline",), tuple(spread_seeds), config=config, out_dir=out,
                         workers=workers, store=store, show_progress=show_progress)
-    saved = (Path(store.mixtures_dir) / "doremi.json").read_bytes()
+    done += doremi_seed_proxies(profile.name, doremi_seeds, out_dir=out, store=store)
+    return done
+
+
+def doremi_seed_proxies(profile: str, seeds: Sequence[int], *, out_dir, store=None, config=None) -> list[str]:
+    """DoReMi proxies on further seeds (each against the Baseline run of its own seed), for the spread
+    of the averaged weights; the mixture the sweep trained (first seed's) is kept as ``doremi``."""
+    from bimix import proxy
+    from bimix.doremi import run_doremi
+    from bimix.profiles import get_profile
+
+    config = config or get_profile(profile).proxy
+    store = store or proxy.open_profile_store(profile, config)
+    path = Path(store.mixtures_dir) / "doremi.json"
+    saved = path.read_bytes() if path.is_file() else None
+    done = []
     try:
-        for seed in doremi_seeds:
+        for seed in seeds:
             if seed != config.seeds[0]:
-                run_doremi(profile.name, store, seed=seed, config=config, out_dir=out)
+                run_doremi(profile, store, seed=seed, config=config, out_dir=out_dir)
                 done.append(f"doremi-proxy/s{seed}")
     finally:  # the proxies of other seeds must not replace the mixture the sweep trained
-        (Path(store.mixtures_dir) / "doremi.json").write_bytes(saved)
+        if saved is not None:
+            path.write_bytes(saved)
     return done
 
 

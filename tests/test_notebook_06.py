@@ -146,3 +146,12 @@ def test_notebook_06_after_03_trains_only_the_optimum(smoke_store, private_check
     for name in ("optimum_mixture", "fig8_optimised_vs_baselines", "bimix_opt_predicted_vs_measured"):
         assert (fig / f"{name}_smoke.png").stat().st_size > 1000
     assert "| bimix |" in (fig / "table_compute_smoke.md").read_text()
+
+    # 08 reads the same run table as a regime row: Table 1 measured, Table 2 on the paper's mixtures
+    reproduce.reproduce("smoke", ["08_proxy_regime"], output_dir=out, figures_dir=fig,
+                        extra={"profile_runs_dir": str(runs_dir)}, progress=False)
+    regimes = read_json(out / "results" / "08_proxy_regime.json")["regimes"]
+    row = regimes["smoke (this profile)"]
+    assert 0 < row["table1_mean_last1"] <= row["table1_worst_last1"]
+    assert row["table2_baseline_mean"] <= 1 and row["params"] > 0 and row["tokens_per_param"] > 0
+    assert "| smoke (this profile) |" in (fig / "table_regime_smoke.md").read_text()
