@@ -296,6 +296,9 @@ def load_named(name: str, folder: str | os.PathLike, domains: Iterable[str] | No
     if not path.is_file():
         raise MixtureError(f"no mixture {name!r} in {folder}; available: {list_named(folder)}")
     m = _read_mixture_file(path)
+    if m.name != name:
+        raise MixtureError(f"{path} names itself {m.name!r}, not {name!r}: rename the file or fix its "
+                           "\"name\" (a copied file would otherwise train under the wrong label)")
     if domains is not None:
         m.check_domains(domains)
     return m
