@@ -173,6 +173,27 @@ CLAIMS: tuple[Claim, ...] = (
 )
 
 
+# the notebooks whose results the claims read; a profile's column is written only when it has them all
+NEEDED_RESULTS = ("02_entropy_mixtures", "04_proxy_pretraining", "05_fit_law", "06_optimize_mixture")
+
+
+class ReportError(RuntimeError):
+    """The results a report needs are absent; nothing was written."""
+
+
+def check_results(results: dict[str, dict[str, dict]], build_dir: Path = BUILD_DIR) -> None:
+    """Refuse to report from missing or partial results (a profile with none at all is skipped)."""
+    present = {p: r for p, r in results.items() if r}
+    if not present:
+        raise ReportError(f"no notebook results for profile(s) {', '.join(results)} under {build_dir}; "
+                          "run `python -m bimix reproduce --profile PROFILE` first (nothing written)")
+    for profile, r in present.items():
+        missing = [n for n in NEEDED_RESULTS if n not in r]
+        if missing:
+            raise ReportError(f"{Path(build_dir) / profile / 'results'} lacks {', '.join(missing)}; run "
+                              f"`python -m bimix reproduce --profile {profile}` first (nothing written)")
+
+
 def load_results(profile: str, build_dir: Path = BUILD_DIR) -> dict[str, dict]:
     folder = Path(build_dir) / profile / "results"
     return {p.stem: read_json(p) for p in sorted(folder.glob("*.json"))} if folder.exists() else {}
@@ -216,8 +237,11 @@ def _replace_block(text: str, name: str, body: str) -> str:
 
 def write_report(profiles: list[str], *, build_dir: Path = BUILD_DIR, figures_dir: Path = FIGURES_DIR,
                  readme: Path | None = None) -> Path:
-    """Write ``figures/paper_vs_compendium.md``; with ``readme``, refresh its generated blocks."""
+    """Write ``figures/paper_vs_compendium.md``; with ``readme``, refresh its generated blocks.
+
+    Raises :class:`ReportError`, writing nothing, when the results the claims need are absent."""
     results = {p: load_results(p, build_dir) for p in profiles}
+    check_results(results, build_dir)
     report = report_markdown(results)
     target = Path(figures_dir) / "paper_vs_compendium.md"
     with atomic_path(target) as tmp:
