@@ -211,3 +211,53 @@ def test_sweep_is_idempotent(smoke_store, tmp_path):
     extra = sweep.sweep("smoke", mixtures + ("uniform",), (0, 1), config=config, out_dir=tmp_path,
                         workers=1, show_progress=False)
     assert len(extra) == 2 and all("-s1-" in label for label in extra)
+
+
+_POOL_PARENT = """
+import multiprocessing as mp, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from bimix.sweep import _init_worker
+
+if __name__ == "__main__":
+    ctx = mp.get_context("spawn")
+    pool = ProcessPoolExecutor(2, mp_context=ctx, initializer=_init_worker, initargs=(ctx.Queue(), 1))
+    futures = [pool.submit(time.sleep, 120) for _ in range(2)]
+    while len(pool._processes) < 2:
+        time.sleep(0.05)
+    print(" ".join(str(pid) for pid in pool._processes), flush=True)
+    time.sleep(120)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")  # a zombie is dead
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sweep_workers_die_with_a_sigkilled_parent():
+    """The pool that `sweep --workers 2` starts, with the sweep's own initializer; the parent is
+    SIGKILLed as a user or the OOM killer would, and its workers must not train on."""
+    from bimix.paths import REPO_ROOT
+
+    parent = subprocess.Popen([sys.executable, "-c", _POOL_PARENT], cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                              text=True)
+    workers: list[int] = []
+    try:
+        workers = [int(pid) for pid in parent.stdout.readline().split()]
+        assert len(workers) == 2 and all(_running(pid) for pid in workers)
+        time.sleep(0.5)  # the initializers are importing torch; the watch must hold from the start
+        parent.kill()
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 20
+        while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_running(pid) for pid in workers), "workers outlived their parent"
+    finally:
+        parent.kill()
+        for pid in workers:  # only the processes this test started
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
