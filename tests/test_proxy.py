@@ -261,3 +261,26 @@ def test_sweep_workers_die_with_a_sigkilled_parent():
         for pid in workers:  # only the processes this test started
             if _running(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _row(run: str, step: int, domain: str, loss: float) -> dict:
+    return {"run": run, "mixture": "uniform", "seed": 0, "step": step, "tokens": step * 512,
+            "domain": domain, "r": 0.5, "loss": loss}
+
+
+def test_append_after_a_cut_off_last_row_drops_it_and_keeps_the_table_readable(tmp_path, capsys):
+    path = tmp_path / "runs.csv"
+    proxy.append_rows(path, [_row("u-s0", 1, "code", 5.25), _row("u-s0", 1, "books", 5.5)])
+    whole = path.read_text(encoding="utf-8")
+    with open(path, "a", encoding="utf-8") as fh:  # a writer killed in the middle of a row
+        fh.write("u-s0,uniform,0,2,1024,code,0.5,4.12")
+    assert proxy.append_rows(path, [_row("u-s0", 2, "code", 4.125), _row("u-s0", 2, "books", 4.5)]) == 2
+    assert "dropped its cut-off last line 'u-s0,uniform,0,2,1024,code,0.5,4.12'" in capsys.readouterr().err
+    table = read_runs(path)
+    assert path.read_text(encoding="utf-8").startswith(whole)
+    assert table.set_index(["step", "domain"])["loss"].to_dict() == {
+        (1, "code"): 5.25, (1, "books"): 5.5, (2, "code"): 4.125, (2, "books"): 4.5}
+
+    path.write_text("run,mixture,se", encoding="utf-8")  # even the header was cut off
+    assert proxy.append_rows(path, [_row("u-s0", 1, "code", 5.25)]) == 1
+    assert len(read_runs(path)) == 1
