@@ -97,6 +97,25 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def check_writable(path: str | os.PathLike, what: str = "folder") -> Path:
+    """Raise PermissionError unless ``path`` (a folder, created later if missing) can be written.
+
+    Probes with a real temporary file in the nearest existing folder, so a read-only mount, a folder
+    without write permission and one owned by someone else are all caught before any work starts."""
+    path = Path(path).expanduser().absolute()
+    probe_dir = path
+    while not probe_dir.exists() and probe_dir.parent != probe_dir:
+        probe_dir = probe_dir.parent
+    if not probe_dir.is_dir():
+        raise NotADirectoryError(f"{what} {path}: {probe_dir} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=probe_dir):
+            pass
+    except OSError as exc:
+        raise PermissionError(f"{what} {path} is not writable ({exc.strerror or exc})") from None
+    return path
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented, key-sorted JSON, atomically."""
     with atomic_path(path) as tmp:

@@ -75,7 +75,8 @@ def _fmt_domains(domains: Iterable[str]) -> str:
 
 
 def _fmt_weights(weights: Mapping[str, Any]) -> str:
-    return ", ".join(f"{d!r}: {w!r}" for d, w in weights.items())
+    # a numpy scalar as a plain number (numpy >= 2 would write np.float64(...)); anything else as given
+    return ", ".join(f"{d!r}: {w.item() if isinstance(w, np.generic) else w!r}" for d, w in weights.items())
 
 
 def _check_name(name: Any) -> str:
