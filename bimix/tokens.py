@@ -256,9 +256,12 @@ def interrupts_win() -> Iterator[None]:
         return
     received: list[int] = []
     previous = signal.getsignal(signal.SIGINT)
+    owner = os.getpid()
 
     def on_sigint(signum, frame):
-        if previous is signal.SIG_IGN:
+        # forked workers inherit this handler: they leave the interrupt to the parent, which stops
+        # them, instead of each printing its own KeyboardInterrupt traceback
+        if previous is signal.SIG_IGN or os.getpid() != owner:
             return
         received.append(signum)
         if callable(previous):
