@@ -264,7 +264,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    profiles = [p for p in args.profiles.split(",") if p]
+    from bimix.profiles import get_profile
+
+    profiles = [get_profile(p).name for p in args.profiles.split(",") if p]  # unknown names refused
     path = write_report(profiles, readme=REPO_ROOT / "README.md" if args.update_readme else None)
     print(path.read_text(encoding="utf-8"))
     return 0

@@ -86,6 +86,7 @@ def _train_bpe(config: TokenizerConfig, corpus: Corpus) -> LoadedTokenizer:
     folder = cache_dir() / "tokenizers" / (
         f"bpe-{config.vocab_size}-{sha256_json([corpus.corpus_hash, asdict(config)])[:12]}")
     path = folder / "tokenizer.json"
+    remove_orphans(folder)
     if path.exists():
         try:
             return _wrap(Tokenizer.from_file(str(path)), config, f"bpe-{config.vocab_size}")
