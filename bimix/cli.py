@@ -43,7 +43,11 @@ DEBUG_ENV = "BIMIX_DEBUG"
 EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
 
 
-def entry_points(name: str) -> tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]:
+AddArguments = Callable[[argparse.ArgumentParser], None]
+Run = Callable[[argparse.Namespace], int]
+
+
+def entry_points(name: str) -> tuple[AddArguments, Run]:
     """``(add_arguments, run)`` of a subcommand, exactly as the table names them."""
     target = COMMANDS[name][0]
     module_name, _, verb = target.partition(":")

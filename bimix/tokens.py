@@ -431,10 +431,9 @@ def verify_store(root: Path) -> tuple[dict | None, list[str]]:
         if not path.is_file():
             problems.append(f"{name} is missing")
             continue
-        size = path.stat().st_size
-        if size != max(tokens, 1) * dtype.itemsize:
-            problems.append(f"{name} has {size:,} bytes, meta.json implies {max(tokens, 1) * dtype.itemsize:,} "
-                            "(truncated or overwritten)")
+        size, implied = path.stat().st_size, max(tokens, 1) * dtype.itemsize
+        if size != implied:
+            problems.append(f"{name} has {size:,} bytes, meta.json implies {implied:,} (truncated or overwritten)")
             continue
         stamp = _file_stamp(path)
         if digest is None or stamps.get(name) == [*stamp, digest]:
