@@ -47,8 +47,6 @@ def _init_worker(progress_queue, threads: int) -> None:
     import sys
     import threading
 
-    import torch
-
     parent = mp.parent_process()
     parent_pid = parent.pid if parent is not None else os.getppid()
     watched = False
@@ -65,6 +63,8 @@ def _init_worker(progress_queue, threads: int) -> None:
         threading.Thread(target=watch, name="bimix-parent-watch", daemon=True).start()
     if os.getppid() != parent_pid:  # the parent died before the watch was set up
         os._exit(1)
+
+    import torch  # after the watch: importing takes seconds, during which the parent may die
 
     global _PROGRESS
     _PROGRESS = progress_queue

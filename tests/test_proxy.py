@@ -249,7 +249,7 @@ def test_sweep_workers_die_with_a_sigkilled_parent():
     try:
         workers = [int(pid) for pid in parent.stdout.readline().split()]
         assert len(workers) == 2 and all(_running(pid) for pid in workers)
-        time.sleep(0.5)  # the initializers are importing torch; the watch must hold from the start
+        time.sleep(0.5)  # the initializers are running; the watch must hold from the start
         parent.kill()
         parent.wait(timeout=10)
         deadline = time.monotonic() + 20
