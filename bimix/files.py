@@ -2,8 +2,8 @@
 
 Every result file is written to a temporary name in the same folder, then renamed, so a killed process
 never leaves a half-written file under the final name. The temporary name carries the writer's process
-id (``.<name>.<pid>.<random>.tmp``), so :func:`remove_orphans` can clear what a killed writer left
-without touching a live writer's work.
+id and host (``.<name>.<pid>-<host hash>.<random>.tmp``), so :func:`remove_orphans` can clear what a
+killed writer left without touching a live writer's work, even in a cache shared between machines.
 """
 
 from __future__ import annotations
@@ -17,11 +17,17 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
-ORPHAN_AGE_S = 24 * 3600  # a temporary name without a process id is an orphan after this long
+ORPHAN_AGE_S = 24 * 3600  # a temporary name from another host (or without a pid) is an orphan after this
+
+
+def _host() -> str:
+    import socket
+
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
 def _tmp_prefix(path: Path) -> str:
-    return f".{path.name}.{os.getpid()}."
+    return f".{path.name}.{os.getpid()}-{_host()}."
 
 
 def _alive(pid: int) -> bool:
@@ -46,12 +52,15 @@ def remove_orphans(folder: str | os.PathLike) -> list[Path]:
     removed = []
     if not folder.is_dir():
         return removed
+    host = _host()
     for entry in folder.glob(".*.tmp"):
-        parts = entry.name.split(".")  # ["", name..., pid, random, "tmp"]
-        pid = parts[-3] if len(parts) >= 5 else ""
+        parts = entry.name.split(".")  # ["", name..., "<pid>-<host>", random, "tmp"]
+        pid, _, writer_host = (parts[-3] if len(parts) >= 5 else "").partition("-")
         try:
-            orphan = (not _alive(int(pid))) if pid.isdigit() else (
-                time.time() - entry.lstat().st_mtime > ORPHAN_AGE_S)
+            if pid.isdigit() and writer_host == host:
+                orphan = not _alive(int(pid))
+            else:  # another machine's writer, or an older name: only its age tells
+                orphan = time.time() - entry.lstat().st_mtime > ORPHAN_AGE_S
             if not orphan:
                 continue
             if entry.is_dir() and not entry.is_symlink():

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from bimix.files import remove_orphans, write_json
+from bimix.files import _host, remove_orphans, write_json
 
 
 def _copy_cache(src, dst, store_id: str):
@@ -39,7 +39,7 @@ def test_damaged_store_and_tokenizer_are_rebuilt_keeping_computed_mixtures(
     tokenizer_json = next((tmp_path / "tokenizers").glob("*/tokenizer.json"))
     with open(tokenizer_json, "r+b") as fh:
         fh.truncate(1000)
-    orphan = root.parent / f".{root.name}.999999999.abcdefgh.tmp"  # a build killed by SIGKILL
+    orphan = root.parent / f".{root.name}.999999999-{_host()}.abcdefgh.tmp"  # a build killed by SIGKILL
     orphan.mkdir()
 
     store = open_store("smoke", "bpe", progress=False)
@@ -73,13 +73,18 @@ def test_overwritten_bin_and_garbled_meta_fail_verification(smoke_store, tmp_pat
     assert meta is None and "meta.json is unreadable" in problems[0]
 
 
-def test_remove_orphans_spares_a_live_writer(tmp_path):
-    live = tmp_path / f".runs.csv.{os.getpid()}.abcdefgh.tmp"
-    dead = tmp_path / ".runs.csv.999999999.abcdefgh.tmp"
-    live.write_text("x")
-    dead.write_text("x")
-    assert remove_orphans(tmp_path) == [dead]
-    assert live.exists() and not dead.exists()
+def test_remove_orphans_spares_live_and_other_hosts_writers(tmp_path):
+    from bimix.files import atomic_path
+
+    with atomic_path(tmp_path / "runs.csv") as tmp:
+        live = tmp  # this process's own temporary name
+        live.write_text("x")
+        dead = tmp_path / f".runs.csv.999999999-{_host()}.abcdefgh.tmp"
+        elsewhere = tmp_path / ".runs.csv.999999999-0123abcd.abcdefgh.tmp"  # a writer on another machine
+        for path in (dead, elsewhere):
+            path.write_text("x")
+        assert remove_orphans(tmp_path) == [dead]
+        assert live.exists() and elsewhere.exists() and not dead.exists()
 
 
 def test_ctrl_c_is_reported_as_an_interrupt_not_the_pool_error():
