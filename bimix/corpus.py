@@ -30,7 +30,7 @@ from typing import Iterator
 
 from tqdm.auto import tqdm
 
-from bimix.files import atomic_dir, read_json, sha256_file, sha256_json, write_json
+from bimix.files import atomic_dir, read_json, remove_orphans, sha256_file, sha256_json, write_json
 from bimix.paths import cache_dir
 from bimix.profiles import CorpusConfig, get_profile
 
@@ -112,12 +112,15 @@ def verify_corpus(root: Path) -> list[str]:
 def load_corpus(config: CorpusConfig, *, build: bool = True, progress: bool = True) -> Corpus:
     """The corpus for ``config``, built if missing; a corrupted cache is reported and rebuilt."""
     root = corpus_dir(config)
+    remove_orphans(root.parent)  # what a killed build left behind
     if root.exists():
         problems = verify_corpus(root)
         if not problems:
             return Corpus(root, read_json(root / "manifest.json"))
-        print(f"corpus cache {root} failed verification ({'; '.join(problems[:3])}); rebuilding",
-              file=sys.stderr)
+        found = f"corpus cache {root} failed verification ({'; '.join(problems[:3])})"
+        if not build:
+            raise CorpusError(f"{found}; run `python -m bimix corpus build` to rebuild it")
+        print(f"{found}; rebuilding", file=sys.stderr)
     if not build:
         raise CorpusError(f"no corpus at {root}; run `python -m bimix corpus build`")
     return build_corpus(config, progress=progress)

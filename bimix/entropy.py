@@ -864,17 +864,19 @@ def _parse_base(text: str) -> float:
 
 def open_corpus_store(corpus: str, tokenizer: str | int = "bpe", *, progress: bool = True):
     """A store from a profile name, a token-store folder (with meta.json), or a corpus folder/path."""
-    from bimix.files import read_json
     from bimix.profiles import PROFILES, get_profile
-    from bimix.tokens import TokenStore, open_store
+    from bimix.tokens import StoreError, TokenStore, open_store, verify_store
 
     if corpus in PROFILES:
         return open_store(corpus, tokenizer, progress=progress)
     path = Path(corpus).expanduser()
     if (path / "meta.json").is_file():
-        return TokenStore(path, read_json(path / "meta.json"))
+        meta, problems = verify_store(path)
+        if problems:  # a folder named by hand is not ours to rebuild
+            raise StoreError(f"token store {path} failed verification: {'; '.join(problems[:3])}")
+        return TokenStore(path, meta)
     if not path.exists():
-        raise EntropyError(f"--corpus {corpus!r} is neither a profile ({', '.join(PROFILES)}) nor a path")
+        raise EntropyError(f"--profile {corpus!r} is neither a profile ({', '.join(PROFILES)}) nor a path")
     from dataclasses import replace
 
     profile = get_profile("cpu")
@@ -883,8 +885,9 @@ def open_corpus_store(corpus: str, tokenizer: str | int = "bpe", *, progress: bo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--corpus", default="cpu",
+    parser.add_argument("--profile", default="cpu",
                         help="profile name (smoke|cpu|gpu|paper), a token-store folder, or a corpus folder")
+    parser.add_argument("--corpus", dest="profile", help=argparse.SUPPRESS)  # its former name
     parser.add_argument("--tokenizer", default="bpe", help="bpe | gpt2 | hf | a Hugging Face name | an index")
     parser.add_argument("--seq-len", type=int, default=DEFAULT_SEQ_LEN, help="T, tokens per sequence")
     parser.add_argument("--measures", default=",".join(MEASURES), help="comma-separated: se,je,ce,vne")
@@ -909,7 +912,7 @@ def run(args: argparse.Namespace) -> int:
     tokenizer: str | int = int(args.tokenizer) if args.tokenizer.isdigit() else args.tokenizer
     measures = [m.strip() for m in args.measures.split(",") if m.strip()]
     t0, c0 = time.perf_counter(), time.process_time()
-    store = open_corpus_store(args.corpus, tokenizer)
+    store = open_corpus_store(args.profile, tokenizer)
     open_s, open_cpu = time.perf_counter() - t0, time.process_time() - c0
     report = compute_entropies(store, measures, seq_len=args.seq_len, base=args.base, split=args.split,
                                n_docs=args.docs, seed=args.seed, embedder=args.embedder,

@@ -1,7 +1,9 @@
 """Small file helpers: atomic writes, hashing, JSON.
 
 Every result file is written to a temporary name in the same folder, then renamed, so a killed process
-never leaves a half-written file under the final name.
+never leaves a half-written file under the final name. The temporary name carries the writer's process
+id and host (``.<name>.<pid>-<host hash>.<random>.tmp``), so :func:`remove_orphans` can clear what a
+killed writer left without touching a live writer's work, even in a cache shared between machines.
 """
 
 from __future__ import annotations
@@ -15,12 +17,68 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
+ORPHAN_AGE_S = 24 * 3600  # a temporary name from another host (or without a pid) is an orphan after this
+
+
+def _host() -> str:
+    import socket
+
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _tmp_prefix(path: Path) -> str:
+    return f".{path.name}.{os.getpid()}-{_host()}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_orphans(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files and folders that killed writers left in ``folder``; returns them.
+
+    An entry is an orphan when the process id in its name is no longer running (or, for names
+    without one, when it is older than ``ORPHAN_AGE_S``)."""
+    import shutil
+    import time
+
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    host = _host()
+    for entry in folder.glob(".*.tmp"):
+        parts = entry.name.split(".")  # ["", name..., "<pid>-<host>", random, "tmp"]
+        pid, _, writer_host = (parts[-3] if len(parts) >= 5 else "").partition("-")
+        try:
+            if pid.isdigit() and writer_host == host:
+                orphan = not _alive(int(pid))
+            else:  # another machine's writer, or an older name: only its age tells
+                orphan = time.time() - entry.lstat().st_mtime > ORPHAN_AGE_S
+            if not orphan:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        except OSError:  # vanished meanwhile or not ours to delete: leave it
+            continue
+        removed.append(entry)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -37,7 +95,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(path), suffix=".tmp", dir=path.parent))
     try:
         yield tmp
         if path.exists():
@@ -48,6 +106,25 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def check_writable(path: str | os.PathLike, what: str = "folder") -> Path:
+    """Raise PermissionError unless ``path`` (a folder, created later if missing) can be written.
+
+    Probes with a real temporary file in the nearest existing folder, so a read-only mount, a folder
+    without write permission and one owned by someone else are all caught before any work starts."""
+    path = Path(path).expanduser().absolute()
+    probe_dir = path
+    while not probe_dir.exists() and probe_dir.parent != probe_dir:
+        probe_dir = probe_dir.parent
+    if not probe_dir.is_dir():
+        raise NotADirectoryError(f"{what} {path}: {probe_dir} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=probe_dir):
+            pass
+    except OSError as exc:
+        raise PermissionError(f"{what} {path} is not writable ({exc.strerror or exc})") from None
+    return path
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented, key-sorted JSON, atomically."""
     with atomic_path(path) as tmp:
@@ -56,7 +133,16 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """Parse a JSON file; a syntax error names the file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UnicodeDecodeError(exc.encoding, exc.object, exc.start, exc.end,
+                                 f"{exc.reason} in {path}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise json.JSONDecodeError(f"{path}: invalid JSON: {exc.msg}", exc.doc, exc.pos) from None
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -8,17 +8,16 @@
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
+import sys
 
 import pandas as pd
 
 from bimix.files import sha256_file, write_json
 from bimix.law import FORMS, METHODS, SCALE_CONVENTION, LawFit, bootstrap, fit_law
 from bimix.optimize import near_optimal_region, optimize_mixture, sensitivity
-from bimix.protocols import extrapolate_steps, generalise_mixtures
+from bimix.protocols import extrapolate_steps, generalise_mixtures, resolve_mixture_names
 from bimix.provenance import environment
-from bimix.runs import read_runs
+from bimix.runs import RunsSchemaError, read_runs, read_sidecars
 
 
 def _names(text: str | None) -> list[str]:
@@ -42,10 +41,58 @@ def add_fit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", default=None, help="write the results as JSON here")
 
 
+def _mixtures(table: pd.DataFrame, text: str | None, option: str) -> list[str]:
+    """Mixture names of an option, resolved through the aliases (natural <-> baseline), or an error
+    naming the mixtures the table has."""
+    names = _names(text)
+    found, missing = resolve_mixture_names(table, names)
+    if missing:
+        raise RunsSchemaError(f"{option}: no mixture {', '.join(missing)} in the run table; it has: "
+                              f"{', '.join(dict.fromkeys(table['mixture']))}")
+    return [found[n] for n in names]
+
+
+def _complete_runs_only(table: pd.DataFrame, path: str) -> pd.DataFrame:
+    """Drop the runs whose sidecar says they did not finish (``partial``/``running``), saying so:
+    a shorter curve would pass for a finished one. Tables without sidecars are used as they are."""
+    status = {run: meta.get("status") for run, meta in read_sidecars(path).items()}
+    unfinished = sorted({r for r in table["run"] if status.get(r, "complete") != "complete"})
+    if unfinished:
+        print(f"note: excluding {len(unfinished)} unfinished run(s) (sidecar status not complete): "
+              + ", ".join(f"{r} ({status[r]})" for r in unfinished), file=sys.stderr)
+        table = table[~table["run"].isin(unfinished)].reset_index(drop=True)
+    return table
+
+
+def _check_holdout(table: pd.DataFrame, holdout_last: int) -> None:
+    if holdout_last < 0:
+        raise RunsSchemaError(f"--holdout-last must be >= 0, got {holdout_last}")
+    if not holdout_last:
+        return
+    steps = table.groupby("run")["step"].nunique()
+    if holdout_last >= int(steps.min()):
+        raise RunsSchemaError(
+            f"--holdout-last {holdout_last} leaves nothing to fit on: run {steps.idxmin()} has "
+            f"{int(steps.min())} evaluated steps (hold out fewer than that)")
+
+
 def run_fit(args: argparse.Namespace) -> int:
     table = read_runs(args.runs)
-    predict = _names(args.predict)
-    fit_on = _names(args.fit_on) or [m for m in dict.fromkeys(table["mixture"]) if m not in predict]
+    if table.empty:
+        raise RunsSchemaError(f"{args.runs}: the run table has a header but no rows")
+    table = _complete_runs_only(table, args.runs)
+    if table.empty:
+        raise RunsSchemaError(f"{args.runs}: no finished run left to fit")
+    # every name and option is checked before the fit, which takes minutes with --bootstrap
+    predict = _mixtures(table, args.predict, "--predict")
+    fit_on = _mixtures(table, args.fit_on, "--fit-on") or [
+        m for m in dict.fromkeys(table["mixture"]) if m not in predict]
+    overlap = sorted(set(fit_on) & set(predict))
+    if overlap:
+        raise RunsSchemaError(f"mixtures {', '.join(overlap)} are both in --fit-on and --predict")
+    if not fit_on:
+        raise RunsSchemaError("no mixture left to fit on: --predict names every mixture of the table")
+    _check_holdout(table[table["mixture"].isin(fit_on)], args.holdout_last)
     fit = fit_law(table, form=args.form, method=args.method, n_starts=args.starts, mixtures=fit_on)
     out = fit.to_json()
     out["provenance"] = {**environment(), "runs": str(args.runs), "runs_sha256": sha256_file(args.runs),
@@ -109,7 +156,10 @@ def add_optimize_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lower", action="append", metavar="D=x", help="lower bound on a share (repeatable)")
     parser.add_argument("--upper", action="append", metavar="D=x", help="upper bound on a share (repeatable)")
     parser.add_argument("--weight", action="append", metavar="D=x", help="objective weight (default 1)")
-    parser.add_argument("--method", choices=("auto", "kkt", "slsqp"), default="auto")
+    parser.add_argument("--method", choices=("auto", "kkt", "slsqp"), default="auto",
+                        help="kkt: exact optimum of the bimix law (KKT conditions, bounds included); "
+                             "slsqp: numerical (scipy SLSQP), any law form; auto (default): kkt for "
+                             "bimix, else slsqp")
     parser.add_argument("--delta", type=float, default=0.01,
                         help="near-optimal region: mean loss within this many nats of the optimum")
     parser.add_argument("--seed", type=int, default=0, help="seed for sampling the near-optimal region")

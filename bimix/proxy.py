@@ -30,6 +30,7 @@ import dataclasses
 import fcntl
 import math
 import os
+import sys
 import time
 import warnings
 import zlib
@@ -310,14 +311,25 @@ def _autocast(device: torch.device):
 # ---------------------------------------------------------------------------------------- run table
 def append_rows(csv_path: Path, rows: list[dict]) -> int:
     """Append run-table rows under an exclusive lock, skipping (run, step, domain) already present
-    (a resumed run recomputes identical evaluations). Returns the number of rows written."""
+    (a resumed run recomputes identical evaluations). Returns the number of rows written.
+
+    Every row is written with its newline in one call, so a last line without one was cut off by a
+    killed writer (its last number may be cut too): it is dropped, with a message on stderr, before
+    appending; the run it belonged to recomputes it when it resumes from its checkpoint."""
     csv_path = Path(csv_path)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(csv_path, "a+", encoding="utf-8") as fh:
+    with open(csv_path, "a+", encoding="utf-8", newline="") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             fh.seek(0)
             text = fh.read()
+            if text and not text.endswith("\n"):
+                kept, _, torn = text.rpartition("\n")
+                kept = kept + "\n" if kept else ""
+                fh.truncate(len(kept.encode("utf-8")))
+                text = kept
+                print(f"warning: {csv_path}: dropped its cut-off last line {torn[:80]!r} (left by an "
+                      "interrupted write; the run recomputes it on resume)", file=sys.stderr)
             present = set()
             lines = text.splitlines()
             if lines:

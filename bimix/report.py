@@ -183,6 +183,27 @@ REPORT_KEYS: dict[str, tuple[str, ...]] = {
     "06_optimize_mixture": ("speedup_by_seed", "speedup_vs_natural", "steps_to_natural_final_by_seed", "seeds"),
 }
 
+# the notebooks whose results the claims read; a profile's column is written only when it has them all
+NEEDED_RESULTS = ("02_entropy_mixtures", "04_proxy_pretraining", "05_fit_law", "06_optimize_mixture")
+
+
+class ReportError(RuntimeError):
+    """The results a report needs are absent; nothing was written."""
+
+
+def check_results(results: dict[str, dict[str, dict]], build_dir: Path = BUILD_DIR) -> None:
+    """Refuse to report from missing or partial results (a profile with none at all is skipped)."""
+    present = {p: r for p, r in results.items() if r}
+    if not present:
+        raise ReportError(f"no notebook results for profile(s) {', '.join(results)} under {build_dir}; "
+                          "run `python -m bimix reproduce --profile PROFILE` first (nothing written)")
+    for profile, r in present.items():
+        missing = [n for n in NEEDED_RESULTS if n not in r]
+        if missing:
+            raise ReportError(f"{Path(build_dir) / profile / 'results'} and the committed extracts lack "
+                              f"{', '.join(missing)}; run "
+                              f"`python -m bimix reproduce --profile {profile}` first (nothing written)")
+
 
 def results_extract(notebook: str, result: dict) -> dict:
     """The keys of a notebook's results that the report uses, with CPU time rounded to 2 significant
@@ -282,11 +303,14 @@ def write_report(profiles: list[str], *, build_dir: Path = BUILD_DIR, figures_di
                  readme: Path | None = None, results_root: Path | None = None) -> Path:
     """Write ``figures/paper_vs_compendium.md``; with ``readme``, refresh its generated blocks.
     Fresh results in ``build_dir`` first refresh the committed extracts (``results_root/<profile>``,
-    default ``data/results``), which then stand in for every notebook not executed this time."""
+    default ``data/results``), which then stand in for every notebook not executed this time.
+    Raises :class:`ReportError`, writing nothing, when the results the claims need are absent from
+    both."""
     folders = {p: (Path(results_root) / p if results_root else committed_results_dir(p)) for p in profiles}
+    results = {p: load_results(p, build_dir, folders[p]) for p in profiles}
+    check_results(results, build_dir)
     for p in profiles:
         save_extracts(p, build_dir, folders[p])
-    results = {p: load_results(p, build_dir, folders[p]) for p in profiles}
     report = report_markdown(results)
     target = Path(figures_dir) / "paper_vs_compendium.md"
     with atomic_path(target) as tmp:
@@ -309,7 +333,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    profiles = [p for p in args.profiles.split(",") if p]
+    from bimix.profiles import get_profile
+
+    profiles = [get_profile(p).name for p in args.profiles.split(",") if p]  # unknown names refused
     path = write_report(profiles, readme=REPO_ROOT / "README.md" if args.update_readme else None)
     print(path.read_text(encoding="utf-8"))
     return 0

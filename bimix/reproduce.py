@@ -91,13 +91,26 @@ def _select(profile: str, only: list[str] | None, fast: bool = False) -> list[No
             if profile in spec.profiles and (not only or spec.name in only) and (spec.fast or not fast)]
 
 
+# Profiles whose figures belong in the repository's figures/ (and README gallery); the others (the
+# test profile) draw into build/<profile>/figures/, leaving the checkout clean.
+COMMITTED_FIGURES = ("cpu", "gpu", "paper")
+
+# ipykernel warns on every start that its local TCP sockets are unencrypted; the kernel runs on this
+# machine for this process only, so the warning is noise in the batch log. Errors still show.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
+
+def default_figures_dir(profile: str) -> Path:
+    return FIGURES_DIR if profile in COMMITTED_FIGURES else BUILD_DIR / profile / "figures"
+
+
 def plan(profile: str, only: list[str] | None = None, *, figures_dir: Path | None = None,
          results_dir: Path | None = None, extra: Mapping[str, Any] | None = None, fast: bool = False,
          optional: Mapping[str, Any] | None = None) -> list[tuple[NotebookSpec, dict[str, Any]]]:
     """The notebooks that would run and the parameters each receives (validated). ``optional``
     parameters go only to the notebooks that declare them."""
     out_dir = BUILD_DIR / profile
-    figures_dir = Path(figures_dir or FIGURES_DIR)
+    figures_dir = Path(figures_dir or default_figures_dir(profile))
     results_dir = Path(results_dir or out_dir / "results")
     steps = []
     for spec in _select(profile, only, fast):
@@ -139,6 +152,8 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, *, keep_going
     out_dir = Path(output_dir or BUILD_DIR / profile)
     if results_dir is None and output_dir is not None:
         results_dir = out_dir / "results"
+    if figures_dir is None and output_dir is not None and profile not in COMMITTED_FIGURES:
+        figures_dir = out_dir / "figures"
     steps = plan(profile, only, figures_dir=figures_dir, results_dir=results_dir, extra=extra, fast=fast,
                  optional=optional)
     manifest = {"profile": profile, "fast": fast, "environment": environment(), "notebooks": [],
@@ -153,13 +168,17 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, *, keep_going
     for spec, params in bar:
         bar.set_postfix_str(spec.name)
         Path(params["results_dir"]).mkdir(parents=True, exist_ok=True)
+        results = Path(params["results_dir"]) / f"{spec.name}.json"
+        # an earlier run's claims must not outlive a failure of this one
+        results.unlink(missing_ok=True)
         started = time.perf_counter()
         entry = {"name": spec.name, "parameters": params,
                  "output": str(out_dir / "notebooks" / f"{spec.name}.ipynb")}
         try:
             papermill.execute_notebook(str(spec.path), entry["output"], parameters=params,
                                        kernel_name="python3", cwd=str(REPO_ROOT),
-                                       progress_bar=False, log_output=False)
+                                       progress_bar=False, log_output=False,
+                                       extra_arguments=KERNEL_ARGUMENTS)
             entry["status"] = "ok"
         except papermill.PapermillExecutionError as exc:
             entry["status"] = "failed"
@@ -167,9 +186,10 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, *, keep_going
                               f"(index {exc.cell_index}): {exc.ename}: {exc.evalue}")
             failures.append(entry["error"])
         entry["seconds"] = round(time.perf_counter() - started, 2)
-        results = Path(params["results_dir"]) / f"{spec.name}.json"
-        if results.exists():
+        if entry["status"] == "ok" and results.exists():
             entry["results"] = str(results)
+        elif results.exists():  # written by cells before the one that failed: not a result
+            results.unlink()
         manifest["notebooks"].append(entry)
         write_json(out_dir / "manifest.json", manifest)
         if failures and not keep_going:
@@ -253,7 +273,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fast", action="store_true",
                         help="only the notebooks that refit and redraw from committed run tables (no training)")
     parser.add_argument("--output-dir", type=Path, help="default: build/<profile>")
-    parser.add_argument("--figures-dir", type=Path, help="default: figures/")
+    parser.add_argument("--figures-dir", type=Path,
+                        help="default: figures/ (smoke: build/smoke/figures/, kept out of the checkout)")
     parser.add_argument("-p", "--parameter", type=_parameter, action="append", default=[],
                         metavar="NAME=VALUE", help="extra parameter for every selected notebook")
 

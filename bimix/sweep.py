@@ -37,7 +37,35 @@ class Job:
 
 
 def _init_worker(progress_queue, threads: int, profile=None) -> None:
-    import torch
+    """Pool initializer. A worker dies with the sweep that started it: a SIGKILLed parent cannot shut
+    its pool down, and orphaned workers would go on training and appending rows. On Linux the kernel
+    signals the worker when its parent exits (``prctl(PR_SET_PDEATHSIG)``); elsewhere a daemon thread
+    watches the parent's pid."""
+    import ctypes
+    import ctypes.util
+    import os
+    import signal
+    import sys
+    import threading
+
+    parent = mp.parent_process()
+    parent_pid = parent.pid if parent is not None else os.getppid()
+    watched = False
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        watched = libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0) == 0
+    if not watched:
+        def watch() -> None:
+            while os.getppid() == parent_pid:
+                time.sleep(1.0)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="bimix-parent-watch", daemon=True).start()
+    if os.getppid() != parent_pid:  # the parent died before the watch was set up
+        os._exit(1)
+
+    import torch  # after the watch: importing takes seconds, during which the parent may die
 
     from bimix.profiles import PROFILES, register
 

@@ -20,9 +20,12 @@ Tokenization runs through ``datasets.map(batched=True, num_proc=...)``, so it sc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import zipfile
 from dataclasses import asdict, dataclass
@@ -32,7 +35,8 @@ from typing import Iterator
 import numpy as np
 
 from bimix.corpus import SPLITS, Corpus, load_corpus
-from bimix.files import atomic_dir, atomic_path, read_json, sha256_file, sha256_json, write_json
+from bimix.files import (atomic_dir, atomic_path, read_json, remove_orphans, sha256_file, sha256_json,
+                         write_json)
 from bimix.paths import cache_dir
 from bimix.profiles import Profile, TokenizerConfig, get_profile
 
@@ -82,8 +86,13 @@ def _train_bpe(config: TokenizerConfig, corpus: Corpus) -> LoadedTokenizer:
     folder = cache_dir() / "tokenizers" / (
         f"bpe-{config.vocab_size}-{sha256_json([corpus.corpus_hash, asdict(config)])[:12]}")
     path = folder / "tokenizer.json"
+    remove_orphans(folder)
     if path.exists():
-        return _wrap(Tokenizer.from_file(str(path)), config, f"bpe-{config.vocab_size}")
+        try:
+            return _wrap(Tokenizer.from_file(str(path)), config, f"bpe-{config.vocab_size}")
+        except Exception as exc:  # tokenizers raises a bare Exception for a truncated or garbled file
+            print(f"tokenizer cache {path} is unreadable ({str(exc).splitlines()[0][:120]}); retraining",
+                  file=sys.stderr)
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -236,6 +245,42 @@ def _encode_batch(batch: dict, backend, eos_id: int) -> dict:
     return {"ids": ids, "n": [len(x) for x in ids]}
 
 
+@contextlib.contextmanager
+def interrupts_win() -> Iterator[None]:
+    """Report Ctrl-C as ``KeyboardInterrupt`` even when a worker pool turns it into another error.
+
+    ``datasets.map(num_proc=...)`` waits on its workers; when Ctrl-C reaches them too, the parent sees
+    a ``TimeoutError`` or a broken pool instead of the interrupt it received. Only in the main thread
+    (the only one that can install a signal handler); elsewhere the block runs unchanged."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.getsignal(signal.SIGINT)
+    owner = os.getpid()
+
+    def on_sigint(signum, frame):
+        # forked workers inherit this handler: they leave the interrupt to the parent, which stops
+        # them, instead of each printing its own KeyboardInterrupt traceback
+        if previous is signal.SIG_IGN or os.getpid() != owner:
+            return
+        received.append(signum)
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    except Exception as exc:
+        if received:
+            raise KeyboardInterrupt(f"interrupted ({type(exc).__name__} while stopping)") from exc
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def build_store(corpus: Corpus, tok: LoadedTokenizer, *, num_proc: int = 1,
                 progress: bool = True) -> TokenStore:
     """Tokenize every domain and split of ``corpus`` into a new store (atomically)."""
@@ -253,7 +298,7 @@ def build_store(corpus: Corpus, tok: LoadedTokenizer, *, num_proc: int = 1,
         datasets.disable_progress_bars()
     root = store_dir(corpus, tok)
     try:
-        with atomic_dir(root) as tmp:
+        with interrupts_win(), atomic_dir(root) as tmp:
             domains = {}
             for domain in corpus.domains:
                 domains[domain] = {}
@@ -297,6 +342,7 @@ def build_store(corpus: Corpus, tok: LoadedTokenizer, *, num_proc: int = 1,
             }
             tok.tokenizer.save_pretrained(str(tmp / "tokenizer"))
             write_json(tmp / "meta.json", meta)
+            _keep_computed_mixtures(root, tmp)
             _save_reference_mixtures(tmp, meta, root.name)
     finally:
         if previous is None:
@@ -306,6 +352,22 @@ def build_store(corpus: Corpus, tok: LoadedTokenizer, *, num_proc: int = 1,
         if disable:
             datasets.enable_progress_bars()
     return TokenStore(root, meta, tok.tokenizer, corpus)
+
+
+def _keep_computed_mixtures(old_root: Path, new_root: Path) -> None:
+    """Carry the mixtures computed for a store (entropy, DoReMi, optimised) into its rebuilt folder.
+
+    A rebuilt store has the same corpus and tokenizer (its folder name is their hash), so the mixtures
+    computed on it still hold; ``natural`` and ``uniform`` are written afresh from the new counts."""
+    import shutil
+
+    old = old_root / "mixtures"
+    if not old.is_dir():
+        return
+    (new_root / "mixtures").mkdir(parents=True, exist_ok=True)
+    for path in sorted(old.iterdir()):
+        if path.is_file() and not path.name.startswith("."):
+            shutil.copy2(path, new_root / "mixtures" / path.name)
 
 
 def _save_reference_mixtures(folder: Path, meta: dict, store_id: str) -> None:
@@ -333,17 +395,78 @@ def _select(profile: Profile, tokenizer: str | int | TokenizerConfig) -> Tokeniz
                      + ", ".join(c.name or c.kind for c in profile.tokenizers))
 
 
+def _file_stamp(path: Path) -> list[int]:
+    """What changes whenever a file's bytes may have: size, inode, mtime and ctime (ctime cannot be set
+    back by a user), so an unchanged stamp means the sha256 verified earlier still holds."""
+    st = path.stat()
+    return [st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def verify_store(root: Path) -> tuple[dict | None, list[str]]:
+    """``(meta, problems)`` for the store folder ``root``; an empty list means every file is as built.
+
+    Checks that ``meta.json`` parses and has this layout version, and that every ``.bin`` has the size
+    its token count implies and the sha256 recorded in ``meta.json``. Hashing is skipped for a file
+    whose stamp (:func:`_file_stamp`) matches the one saved in ``verified.json`` when it last passed."""
+    meta_path = root / "meta.json"
+    if not meta_path.is_file():
+        return None, [f"{meta_path.name} is missing"]
+    try:
+        meta = read_json(meta_path)
+        domains = meta["domains"]
+        dtype = np.dtype(meta["dtype"])
+        expected = {f"{d}.{s}.bin": (int(domains[d][s]["tokens"]), domains[d][s].get("sha256"))
+                    for d in domains for s in SPLITS}
+    except (ValueError, KeyError, TypeError) as exc:
+        return None, [f"{meta_path.name} is unreadable ({type(exc).__name__}: {exc})"]
+    if meta.get("store_version") != STORE_VERSION:
+        return meta, [f"layout version {meta.get('store_version')}, expected {STORE_VERSION}"]
+    try:
+        stamps = read_json(root / "verified.json")
+    except (OSError, ValueError):
+        stamps = {}
+    problems, verified = [], {}
+    for name, (tokens, digest) in expected.items():
+        path = root / name
+        if not path.is_file():
+            problems.append(f"{name} is missing")
+            continue
+        size, implied = path.stat().st_size, max(tokens, 1) * dtype.itemsize
+        if size != implied:
+            problems.append(f"{name} has {size:,} bytes, meta.json implies {implied:,} (truncated or overwritten)")
+            continue
+        stamp = _file_stamp(path)
+        if digest is None or stamps.get(name) == [*stamp, digest]:
+            continue
+        if sha256_file(path) != digest:
+            problems.append(f"{name} does not match the sha256 in meta.json (overwritten or corrupted)")
+            continue
+        verified[name] = [*stamp, digest]
+    if not problems and verified:
+        try:
+            write_json(root / "verified.json", {**stamps, **verified})
+        except OSError:  # a read-only store is still usable; it is just hashed again next time
+            pass
+    return meta, problems
+
+
 def open_store(profile: str | Profile = "cpu", tokenizer: str | int | TokenizerConfig = 0, *,
                num_proc: int | None = None, progress: bool = True) -> TokenStore:
-    """The token store for a profile's corpus and one of its tokenizers, built if missing."""
+    """The token store for a profile's corpus and one of its tokenizers, built if missing.
+
+    An existing store is verified against ``meta.json`` first (:func:`verify_store`); one that fails is
+    reported on stderr and rebuilt, keeping its computed mixtures."""
     profile = get_profile(profile) if isinstance(profile, str) else profile
     corpus = load_corpus(profile.corpus, progress=progress)
     tok = load_tokenizer(_select(profile, tokenizer), corpus)
     root = store_dir(corpus, tok)
-    if (root / "meta.json").exists():
-        meta = read_json(root / "meta.json")
-        if meta.get("store_version") == STORE_VERSION and all((root / f"{d}.{s}.bin").exists() for d in meta["domains"] for s in SPLITS):
+    remove_orphans(root.parent)
+    if root.exists():
+        meta, problems = verify_store(root)
+        if not problems:
             return TokenStore(root, meta, tok.tokenizer, corpus)
+        print(f"token store {root} failed verification ({'; '.join(problems[:3])}); rebuilding",
+              file=sys.stderr)
     return build_store(corpus, tok, num_proc=num_proc or profile.num_proc, progress=progress)
 
 

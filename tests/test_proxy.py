@@ -211,3 +211,76 @@ def test_sweep_is_idempotent(smoke_store, tmp_path):
     extra = sweep.sweep("smoke", mixtures + ("uniform",), (0, 1), config=config, out_dir=tmp_path,
                         workers=1, show_progress=False)
     assert len(extra) == 2 and all("-s1-" in label for label in extra)
+
+
+_POOL_PARENT = """
+import multiprocessing as mp, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from bimix.sweep import _init_worker
+
+if __name__ == "__main__":
+    ctx = mp.get_context("spawn")
+    pool = ProcessPoolExecutor(2, mp_context=ctx, initializer=_init_worker, initargs=(ctx.Queue(), 1))
+    futures = [pool.submit(time.sleep, 120) for _ in range(2)]
+    while len(pool._processes) < 2:
+        time.sleep(0.05)
+    print(" ".join(str(pid) for pid in pool._processes), flush=True)
+    time.sleep(120)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")  # a zombie is dead
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sweep_workers_die_with_a_sigkilled_parent():
+    """The pool that `sweep --workers 2` starts, with the sweep's own initializer; the parent is
+    SIGKILLed as a user or the OOM killer would, and its workers must not train on."""
+    from bimix.paths import REPO_ROOT
+
+    parent = subprocess.Popen([sys.executable, "-c", _POOL_PARENT], cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                              text=True)
+    workers: list[int] = []
+    try:
+        workers = [int(pid) for pid in parent.stdout.readline().split()]
+        assert len(workers) == 2 and all(_running(pid) for pid in workers)
+        time.sleep(0.5)  # the initializers are running; the watch must hold from the start
+        parent.kill()
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 20
+        while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_running(pid) for pid in workers), "workers outlived their parent"
+    finally:
+        parent.kill()
+        for pid in workers:  # only the processes this test started
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _row(run: str, step: int, domain: str, loss: float) -> dict:
+    return {"run": run, "mixture": "uniform", "seed": 0, "step": step, "tokens": step * 512,
+            "domain": domain, "r": 0.5, "loss": loss}
+
+
+def test_append_after_a_cut_off_last_row_drops_it_and_keeps_the_table_readable(tmp_path, capsys):
+    path = tmp_path / "runs.csv"
+    proxy.append_rows(path, [_row("u-s0", 1, "code", 5.25), _row("u-s0", 1, "books", 5.5)])
+    whole = path.read_text(encoding="utf-8")
+    with open(path, "a", encoding="utf-8") as fh:  # a writer killed in the middle of a row
+        fh.write("u-s0,uniform,0,2,1024,code,0.5,4.12")
+    assert proxy.append_rows(path, [_row("u-s0", 2, "code", 4.125), _row("u-s0", 2, "books", 4.5)]) == 2
+    assert "dropped its cut-off last line 'u-s0,uniform,0,2,1024,code,0.5,4.12'" in capsys.readouterr().err
+    table = read_runs(path)
+    assert path.read_text(encoding="utf-8").startswith(whole)
+    assert table.set_index(["step", "domain"])["loss"].to_dict() == {
+        (1, "code"): 5.25, (1, "books"): 5.5, (2, "code"): 4.125, (2, "books"): 4.5}
+
+    path.write_text("run,mixture,se", encoding="utf-8")  # even the header was cut off
+    assert proxy.append_rows(path, [_row("u-s0", 1, "code", 5.25)]) == 1
+    assert len(read_runs(path)) == 1

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from bimix import report
+from bimix.files import write_json
 from bimix.paths import REPO_ROOT
 
 
@@ -90,11 +93,42 @@ def test_write_report_refreshes_readme_blocks(tmp_path):
     (tmp_path / "figures" / "fig1_loss_vs_steps.png").write_bytes(b"png")
     build = tmp_path / "build"
     (build / "cpu" / "results").mkdir(parents=True)
-    (build / "cpu" / "results" / "04_proxy_pretraining.json").write_text(
-        '{"final_average_loss": {"baseline": 4.0, "ce": 3.9}}', encoding="utf-8")
+    for name, claims in _results({"baseline": [4.0], "ce": [3.9], "se": [3.95]}).items():
+        write_json(build / "cpu" / "results" / f"{name}.json", claims)
     report.write_report(["cpu"], build_dir=build, figures_dir=tmp_path / "figures", readme=readme,
                         results_root=tmp_path / "res")
     text = readme.read_text(encoding="utf-8")
     assert "\nold\n" not in text and "ce − baseline: -0.1000 nats (1 seed)" in text
     assert "(figures/fig1_loss_vs_steps.png)" in text
     assert (tmp_path / "figures" / "paper_vs_compendium.md").exists()
+
+
+def test_report_refuses_absent_or_partial_results_and_writes_nothing(tmp_path, capsys):
+    """A clone without build/, or one after the fast path only, keeps its committed report."""
+    from bimix.cli import main
+
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- report:start -->\ncommitted\n<!-- report:end -->\n"
+                      "<!-- gallery:start -->\n<!-- gallery:end -->\n", encoding="utf-8")
+    figures, build = tmp_path / "figures", tmp_path / "build"
+    figures.mkdir()
+    with pytest.raises(report.ReportError, match="no notebook results"):
+        report.write_report(["cpu", "gpu"], build_dir=build, figures_dir=figures, readme=readme,
+                            results_root=tmp_path / "res")
+    write_json(build / "cpu" / "results" / "05_fit_law.json", _results({})["05_fit_law"])  # fast path only
+    with pytest.raises(report.ReportError, match="lack 02_entropy_mixtures, 04_proxy_pretraining, "
+                                                 "06_optimize_mixture"):
+        report.write_report(["cpu", "gpu"], build_dir=build, figures_dir=figures, readme=readme,
+                            results_root=tmp_path / "res")
+    assert "committed" in readme.read_text(encoding="utf-8")
+    assert list(figures.iterdir()) == [] and not (tmp_path / "res").exists()
+    # the command line: one line on stderr, non-zero, the repository's report untouched
+    committed = (REPO_ROOT / "figures" / "paper_vs_compendium.md").read_bytes()
+    assert main(["report", "--profiles", "laptop"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown profile 'laptop'; choose from: smoke, cpu") and err.count("\n") == 1
+    if not (report.BUILD_DIR / "paper" / "results").exists():
+        assert main(["report", "--profiles", "paper"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: no notebook results") and err.count("\n") == 1
+    assert (REPO_ROOT / "figures" / "paper_vs_compendium.md").read_bytes() == committed

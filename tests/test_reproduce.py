@@ -72,6 +72,35 @@ def test_failing_cell_names_notebook_and_cell(tmp_path, monkeypatch):
     assert manifest["notebooks"][0]["status"] == "failed"
 
 
+def test_failed_notebook_leaves_no_stale_results_and_a_quiet_log(tmp_path, monkeypatch, capfd):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell('profile: str = "cpu"\nfigures_dir: str = ""\nresults_dir: str = ""')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("raise ValueError('deliberate failure')")]
+    path = tmp_path / "98_claims.ipynb"
+    nbformat.write(nb, path)
+    monkeypatch.setattr(reproduce, "NOTEBOOKS", (reproduce.NotebookSpec("98_claims", source=path),))
+    stale = tmp_path / "out" / "results" / "98_claims.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text('{"claim": "from an earlier success"}', encoding="utf-8")
+    with pytest.raises(reproduce.NotebookFailed):
+        reproduce.reproduce("smoke", output_dir=tmp_path / "out", progress=False)
+    assert not stale.exists()
+    entry = json.loads((tmp_path / "out" / "manifest.json").read_text())["notebooks"][0]
+    assert entry["status"] == "failed" and "results" not in entry
+    assert "without encryption" not in capfd.readouterr().err
+
+
+def test_smoke_figures_stay_out_of_the_checkout():
+    from bimix.paths import BUILD_DIR, FIGURES_DIR
+
+    (_, params), *_ = reproduce.plan("smoke", ["00_law_in_five_minutes"])
+    assert params["figures_dir"] == str(BUILD_DIR / "smoke" / "figures")
+    (_, params), *_ = reproduce.plan("cpu", ["00_law_in_five_minutes"])
+    assert params["figures_dir"] == str(FIGURES_DIR)
+
+
 @pytest.mark.slow
 def test_notebook_01_runs_through_the_cli(smoke_store, tmp_path):
     env = dict(os.environ)

@@ -75,7 +75,8 @@ def _fmt_domains(domains: Iterable[str]) -> str:
 
 
 def _fmt_weights(weights: Mapping[str, Any]) -> str:
-    return ", ".join(f"{d!r}: {w!r}" for d, w in weights.items())
+    # a numpy scalar as a plain number (numpy >= 2 would write np.float64(...)); anything else as given
+    return ", ".join(f"{d!r}: {w.item() if isinstance(w, np.generic) else w!r}" for d, w in weights.items())
 
 
 def _check_name(name: Any) -> str:
@@ -296,6 +297,9 @@ def load_named(name: str, folder: str | os.PathLike, domains: Iterable[str] | No
     if not path.is_file():
         raise MixtureError(f"no mixture {name!r} in {folder}; available: {list_named(folder)}")
     m = _read_mixture_file(path)
+    if m.name != name:
+        raise MixtureError(f"{path} names itself {m.name!r}, not {name!r}: rename the file or fix its "
+                           "\"name\" (a copied file would otherwise train under the wrong label)")
     if domains is not None:
         m.check_domains(domains)
     return m
