@@ -174,6 +174,12 @@ def legend_outside(ax: "matplotlib.axes.Axes", handles=None, labels=None, **kwar
     return ax.legend(handles, labels if labels is not None else [h.get_label() for h in handles], **opts)
 
 
+def category_ticks(ax: "matplotlib.axes.Axes", x, labels) -> None:
+    """Category names under bars, slanted at 45° and anchored at their tick, so that neighbours never
+    overlap however narrow the bars."""
+    ax.set_xticks(list(x), [str(v) for v in labels], rotation=45, ha="right", rotation_mode="anchor")
+
+
 def colour_bar(ax: "matplotlib.axes.Axes", norm, cmap, label: str, log: bool = True):
     """A compact colour bar beside ``ax`` (below its legend, if any) for ``norm`` on ``cmap`` (a name or
     a colormap)."""
@@ -230,7 +236,7 @@ def plot_domain_tokens(stats: "dict[str, pandas.DataFrame]", ax: "matplotlib.axe
     for k, name in enumerate(names):
         ax.bar(x + k * width - 0.4 + width / 2, stats[name].loc[domains, "tokens"] / 1e6, width,
                label=name)
-    ax.set_xticks(x, domains, rotation=30, ha="right")
+    category_ticks(ax, x, domains)
     ax.set(ylabel="tokens (millions, train + valid)", title="Tokens per domain")
     legend_outside(ax, title="tokenizer")
     return ax
@@ -242,7 +248,7 @@ def plot_bytes_per_token(stats: "dict[str, pandas.DataFrame]", ax: "matplotlib.a
     for name, table in stats.items():
         ax.plot(domains, table.loc[domains, "bytes_per_token"], marker="o", label=name)
     ax.set(ylabel="bytes per token", title="Compression per domain")
-    ax.tick_params(axis="x", rotation=30)
+    category_ticks(ax, range(len(domains)), domains)
     legend_outside(ax, title="tokenizer")
     return ax
 
@@ -397,17 +403,18 @@ def plot_predicted_vs_observed(points: "pandas.DataFrame", ax: "matplotlib.axes.
 
 
 def plot_heldout_scores(scores: "pandas.DataFrame", ax: "matplotlib.axes.Axes", value: str = "r2_log",
-                        label: str = "R² on log loss (pooled over domains and steps)",
-                        upper: float | None = 1.0, floor: float = -1.0):
+                        label: str = "held-out R² on log loss\n(pooled over domains and steps)",
+                        upper: float | None = 1.0, floor: float = -1.0, forms=None):
     """Grouped bars of a held-out score per mixture (x) and law form (colour): leave-one-mixture-out
     compared across forms on identical splits. ``scores``: columns ``heldout``, ``form``, ``value``.
 
     A score bounded above by ``upper`` (R² ≤ 1) gets an axis from just below the lowest score, not
     from 0 (the limit is written on the axis); scores below ``floor`` are clipped and their value
-    written on the bar; a missing score is marked "not applicable" at its place."""
+    written on the bar; a missing score is marked "not applicable" at its place, also for every form
+    of ``forms`` (default: those in ``scores``) that has no score at all."""
     import numpy as np
 
-    forms = list(dict.fromkeys(scores["form"]))
+    forms = list(dict.fromkeys([*(forms or []), *scores["form"]]))
     mixes = list(dict.fromkeys(scores["heldout"]))
     width = 0.8 / max(len(forms), 1)
     x = np.arange(len(mixes))
@@ -420,11 +427,11 @@ def plot_heldout_scores(scores: "pandas.DataFrame", ax: "matplotlib.axes.Axes", 
         hi = max(hi, upper)
     span = max(hi - lo, 1e-3)
     bottom = lo - 0.15 * span
+    base = min(bottom, floor) - 1.0  # bars rise from below the axis, whatever limits a caller sets later
     for k, form in enumerate(forms):
         pos = x + (k - (len(forms) - 1) / 2) * width
         v = values[form]
-        ax.bar(pos, np.where(np.isfinite(v), np.maximum(v, bottom), np.nan) - bottom, width, bottom=bottom,
-               label=form)
+        ax.bar(pos, v - base, width, bottom=base, label=form)
         for p, val in zip(pos, v):  # x in data, y in axes fraction: stays put if the limits change
             if not np.isfinite(val):
                 ax.text(p, 0.02, NOT_APPLICABLE, rotation=90, ha="center", va="bottom", fontsize=6, color="0.3",
@@ -435,7 +442,7 @@ def plot_heldout_scores(scores: "pandas.DataFrame", ax: "matplotlib.axes.Axes", 
     ax.set_ylim(bottom, hi + 0.05 * span)
     if upper is not None:
         ax.axhline(upper, color="0.4", lw=0.8, ls="--")
-    ax.set_xticks(x, mixes, rotation=30, ha="right")
+    category_ticks(ax, x, mixes)
     ax.set(ylabel=label, xlabel="held-out mixture",
            title="Leave one mixture out: held-out score per law form")
     if bottom > 0:  # under the legend, outside the axes
@@ -453,8 +460,12 @@ def plot_spread_vs_noise(spread: "pandas.Series", noise: "pandas.Series | None",
     domain without a value is marked "not applicable"."""
     import numpy as np
 
-    series = [("spread at equal share, across mixtures", spread)]
-    series += [("seed to seed", noise)] if noise is not None and len(noise) else []
+    import pandas as pd
+
+    no_noise = noise is None or not len(noise) or pd.Series(noise).isna().all()
+    series = [("spread at equal share, across mixtures", spread),
+              (f"seed to seed{': ' + NOT_APPLICABLE + ' (one seed per mixture)' if no_noise else ''}",
+               pd.Series(np.nan, index=spread.index) if no_noise else noise)]
     series += [("held-out fit error (rmse)", fit_error)] if fit_error is not None else []
     domains = list(spread.index)
     width = 0.8 / len(series)
@@ -463,10 +474,10 @@ def plot_spread_vs_noise(spread: "pandas.Series", noise: "pandas.Series | None",
         pos = x + (k - (len(series) - 1) / 2) * width
         v = 100 * s.reindex(domains).to_numpy(float)
         ax.bar(pos, v, width, label=name)
-        for p in pos[~np.isfinite(v)]:
+        for p in ([] if name.startswith("seed to seed:") else pos[~np.isfinite(v)]):  # said once, in the legend
             ax.text(p, 0.02, NOT_APPLICABLE, rotation=90, ha="center", va="bottom", fontsize=6, color="0.3",
                     transform=ax.get_xaxis_transform(), gid="not-applicable")
-    ax.set_xticks(x, domains, rotation=30, ha="right")
+    category_ticks(ax, x, domains)
     ax.set(ylabel="std of log loss (%)", title="Mixture-to-mixture spread against noise, per domain")
     legend_outside(ax)
     return ax
@@ -554,7 +565,7 @@ def plot_optimum(summary: "pandas.DataFrame", ax: "matplotlib.axes.Axes", others
     for p, r in zip(opt_pos[touching], r_opt[touching]):
         ax.annotate("at bound", (p, r), xytext=(0, -3), textcoords="offset points", ha="center", va="top",
                     fontsize=6, rotation=90, color="w", gid="at-bound")
-    ax.set_xticks(x, domains, rotation=30, ha="right")
+    category_ticks(ax, x, domains)
     ax.set_ylim(0, max(max(max(v) for v in series.values()), float(np.nanmax(summary.get("r_max", r_opt)))) * 1.25)
     ax.set(ylabel="share r", title="Optimised mixture beside the compared mixtures")
     legend_outside(ax, handles)

@@ -55,6 +55,14 @@ def assert_clean_axes(fig):
             if not labels:  # e.g. the short side of a colour bar
                 continue
             assert len(labels) >= 2, f"{ax.get_title() or ax.get_label()}: single tick label {labels[0].get_text()!r}"
+            angle = labels[0].get_rotation() % 180
+            if angle:  # slanted names: neighbours' anchors must be a line height apart across the text
+                assert labels[0].get_rotation_mode() == "anchor", "slanted labels not anchored at their tick"
+                height = labels[0].get_fontsize() * fig.dpi / 72
+                xs = sorted(ax.transData.transform((loc, 0))[0] for loc in axis.get_majorticklocs())
+                gaps = [abs(b - a) * np.sin(np.radians(angle)) for a, b in zip(xs, xs[1:])]
+                assert min(gaps) >= height, f"slanted tick labels collide: {min(gaps):.1f} px < {height:.1f} px"
+                continue
             boxes = [t.get_window_extent(renderer) for t in labels]
             for (a, ta), (b, tb) in itertools.combinations(zip(boxes, labels), 2):
                 assert not a.overlaps(b), f"tick labels collide: {ta.get_text()!r} and {tb.get_text()!r}"
@@ -156,10 +164,23 @@ def test_bounded_score_axis_not_from_zero_and_missing_bars_labelled():
     scores = pd.DataFrame({"heldout": ["a", "a", "b", "b"], "form": ["bimix", "share"] * 2,
                            "r2_log": [0.97, 0.93, np.nan, 0.95]})
     fig, ax = plt.subplots(figsize=(5, 3.8), layout="constrained")
-    plots.plot_heldout_scores(scores, ax)
+    plots.plot_heldout_scores(scores, ax, forms=["bimix", "share", "exponential"])
     assert_clean_axes(fig)
     assert ax.get_ylim()[0] > 0.8
-    assert [t.get_text() for t in ax.texts if t.get_gid() == "not-applicable"] == [plots.NOT_APPLICABLE]
+    # b/bimix is missing, and the exponential form has no score at all
+    assert len([t for t in ax.texts if t.get_gid() == "not-applicable"]) == 3
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["bimix", "share", "exponential"]
+    plt.close(fig)
+
+
+def test_spread_without_seed_noise_says_so_and_slanted_names_never_overlap():
+    domains = ["books", "code", "legal", "math", "reference", "speeches"]
+    spread = pd.Series([0.006, 0.004, 0.005, 0.018, 0.007, 0.006], index=domains)
+    fig, ax = plt.subplots(figsize=(5, 3.8), layout="constrained")
+    plots.plot_spread_vs_noise(spread, None, ax, fit_error=spread * 1.5)
+    assert_clean_axes(fig)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(plots.NOT_APPLICABLE in t for t in labels if t.startswith("seed to seed")), labels
     plt.close(fig)
 
 
