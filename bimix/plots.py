@@ -164,14 +164,19 @@ def _plain_log_ticks(axis) -> None:  # the former name, kept for notebooks writt
     log_axis(axis)
 
 
-def legend_outside(ax: "matplotlib.axes.Axes", handles=None, labels=None, **kwargs):
-    """A legend to the right of the axes, never over the data."""
+def legend_outside(ax: "matplotlib.axes.Axes", handles=None, labels=None, wrap: int = 28, **kwargs):
+    """A legend to the right of the axes, never over the data; labels longer than ``wrap`` characters
+    are wrapped so that a long entry does not squeeze the axes."""
+    import textwrap
+
     opts = dict(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False,
                 fontsize=7, title_fontsize=7)
     opts.update(kwargs)
     if handles is None:
-        return ax.legend(**opts)
-    return ax.legend(handles, labels if labels is not None else [h.get_label() for h in handles], **opts)
+        handles, labels = ax.get_legend_handles_labels()
+    elif labels is None:
+        labels = [h.get_label() for h in handles]
+    return ax.legend(handles, [textwrap.fill(str(t), wrap) for t in labels], **opts)
 
 
 def category_ticks(ax: "matplotlib.axes.Axes", x, labels) -> None:
@@ -462,10 +467,11 @@ def plot_spread_vs_noise(spread: "pandas.Series", noise: "pandas.Series | None",
 
     import pandas as pd
 
+    from matplotlib.patches import Patch
+
     no_noise = noise is None or not len(noise) or pd.Series(noise).isna().all()
-    series = [("spread at equal share, across mixtures", spread),
-              (f"seed to seed{': ' + NOT_APPLICABLE + ' (one seed per mixture)' if no_noise else ''}",
-               pd.Series(np.nan, index=spread.index) if no_noise else noise)]
+    series = [("spread at equal share, across mixtures", spread)]
+    series += [] if no_noise else [("seed to seed", noise)]
     series += [("held-out fit error (rmse)", fit_error)] if fit_error is not None else []
     domains = list(spread.index)
     width = 0.8 / len(series)
@@ -474,12 +480,16 @@ def plot_spread_vs_noise(spread: "pandas.Series", noise: "pandas.Series | None",
         pos = x + (k - (len(series) - 1) / 2) * width
         v = 100 * s.reindex(domains).to_numpy(float)
         ax.bar(pos, v, width, label=name)
-        for p in ([] if name.startswith("seed to seed:") else pos[~np.isfinite(v)]):  # said once, in the legend
+        for p in pos[~np.isfinite(v)]:
             ax.text(p, 0.02, NOT_APPLICABLE, rotation=90, ha="center", va="bottom", fontsize=6, color="0.3",
                     transform=ax.get_xaxis_transform(), gid="not-applicable")
     category_ticks(ax, x, domains)
     ax.set(ylabel="std of log loss (%)", title="Mixture-to-mixture spread against noise, per domain")
-    legend_outside(ax)
+    handles, labels = ax.get_legend_handles_labels()
+    if no_noise:  # no bars to show, but the reader is told why
+        handles.append(Patch(facecolor="none", edgecolor="0.5", hatch="//"))
+        labels.append(f"seed to seed: {NOT_APPLICABLE} (one seed per mixture)")
+    legend_outside(ax, handles, labels)
     return ax
 
 

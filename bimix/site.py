@@ -47,9 +47,11 @@ class SiteError(RuntimeError):
 
 def _relative_paths(text: str, root: Path = REPO_ROOT) -> str:
     """Absolute paths inside the repository written relative to it (``/home/x/bimix/figures`` ->
-    ``figures``): the same on every machine."""
+    ``figures``), others under the home folder from ``~`` (the cache): the same on every machine."""
     prefix = str(root).rstrip("/")
-    return re.sub(re.escape(prefix) + r"(/|\b)", lambda m: "" if m.group(1) == "/" else ".", text)
+    text = re.sub(re.escape(prefix) + r"(/|\b)", lambda m: "" if m.group(1) == "/" else ".", text)
+    home = str(Path.home()).rstrip("/")
+    return re.sub(re.escape(home) + r"(?=/|\b)", "~", text) if len(home) > 1 else text
 
 
 def strip_notebook(nb: "nbformat.NotebookNode", root: Path = REPO_ROOT) -> "nbformat.NotebookNode":

@@ -179,7 +179,7 @@ def test_spread_without_seed_noise_says_so_and_slanted_names_never_overlap():
     fig, ax = plt.subplots(figsize=(5, 3.8), layout="constrained")
     plots.plot_spread_vs_noise(spread, None, ax, fit_error=spread * 1.5)
     assert_clean_axes(fig)
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    labels = [" ".join(t.get_text().split()) for t in ax.get_legend().get_texts()]  # wrapped entries
     assert any(plots.NOT_APPLICABLE in t for t in labels if t.startswith("seed to seed")), labels
     plt.close(fig)
 
