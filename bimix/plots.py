@@ -31,10 +31,11 @@ from bimix.files import atomic_path
 _PDF_METADATA = {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": "bimix"}
 _PNG_METADATA = {"Software": None}
 
-# The embedded corpus's domains in the order of ``bimix.sources.DOMAINS``; each keeps its tab10 colour
-# in every figure. Other domains (the Pile's 22, synthetic ``domain<k>``) take the remaining colours in
-# sorted order.
-_CORPUS_DOMAINS = ("code", "books", "speeches", "legal", "reference", "math")
+# The embedded corpus's domains, sorted as the token store lists them; each keeps its tab10 colour in
+# every figure, the same colour matplotlib's default cycle gives it in a plot drawn in store order
+# (notebooks 02 and 03). Other domains (the Pile's 22, synthetic ``domain<k>``) take the remaining
+# colours in sorted order.
+_CORPUS_DOMAINS = ("books", "code", "legal", "math", "reference", "speeches")
 # Named mixtures (methods), in the order a reader meets them; Dark2 so they are not mistaken for domains.
 # The optimum is black, as its bars in the optimum figure.
 _NAMED_MIXTURES = ("baseline", "doremi", "se", "je", "ce", "vne")

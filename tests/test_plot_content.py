@@ -204,9 +204,9 @@ def test_band_figure_is_byte_deterministic(table, tmp_path):
     per_seed = (table.groupby(["mixture", "seed", "step"])["loss"].mean().rename("value").reset_index())
     paths = []
     for k in range(2):
-        fig, ax = plt.subplots(figsize=(5, 3.5), layout="constrained")
-        plots.plot_curves_with_bands(per_seed, ax)
-        paths.append(plots.save_figure(fig, "bands", tmp_path / str(k)))
+        fig, ax = plt.subplots(figsize=(4, 3), layout="constrained")
+        plots.plot_curves_with_bands(per_seed[per_seed["mixture"].isin(["mix0", "mix1"])], ax)
+        paths.append(plots.save_figure(fig, "bands", tmp_path / str(k), dpi=60))
         plt.close(fig)
     assert paths[0]["png"].read_bytes() == paths[1]["png"].read_bytes()
     assert paths[0]["pdf"].read_bytes() == paths[1]["pdf"].read_bytes()
