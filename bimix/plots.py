@@ -94,11 +94,14 @@ def mixture_colours(names) -> dict[str, tuple]:
 
 
 def _plain_number(v: float, _pos=None) -> str:
-    """``30``, ``1,000``, ``0.05``: no ``3×10^1``; scientific only outside 1e-3..1e5."""
+    """``30``, ``2,000``, ``30k``, ``1.5M``, ``0.05``: never ``3×10^1``; scientific only below 1e-3."""
     if v == 0:
         return "0"
-    if abs(v) >= 1e5 or abs(v) < 1e-3:
-        return f"{v:.0e}".replace("e+0", "e").replace("e-0", "e-")
+    if abs(v) < 1e-3:
+        return f"{v:.0e}".replace("e-0", "e-")
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e4, "k")):
+        if abs(v) >= scale:
+            return f"{v / (scale if suffix != 'k' else 1e3):.3g}{suffix}"
     if abs(v) >= 1000 and float(v).is_integer():
         return f"{v:,.0f}"
     return f"{v:.3g}"
@@ -140,7 +143,7 @@ class LogTicks(Locator):
             best = ticks
             if len(ticks) >= 3:
                 break
-        for nbins in range(self.max_ticks + 1, 1, -1):
+        for nbins in range(2, self.max_ticks + 2):  # the fewest evenly spaced round numbers, at least three
             if len(best) >= 3:
                 break
             linear = [t for t in MaxNLocator(nbins=nbins, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
@@ -215,7 +218,8 @@ def _style_handles(heldout: bool, with_law: bool, law_label: str = "law (fit)"):
     from matplotlib.lines import Line2D
 
     grey = "0.35"
-    handles = [Line2D([], [], ls="none", marker="o", ms=4, color=grey, label="fitted mixture")]
+    handles = [Line2D([], [], ls="none", marker="o", ms=4, color=grey,
+                      label="fitted mixture" if with_law else "observed (every seed)")]
     if with_law:
         handles.append(Line2D([], [], ls=":", color=grey, label=law_label))
     if heldout:

@@ -86,6 +86,17 @@ def test_log_axis_ticks_never_collide_nor_stand_alone(lo, hi):
     plt.close(fig)
 
 
+@pytest.mark.parametrize("lo, hi, expected", [(24, 400, ["30", "100", "300"]), (1e4, 2e5, ["10k", "30k", "100k"]),
+                                              (0.016, 0.524, ["0.03", "0.1", "0.3"]), (4.6, 7.3, ["5", "6", "7"])])
+def test_log_axis_labels_are_plain_round_numbers(lo, hi, expected):
+    fig, ax = plt.subplots(figsize=(3.2, 2.6))
+    ax.set(xscale="log", xlim=(lo, hi))
+    plots.log_axis(ax.xaxis)
+    fig.canvas.draw()
+    assert [t.get_text() for t in _visible_labels(ax.xaxis)] == expected
+    plt.close(fig)
+
+
 def test_loss_vs_steps_colour_bar_and_heldout_drawn_apart(table, fit):
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
     for ax, d in zip(axes, DOMAINS):
