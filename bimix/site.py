@@ -58,8 +58,8 @@ def strip_notebook(nb: "nbformat.NotebookNode", root: Path = REPO_ROOT) -> "nbfo
     """A copy of an executed notebook without what differs between two executions of the same code
     on the same data: papermill's notebook and cell metadata (parameters with machine paths,
     timestamps, durations), execution timestamps, empty tag lists, stderr streams (progress bars,
-    warnings that quote site-packages paths); execution counts renumbered 1, 2, … in cell order;
-    repository paths made relative. Idempotent."""
+    warnings that quote site-packages paths); consecutive stdout pieces joined; execution counts
+    renumbered 1, 2, … in cell order; repository paths made relative. Idempotent."""
     import copy
 
     nb = copy.deepcopy(nb)
@@ -83,6 +83,9 @@ def strip_notebook(nb: "nbformat.NotebookNode", root: Path = REPO_ROOT) -> "nbfo
                 if out.name == "stderr":
                     continue
                 out.text = _relative_paths(out.text, root)
+                if outputs and outputs[-1].output_type == "stream":  # one block however it was flushed
+                    outputs[-1].text += out.text
+                    continue
             elif out.output_type in ("execute_result", "display_data"):
                 if out.output_type == "execute_result":
                     out.execution_count = cell.execution_count

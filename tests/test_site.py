@@ -43,6 +43,7 @@ def _executed(root, title="# 00 · A notebook", stderr=True):
         new_code_cell("plot()", execution_count=9, metadata={"papermill": stamp}, outputs=[
             new_output("stream", name="stdout", text=f"wrote {root}/figures/fig.png\n"),
             *([new_output("stream", name="stderr", text="100%|##########| 3/3 [00:01<00:00]\n")] if stderr else []),
+            new_output("stream", name="stdout", text="done\n"),
             new_output("display_data", data={"image/png": _png(), "text/plain": "<Figure size 200x150 with 1 Axes>"}),
             new_output("execute_result", data={"text/plain": "0.5"}, execution_count=9)]),
     ]
@@ -61,7 +62,7 @@ def test_strip_drops_volatile_metadata_and_is_idempotent(tmp_path):
     assert once.cells[2].outputs[-1].execution_count == 2
     assert once.cells[1].source == 'figures_dir = "figures"'
     assert once.cells[1].metadata == {"tags": ["injected-parameters"]}
-    assert once.cells[2].outputs[0].text == "wrote figures/fig.png\n"
+    assert once.cells[2].outputs[0].text == "wrote figures/fig.png\ndone\n"  # stdout pieces joined
     # the same executed notebook stripped twice into files gives the same bytes
     src = tmp_path / "nb.ipynb"
     nbformat.write(nb, str(src))
