@@ -12,7 +12,7 @@ TORCH  ?= torch==2.13.0
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.bimix-installed
 
-.PHONY: venv reproduce reproduce-all figures test lab clean-build help
+.PHONY: venv reproduce reproduce-all figures test lab site site-check executed clean-build help
 
 help:
 	@echo "make reproduce  run every notebook on PROFILE=$(PROFILE) (default: cpu) into build/"
@@ -20,11 +20,14 @@ help:
 	@echo "make figures    fast path: refit and redraw from committed run tables, no training"
 	@echo "make test       run the test suite"
 	@echo "make lab        open JupyterLab in the project's environment"
+	@echo "make site       HTML pages of PROFILE's executed notebooks + index (gallery, report) in build/site/"
+	@echo "make site-check the same, then every page rendered and checked in headless Chromium"
+	@echo "make executed   refresh docs/executed/PROFILE/ from build/PROFILE/notebooks (stripped), then make site"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e ".[dev,lab,fasttext]"
+	$(PY) -m pip install --quiet -e ".[dev,lab,fasttext,site]"
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -45,6 +48,16 @@ test: $(STAMP)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
+
+# No training and no execution: the pages come from build/PROFILE/notebooks (else docs/executed/PROFILE).
+site: $(STAMP)
+	$(PY) -m bimix site --profile $(PROFILE)
+
+site-check: $(STAMP)
+	$(PY) -m bimix site --profile $(PROFILE) --check
+
+executed: $(STAMP)
+	$(PY) -m bimix site --profile $(PROFILE) --refresh-executed
 
 clean-build:
 	rm -rf build/

@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("bimix.runs:convert", "convert public run tables (Data Mixing Laws, RegMix, Olmix) to the run format"),
     "reproduce": ("bimix.reproduce", "execute the notebooks of a profile with papermill"),
     "report": ("bimix.report", "paper-vs-compendium table and README gallery from notebook results"),
+    "site": ("bimix.site", "static HTML site of a profile's executed notebooks, gallery and report (no training)"),
 }
 
 DEBUG_ENV = "BIMIX_DEBUG"

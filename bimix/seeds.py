@@ -24,15 +24,6 @@ def final_average_by_seed(table: pd.DataFrame) -> pd.DataFrame:
     return avg.unstack("seed").sort_index()
 
 
-def average_curves_by_seed(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Average log-perplexity per step and mixture: the mean over seeds and the min and max over
-    seeds (the band drawn around each curve). Each (n_steps, n_mixtures)."""
-    per = table.groupby(["mixture", "seed", "step"])["loss"].mean()
-    grouped = per.groupby(["step", "mixture"])
-    return (grouped.mean().unstack("mixture").sort_index(), grouped.min().unstack("mixture").sort_index(),
-            grouped.max().unstack("mixture").sort_index())
-
-
 def paired_differences(finals: pd.DataFrame, reference: str, mixtures: Sequence[str]) -> dict[str, list[float]]:
     """Per seed, mixture − reference (nats), for the seeds both were trained on."""
     out = {}
