@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fit": ("bimix.fitcli", "fit a law (bimix or a rival) to a run table; held-out and extrapolation metrics"),
     "optimize": ("bimix.fitcli", "loss-minimising mixture at a step from a fitted law (exact KKT for bimix)"),
     "convert": ("bimix.runs", "convert public run tables (Data Mixing Laws, RegMix, Olmix) to the run format"),
+    "evaluate": ("bimix.evaluate", "one-shot downstream scores of trained proxies with lm-eval (Figs 4, 6, 7)"),
     "reproduce": ("bimix.reproduce", "execute the notebooks of a profile with papermill"),
     "report": ("bimix.report", "paper-vs-compendium table and README gallery from notebook results"),
 }
