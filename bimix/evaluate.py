@@ -267,6 +267,22 @@ def summarise(table, metric_of=primary_metric):
             .agg(value=("value", "mean"), stderr=("stderr", "mean"), n_seeds=("seed", "nunique")))
 
 
+def average_over_tasks(summary):
+    """Figure 4's quantity: per (mixture, step), the unweighted mean over tasks of the primary metric,
+    with the standard error of that mean, sqrt(sum of squared stderrs) / n_tasks (tasks independent)."""
+    import numpy as np
+
+    g = summary.groupby(["mixture", "step"])
+    return g.agg(value=("value", "mean"), n_tasks=("task", "nunique")).assign(
+        stderr=g["stderr"].apply(lambda se: float(np.sqrt(np.nansum(np.square(se)))) / len(se))).reset_index()
+
+
+def average_over_steps(summary):
+    """Per (mixture, task): the primary metric averaged over the evaluated steps (and its mean stderr)."""
+    return (summary.groupby(["mixture", "task"], as_index=False)
+            .agg(value=("value", "mean"), stderr=("stderr", "mean"), n_steps=("step", "nunique")))
+
+
 # ---------------------------------------------------------------------------------------------- CLI
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from bimix.profiles import PROFILES

@@ -63,6 +63,7 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
     NotebookSpec("06_optimize_mixture"),
     NotebookSpec("07_public_runs", {"smoke": {"public_dir": "tests/fixtures", "n_bootstrap": 10, "lomo_starts": 1},
                                     "cpu": {}, "gpu": {}, "paper": {"n_bootstrap": 1000}}, fast=True),
+    NotebookSpec("09_downstream", {"smoke": {"n_items": 20, "steps": "final"}, "cpu": {}, "gpu": {}, "paper": {}}),
 )
 
 

@@ -112,6 +112,8 @@ def test_export_loads_unchanged_with_transformers(trained, smoke_store):
     sidecar = read_json(proxy.run_paths("smoke", runs_dir)[1] / f"{spec.run_id}.json")
     folder = export.export_final(smoke_store, sidecar, runs_dir)
     assert sorted(export.exported_steps("smoke", spec.run_id, runs_dir)) == [proxy.eval_schedule(spec.config.train)[0], 40]
+    with pytest.raises(export.ExportError, match="evaluation steps"):
+        export.train_with_snapshots(spec, smoke_store, [3], out_dir=runs_dir)
     model = AutoModelForCausalLM.from_pretrained(str(folder))
     tok = AutoTokenizer.from_pretrained(str(folder))
     assert tok.eos_token_id == smoke_store.eos_id and tok.model_max_length == spec.config.model.seq_len
@@ -161,7 +163,30 @@ def test_evaluate_command_scores_longer_and_matched_training_better(trained, cap
     assert (runs_dir / "downstream.csv").stat().st_mtime_ns == stamp
 
 
+def test_notebook_draws_the_table_through_the_runner(trained, tmp_path):
+    """Notebook 09 on the table the command test wrote (same task settings: nothing is re-scored)."""
+    from bimix import reproduce
+
+    runs_dir, specs = trained
+    if not (runs_dir / "downstream.csv").exists():
+        pytest.skip("needs the table of test_evaluate_command_scores_longer_and_matched_training_better")
+    reproduce.reproduce("smoke", ["09_downstream"], output_dir=tmp_path / "build", figures_dir=tmp_path / "fig",
+                        extra={"runs_dir": str(runs_dir), "n_items": N_ITEMS, "domains": DOMAIN, "steps": "all"},
+                        progress=False)
+    claims = read_json(tmp_path / "build" / "results" / "09_downstream.json")
+    assert claims["n_runs"] == 2 and claims["note"] == ""
+    assert claims["tasks"] == [f"bimix_choice_{DOMAIN}", f"bimix_lastword_{DOMAIN}"]
+    assert claims["steps"] == [proxy.eval_schedule(specs[DOMAIN].config.train)[0], 40]
+    assert claims["best_final"] == f"{DOMAIN}_only"
+    assert {p.name for p in (tmp_path / "fig").iterdir()} == {
+        f"downstream_{k}.{x}" for k in ("average", "tasks") for x in ("pdf", "png")}
+
+
 def test_evaluate_bad_input_is_one_line(tmp_path, capsys):
     assert main(["evaluate", "--profile", "smoke", "--runs-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: no run table")
+    (tmp_path / "sidecars").mkdir()  # a run table without runs: nothing has a final model
+    assert main(["evaluate", "--profile", "smoke", "--runs-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: no run in") and "saved final model" in err[0]
