@@ -201,8 +201,9 @@ def evaluate_runs(runs_dir: str | os.PathLike, tasks: Sequence[str] | None = Non
         raise EvaluateError(f"no run table in {runs_dir} (expected runs.csv and sidecars/)")
     checkpoints, skipped = find_checkpoints(runs_dir, runs, steps)
     if not checkpoints:
+        why = "; ".join(skipped[:3]) + (" ..." if len(skipped) > 3 else "")
         raise EvaluateError(f"no run in {runs_dir} has a saved final model in the cache"
-                            + (f" ({'; '.join(skipped[:3])}{' ...' if len(skipped) > 3 else ''})" if skipped else ""))
+                            + (f" ({why})" if why else ""))
     profile = profile or checkpoints[0]["profile"]
     names = list(tasks or DEFAULT_TASKS.get(profile, ("local",)))
     csv_path, meta_path = downstream_paths(runs_dir)
@@ -324,6 +325,10 @@ def run(args: argparse.Namespace) -> int:
                              limit=args.limit, batch_size=args.batch_size, device=device)
     except (EvaluateError, ExportError, TaskBuildError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ConnectionError as exc:  # datasets' way of saying the Hub is out of reach
+        print(f"error: {exc}; the paper's tasks are downloaded from the Hugging Face Hub "
+              f"(offline, use --tasks local)", file=sys.stderr)
         return 1
     for note in meta.get("skipped", []):
         print(f"skipped {note}", file=sys.stderr)

@@ -85,7 +85,8 @@ def test_task_files_are_deterministic_and_from_validation(smoke_store, tmp_path)
         assert item["context"] + true in valid
         assert len(set(item["choices"])) == SMALL.n_choices
     words = pd.read_json(tmp_path / "t" / "data" / f"bimix_lastword_{DOMAIN}.test.jsonl", lines=True)
-    assert all(t.startswith(" ") and c + t in valid for c, t in zip(words["context"].head(10), words["target"].head(10)))
+    for context, target in zip(words["context"].head(10), words["target"].head(10)):
+        assert target.startswith(" ") and context + target in valid
     with pytest.raises(localtasks.TaskBuildError, match="need"):
         localtasks.build_tasks(smoke_store, tmp_path / "big", dataclasses.replace(SMALL, n_items=10**6),
                                domains=(DOMAIN,))
@@ -111,7 +112,8 @@ def test_export_loads_unchanged_with_transformers(trained, smoke_store):
     spec = specs[DOMAIN]
     sidecar = read_json(proxy.run_paths("smoke", runs_dir)[1] / f"{spec.run_id}.json")
     folder = export.export_final(smoke_store, sidecar, runs_dir)
-    assert sorted(export.exported_steps("smoke", spec.run_id, runs_dir)) == [proxy.eval_schedule(spec.config.train)[0], 40]
+    first = proxy.eval_schedule(spec.config.train)[0]
+    assert sorted(export.exported_steps("smoke", spec.run_id, runs_dir)) == [first, 40]
     with pytest.raises(export.ExportError, match="evaluation steps"):
         export.train_with_snapshots(spec, smoke_store, [3], out_dir=runs_dir)
     model = AutoModelForCausalLM.from_pretrained(str(folder))
