@@ -219,6 +219,8 @@ def evaluate_runs(runs_dir: str | os.PathLike, tasks: Sequence[str] | None = Non
             resolved[key] = resolve_tasks(names, ck["store"], ck["seq_len"], n_items=n_items,
                                           domains=domains, tasks_dir=tasks_dir)
         task_names, hashes, include = resolved[key]
+        if limit:  # scores on the first documents only are a different measurement
+            hashes = {t: f"{h}/limit={limit}" for t, h in hashes.items()}
         # rows of a task whose definition changed are stale
         stale = [t for t, h in hashes.items() if known_hashes.get(t) not in (None, h)]
         if stale:
@@ -263,7 +265,8 @@ def _threads() -> int:
 def summarise(table, metric_of=primary_metric):
     """Per (mixture, step, task): the task's primary metric averaged over seeds (``value``) and the
     mean standard error (``stderr``). Input: the downstream table."""
-    keep = table[[m == metric_of(t) for t, m in zip(table["task"], table["metric"])]]
+    # a filtered metric ("exact_match,remove_whitespace" for TriviaQA) counts as its metric
+    keep = table[[m.split(",")[0] == metric_of(t) for t, m in zip(table["task"], table["metric"])]]
     return (keep.groupby(["mixture", "step", "task"], as_index=False)
             .agg(value=("value", "mean"), stderr=("stderr", "mean"), n_seeds=("seed", "nunique")))
 

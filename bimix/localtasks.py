@@ -43,7 +43,6 @@ from bimix.files import atomic_dir, read_json, sha256_json, write_json
 
 TASKS_VERSION = "1"  # bump when the items or YAML a config produces change; older folders are rebuilt
 FAMILIES = ("lastword", "choice")
-PRIMARY_METRIC = {"lastword": "acc", "choice": "acc"}  # exact match / accuracy, as the paper reports
 _WORD = re.compile(r"\S+")
 _TARGET = re.compile(r"[A-Za-z]{2,}")  # a last-word target: letters only, as in LAMBADA
 

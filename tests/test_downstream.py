@@ -192,3 +192,24 @@ def test_evaluate_bad_input_is_one_line(tmp_path, capsys):
     assert main(["evaluate", "--profile", "smoke", "--runs-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: no run in") and "saved final model" in err[0]
+
+
+def test_paper_tasks_are_summarised_by_exact_match():
+    """lm-eval's result keys for the paper's tasks (TriviaQA's metric carries its filter) become rows,
+    and the figures use exact match (acc for LAMBADA), never perplexity."""
+    from bimix import evaluate
+
+    results = {"triviaqa": {"alias": "triviaqa", "exact_match,remove_whitespace": 0.1,
+                            "exact_match_stderr,remove_whitespace": 0.01},
+               "webqs": {"exact_match,none": 0.2, "exact_match_stderr,none": 0.02},
+               "lambada_openai": {"acc,none": 0.3, "acc_stderr,none": 0.03, "perplexity,none": 300.0,
+                                  "perplexity_stderr,none": 30.0}}
+    rows = [{"run": "r", "mixture": "m", "seed": 0, "step": 10, "task": t, **row}
+            for t in evaluate.PAPER_TASKS for row in evaluate.results_rows(results, t)]
+    assert len(rows) == 4 and {r["metric"] for r in rows} == {"exact_match,remove_whitespace", "exact_match",
+                                                              "acc", "perplexity"}
+    summary = evaluate.summarise(pd.DataFrame(rows))
+    assert dict(zip(summary["task"], summary["value"])) == {"lambada_openai": 0.3, "triviaqa": 0.1, "webqs": 0.2}
+    average = evaluate.average_over_tasks(summary)
+    assert average["value"].iloc[0] == pytest.approx(0.2)
+    assert average["stderr"].iloc[0] == pytest.approx(np.sqrt(0.01**2 + 0.02**2 + 0.03**2) / 3)
