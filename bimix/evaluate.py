@@ -59,9 +59,10 @@ def downstream_paths(runs_dir: str | os.PathLike) -> tuple[Path, Path]:
 # ------------------------------------------------------------------------------------- checkpoints
 def find_checkpoints(runs_dir: str | os.PathLike, runs: Sequence[str] | None = None,
                      steps: str = "all") -> tuple[list[dict], list[str]]:
-    """The checkpoints to evaluate: ``[{run, mixture, seed, profile, step, sidecar}]`` and notes on the
-    runs skipped (not complete, or final weights not in the cache). ``steps``: ``all`` (every
-    exported step plus the final one) or ``final``. Exports the final models that are missing."""
+    """The checkpoints to evaluate, ``[{run, mixture, seed, profile, step, path, store, seq_len}]``
+    (``path``: the exported folder), and one note per run skipped (not complete, or final weights not
+    in the cache). ``steps``: ``all`` (every exported step, the final one included) or ``final``.
+    Exports the final models that are not exported yet."""
     from bimix.export import ExportError, export_final, exported_steps, open_store_of
     from bimix.runs import read_sidecars
 

@@ -1,6 +1,6 @@
 """Downstream tasks built from a token store's validation split, in the form ``lm-eval`` loads.
 
-The paper scores its models one-shot on LAMBADA, TriviaQA and WebQuestions (PAPER.md §8), which come
+The paper scores its 1B models one-shot on LAMBADA, TriviaQA and WebQuestions, which come
 from the Hugging Face Hub. Offline, and for models far too small for question answering, two task
 families are built per domain from the store's *validation* documents (never trained on):
 
