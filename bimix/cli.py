@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fit": ("bimix.fitcli:fit", "fit a law (bimix or a rival) to a run table; held-out and extrapolation metrics"),
     "optimize": ("bimix.fitcli:optimize", "loss-minimising mixture at a step from a fitted law (exact KKT for bimix)"),
     "convert": ("bimix.runs:convert", "convert public run tables (Data Mixing Laws, RegMix, Olmix) to the run format"),
+    "evaluate": ("bimix.evaluate", "one-shot downstream scores of trained proxies with lm-eval (Figs 4, 6, 7)"),
     "reproduce": ("bimix.reproduce", "execute the notebooks of a profile with papermill"),
     "report": ("bimix.report", "paper-vs-compendium table and README gallery from notebook results"),
     "site": ("bimix.site", "static HTML site of a profile's executed notebooks, gallery and report (no training)"),

@@ -675,3 +675,17 @@ def plot_curves_with_bands(data: "pandas.DataFrame", ax: "matplotlib.axes.Axes",
         log_axis(ax.yaxis)
     legend_outside(ax, handles)
     return ax
+
+
+def plot_downstream(summary: "pandas.DataFrame", ax: "matplotlib.axes.Axes", ylabel: str = "one-shot score"):
+    """Figures 4, 6 and 7: a downstream score against steps, one line per mixture, with ±1 standard
+    error bands. ``summary``: columns mixture, step, value, stderr (one task, or already averaged)."""
+    for name, g in summary.sort_values("step").groupby("mixture", sort=True):
+        line, = ax.plot(g["step"], g["value"], marker="o", ms=3, lw=1.4, label=name)
+        ax.fill_between(g["step"], g["value"] - g["stderr"], g["value"] + g["stderr"],
+                        color=line.get_color(), alpha=0.15, lw=0)
+    ax.set(xscale="log", xlabel="step s", ylabel=ylabel)
+    if summary["step"].nunique() > 1:
+        _plain_log_ticks(ax.xaxis)
+    ax.legend(fontsize=7, frameon=False)
+    return ax

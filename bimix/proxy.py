@@ -470,11 +470,13 @@ def _dist_info() -> tuple[int, int]:
 
 def train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
               objective=None, progress: Callable[[int], None] | None = None,
-              stop_after: int | None = None, device: str | None = None) -> dict:
+              stop_after: int | None = None, device: str | None = None,
+              on_eval: Callable[[int, torch.nn.Module], None] | None = None) -> dict:
     """Train one proxy run (or continue it from its checkpoint) and return its sidecar dict.
 
     ``progress(tokens)`` is called after every step with the tokens that step consumed (for sweep
-    progress bars). ``stop_after`` ends the run early after that many steps in total (tests)."""
+    progress bars). ``stop_after`` ends the run early after that many steps in total (tests).
+    ``on_eval(step, net)`` is called on rank 0 after each evaluation (model snapshots)."""
     rank, world = _dist_info()
     cfg, train = spec.config, spec.config.train
     T, B = cfg.model.seq_len, train.batch_size
@@ -591,6 +593,8 @@ def train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
                 state["evals"].append({"step": step, "tokens": step * B * T,
                                        "average": float(np.mean(list(losses_by_domain.values()))),
                                        "losses": losses_by_domain})
+                if on_eval is not None:
+                    on_eval(step, net)
             if world > 1:
                 torch.distributed.barrier()
         if step % train.checkpoint_every == 0 or step == train.steps:

@@ -65,6 +65,8 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
                                     "cpu": {}, "cpu-long": {}, "gpu": {}, "paper": {"n_bootstrap": 1000}}, fast=True),
     NotebookSpec("08_proxy_regime", {"smoke": {"n_starts": 1}, "cpu": {}, "cpu-long": {}, "gpu": {}, "paper": {}},
                  fast=True),
+    NotebookSpec("09_downstream", {"smoke": {"n_items": 20, "steps": "final"}, "cpu": {}, "cpu-long": {}, "gpu": {},
+                                   "paper": {}}),
 )
 
 

@@ -1,0 +1,215 @@
+"""Downstream evaluation: export to Hugging Face format, local tasks, and lm-eval one-shot scores.
+
+Offline: the tasks are built from the smoke token store's validation split and loaded from files.
+Two tiny smoke runs are trained once for the module (one on math only, one on books only), with a
+snapshot after the first evaluation step of the math run, so a longer-trained and a domain-matched
+model can be compared with the same harness call the command makes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from bimix import export, localtasks, proxy
+from bimix.cli import main
+from bimix.files import read_json
+from bimix.profiles import get_profile
+
+DOMAIN = "math"  # templated text: a few steps on it already give exact matches
+N_ITEMS = 40
+SMALL = localtasks.LocalTaskConfig(item_tokens=28, n_items=N_ITEMS, n_fewshot=4)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def offline():
+    keys = ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE")
+    previous = {k: os.environ.get(k) for k in keys}
+    os.environ.update({k: "1" for k in keys})
+    yield
+    for k, v in previous.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def _single_domain(store, domain):
+    return {d: float(d == domain) for d in store.domains}
+
+
+@pytest.fixture(scope="module")
+def trained(smoke_store, tmp_path_factory):
+    """Two 40-step smoke runs (math only, books only) in one run table; the math run keeps a
+    snapshot at its first evaluation step."""
+    runs_dir = tmp_path_factory.mktemp("downstream-runs")
+    smoke = get_profile("smoke").proxy
+    config = dataclasses.replace(smoke, train=dataclasses.replace(smoke.train, steps=40, n_evals=3))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        specs = {}
+        for domain in (DOMAIN, "books"):
+            spec = proxy.make_spec("smoke", f"{domain}_only", smoke_store, config=config,
+                                   weights=_single_domain(smoke_store, domain))
+            first = proxy.eval_schedule(config.train)[0]
+            snaps = [first] if domain == DOMAIN else []
+            export.train_with_snapshots(spec, smoke_store, snaps, out_dir=runs_dir, resume=False)
+            specs[domain] = spec
+    finally:
+        torch.set_num_threads(threads)
+    return runs_dir, specs
+
+
+def test_task_files_are_deterministic_and_from_validation(smoke_store, tmp_path):
+    a = localtasks.build_tasks(smoke_store, tmp_path / "t", SMALL, domains=(DOMAIN, "code"))
+    first = {p.relative_to(tmp_path): p.read_bytes() for p in sorted((tmp_path / "t").rglob("*")) if p.is_file()}
+    b = localtasks.build_tasks(smoke_store, tmp_path / "t", SMALL, domains=(DOMAIN, "code"))
+    again = {p.relative_to(tmp_path): p.read_bytes() for p in sorted((tmp_path / "t").rglob("*")) if p.is_file()}
+    assert a == b and first == again
+    assert len(first) == 2 * 2 * 3 + 1  # per task: yaml + train + test jsonl; plus tasks.json
+    # the hash does not depend on the folder; the items come from validation text only
+    c = localtasks.build_tasks(smoke_store, tmp_path / "elsewhere", SMALL, domains=(DOMAIN, "code"))
+    assert {k: v["hash"] for k, v in c["tasks"].items()} == {k: v["hash"] for k, v in a["tasks"].items()}
+    decode = localtasks.store_decoder(smoke_store)
+    valid = decode(np.asarray(smoke_store.tokens(DOMAIN, "valid")).tolist())
+    items = pd.read_json(tmp_path / "t" / "data" / f"bimix_choice_{DOMAIN}.test.jsonl", lines=True)
+    assert len(items) == N_ITEMS and set(items["label"]) <= set(range(SMALL.n_choices))
+    for _, item in items.head(10).iterrows():
+        true = item["choices"][item["label"]]
+        assert item["context"] + true in valid
+        assert len(set(item["choices"])) == SMALL.n_choices
+    words = pd.read_json(tmp_path / "t" / "data" / f"bimix_lastword_{DOMAIN}.test.jsonl", lines=True)
+    for context, target in zip(words["context"].head(10), words["target"].head(10)):
+        assert target.startswith(" ") and context + target in valid
+    with pytest.raises(localtasks.TaskBuildError, match="need"):
+        localtasks.build_tasks(smoke_store, tmp_path / "big", dataclasses.replace(SMALL, n_items=10**6),
+                               domains=(DOMAIN,))
+
+
+def test_lm_eval_loads_the_local_tasks(smoke_store, tmp_path):
+    from lm_eval.tasks import TaskManager
+
+    index = localtasks.build_tasks(smoke_store, tmp_path / "t", SMALL, domains=(DOMAIN,))
+    manager = TaskManager(include_path=str(tmp_path / "t"), include_defaults=False)
+    assert set(index["tasks"]) <= set(manager.all_tasks)
+    loaded = manager.load([f"bimix_choice_{DOMAIN}"])["tasks"]
+    task = next(iter(loaded.values()))
+    docs = list(task.test_docs())
+    assert len(docs) == N_ITEMS and len(list(task.fewshot_docs())) == SMALL.n_fewshot
+    assert task.doc_to_choice(docs[0])[task.doc_to_target(docs[0])].strip()
+
+
+def test_export_loads_unchanged_with_transformers(trained, smoke_store):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    runs_dir, specs = trained
+    spec = specs[DOMAIN]
+    sidecar = read_json(proxy.run_paths("smoke", runs_dir)[1] / f"{spec.run_id}.json")
+    folder = export.export_final(smoke_store, sidecar, runs_dir)
+    first = proxy.eval_schedule(spec.config.train)[0]
+    assert sorted(export.exported_steps("smoke", spec.run_id, runs_dir)) == [first, 40]
+    with pytest.raises(export.ExportError, match="evaluation steps"):
+        export.train_with_snapshots(spec, smoke_store, [3], out_dir=runs_dir)
+    model = AutoModelForCausalLM.from_pretrained(str(folder))
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    assert tok.eos_token_id == smoke_store.eos_id and tok.model_max_length == spec.config.model.seq_len
+    text = "What is the remainder when 2151 is divided by 4?\n3"
+    assert tok.decode(tok(text)["input_ids"]) == text
+    net = proxy.build_model(spec.config.model, smoke_store.vocab_size)
+    net.load_state_dict(torch.load(export.final_weights("smoke", spec.run_id, runs_dir), weights_only=True))
+    ids = torch.tensor([tok(text)["input_ids"]])
+    with torch.no_grad():
+        assert torch.allclose(model(ids).logits, net.eval()(ids).logits, atol=1e-5)
+
+
+def test_evaluate_command_scores_longer_and_matched_training_better(trained, capsys):
+    runs_dir, specs = trained
+    math, books = specs[DOMAIN].run_id, specs["books"].run_id
+    args = ["evaluate", "--profile", "smoke", "--runs-dir", str(runs_dir), "--domains", DOMAIN,
+            "--n-items", str(N_ITEMS), "--threads", "1"]
+    assert main(args) == 0
+    table = pd.read_csv(runs_dir / "downstream.csv")
+    assert list(table.columns) == ["run", "mixture", "seed", "step", "task", "metric", "value", "stderr"]
+    first = proxy.eval_schedule(specs[DOMAIN].config.train)[0]
+    assert set(zip(table["run"], table["step"])) == {(math, first), (math, 40), (books, 40)}
+    assert set(table["task"]) == {f"bimix_lastword_{DOMAIN}", f"bimix_choice_{DOMAIN}"}
+    acc = table[table["metric"] == "acc"]
+    assert acc["value"].between(0, 1).all() and (acc["stderr"] > 0).any() and acc["stderr"].notna().all()
+
+    def score(run, step, metric, task="lastword"):
+        row = table[(table["run"] == run) & (table["step"] == step)
+                    & (table["task"] == f"bimix_{task}_{DOMAIN}") & (table["metric"] == metric)]
+        return float(row["value"].iloc[0]), float(row["stderr"].iloc[0])
+
+    # exact match of the last word (lambada_openai's acc): the matched model beats the other one
+    matched, other = score(math, 40, "acc"), score(books, 40, "acc")
+    assert matched[0] > other[0], (matched, other)
+    assert 0 < matched[1] < 0.5
+    # its perplexity (lower is better) falls with training and is lowest for the matched model
+    longer, early, mismatched = (score(math, 40, "perplexity"), score(math, first, "perplexity"),
+                                 score(books, 40, "perplexity"))
+    assert longer[0] < early[0] and longer[0] < mismatched[0], (longer, early, mismatched)
+    assert np.isfinite(longer[1]) and longer[1] > 0
+    meta = pd.read_json(runs_dir / "downstream.json", typ="series")
+    assert meta["num_fewshot"] == 1 and meta["lm_eval_version"].startswith("0.4.")
+    assert set(meta["task_hashes"]) == set(table["task"])
+    # a second call finds everything done and evaluates nothing
+    stamp = (runs_dir / "downstream.csv").stat().st_mtime_ns
+    assert main(args) == 0
+    assert (runs_dir / "downstream.csv").stat().st_mtime_ns == stamp
+
+
+def test_notebook_draws_the_table_through_the_runner(trained, tmp_path):
+    """Notebook 09 on the table the command test wrote (same task settings: nothing is re-scored)."""
+    from bimix import reproduce
+
+    runs_dir, specs = trained
+    if not (runs_dir / "downstream.csv").exists():
+        pytest.skip("needs the table of test_evaluate_command_scores_longer_and_matched_training_better")
+    reproduce.reproduce("smoke", ["09_downstream"], output_dir=tmp_path / "build", figures_dir=tmp_path / "fig",
+                        extra={"runs_dir": str(runs_dir), "n_items": N_ITEMS, "domains": DOMAIN, "steps": "all"},
+                        progress=False)
+    claims = read_json(tmp_path / "build" / "results" / "09_downstream.json")
+    assert claims["n_runs"] == 2 and claims["note"] == ""
+    assert claims["tasks"] == [f"bimix_choice_{DOMAIN}", f"bimix_lastword_{DOMAIN}"]
+    assert claims["steps"] == [proxy.eval_schedule(specs[DOMAIN].config.train)[0], 40]
+    assert claims["best_final"] == f"{DOMAIN}_only"
+    assert {p.name for p in (tmp_path / "fig").iterdir()} == {
+        f"downstream_{k}.{x}" for k in ("average", "tasks") for x in ("pdf", "png")}
+
+
+def test_evaluate_bad_input_is_one_line(tmp_path, capsys):
+    assert main(["evaluate", "--profile", "smoke", "--runs-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: no run table")
+    (tmp_path / "sidecars").mkdir()  # a run table without runs: nothing has a final model
+    assert main(["evaluate", "--profile", "smoke", "--runs-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: no run in") and "saved final model" in err[0]
+
+
+def test_paper_tasks_are_summarised_by_exact_match():
+    """lm-eval's result keys for the paper's tasks (TriviaQA's metric carries its filter) become rows,
+    and the figures use exact match (acc for LAMBADA), never perplexity."""
+    from bimix import evaluate
+
+    results = {"triviaqa": {"alias": "triviaqa", "exact_match,remove_whitespace": 0.1,
+                            "exact_match_stderr,remove_whitespace": 0.01},
+               "webqs": {"exact_match,none": 0.2, "exact_match_stderr,none": 0.02},
+               "lambada_openai": {"acc,none": 0.3, "acc_stderr,none": 0.03, "perplexity,none": 300.0,
+                                  "perplexity_stderr,none": 30.0}}
+    rows = [{"run": "r", "mixture": "m", "seed": 0, "step": 10, "task": t, **row}
+            for t in evaluate.PAPER_TASKS for row in evaluate.results_rows(results, t)]
+    assert len(rows) == 4 and {r["metric"] for r in rows} == {"exact_match,remove_whitespace", "exact_match",
+                                                              "acc", "perplexity"}
+    summary = evaluate.summarise(pd.DataFrame(rows))
+    assert dict(zip(summary["task"], summary["value"])) == {"lambada_openai": 0.3, "triviaqa": 0.1, "webqs": 0.2}
+    average = evaluate.average_over_tasks(summary)
+    assert average["value"].iloc[0] == pytest.approx(0.2)
+    assert average["stderr"].iloc[0] == pytest.approx(np.sqrt(0.01**2 + 0.02**2 + 0.03**2) / 3)
