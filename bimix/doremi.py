@@ -120,6 +120,12 @@ def _save_mixture(name: str, weights: dict[str, float], folder: Path, meta: dict
     return write_json(Path(folder) / f"{name}.json", {"name": name, "weights": weights, "meta": meta})
 
 
+def trajectory_name(seed: int, config) -> str:
+    """The weight trajectory's file: ``doremi_trajectory.csv`` for the sweep's (first) seed, whose
+    mixture is trained; ``doremi_trajectory-s<seed>.csv`` for proxies run only to measure the spread."""
+    return "doremi_trajectory.csv" if seed == config.seeds[0] else f"doremi_trajectory-s{seed}.csv"
+
+
 def run_doremi(profile: str, store=None, *, seed: int | None = None, config=None, out_dir=None,
                progress=None) -> dict:
     """Reference run (reused if complete), Group-DRO proxy, averaged weights saved as mixture ``doremi``.
@@ -146,7 +152,7 @@ def run_doremi(profile: str, store=None, *, seed: int | None = None, config=None
     if result["status"] != "complete":
         raise TrainError(f"DoReMi proxy {proxy_spec.run_id} stopped at step {result['step']}")
     weights = dict(zip(store.domains, objective.average().tolist()))
-    traj_path = proxy_dir / "doremi_trajectory.csv"
+    traj_path = proxy_dir / trajectory_name(proxy_spec.seed, config)
     with atomic_path(traj_path) as tmp:
         objective.trajectory_frame().to_csv(tmp, index=False)
     meta = {"method": "DoReMi (Xie et al. 2023), docs/paper.md#doremi", "profile": profile,
@@ -180,7 +186,7 @@ def restore_mixture(profile: str, store, *, seed: int, config=None, out_dir=None
     weights = meta_run.get("doremi_weights")
     if meta_run.get("status") != "complete" or not isinstance(weights, dict) or list(weights) != list(store.domains):
         return False
-    traj_path = proxy_dir / "doremi_trajectory.csv"
+    traj_path = proxy_dir / trajectory_name(seed, config)
     meta = {"method": "DoReMi (Xie et al. 2023), docs/paper.md#doremi", "profile": profile,
             "reference_run": ref_spec.run_id, "proxy_run": proxy_spec.run_id, "eta": dcfg.eta,
             "smoothing": dcfg.smoothing, "sample_mixture": dcfg.sample, "steps": meta_run.get("step"),
