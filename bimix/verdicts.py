@@ -158,7 +158,7 @@ def best_of(differences: Mapping[str, Sequence[float]], best: str) -> Verdict:
     v = paired_below(differences, "others")
     rule = (f"paired by seed; agrees when {best} − X lies below 0 (95 % interval) for every other X, "
             f"disagrees when one X is below {best} by more than the noise, else inconclusive")
-    return Verdict(v.outcome, rule, v.measured.replace("− others", ""))
+    return Verdict(v.outcome, rule, v.measured.replace(" − others", ""))
 
 
 def speedup_rule(speedups: Sequence[float], reached: bool = True) -> Verdict:
