@@ -482,6 +482,7 @@ class UnitFit:
     n_excluded_zero_share: int
     r_fixed: float | None = None
     at_bound: tuple[str, ...] = ()
+    failure: str = ""  # why the fit is not to be trusted (solver failed, optimum ran away); "" if fine
 
     @property
     def rmse_log(self) -> float:
@@ -493,7 +494,7 @@ class UnitFit:
                 "n_converged_to_best": self.n_converged_to_best, "cost": self.cost,
                 "rmse_log": self.rmse_log, "n_points": self.n_points,
                 "n_excluded_zero_share": self.n_excluded_zero_share, "r_fixed": self.r_fixed,
-                "at_bound": list(self.at_bound)}
+                "at_bound": list(self.at_bound), "failure": self.failure}
 
 
 @dataclass
@@ -509,6 +510,8 @@ class LawFit:
     steps: tuple[int, ...] = ()  # steps the fit saw
     n_starts: int = 0
     provenance: dict = field(default_factory=dict)
+    # units a grouped form could not fit (e.g. a step present in too few runs): domain, group, reason
+    skipped: list[dict] = field(default_factory=list)
 
     def unit(self, domain: str, group: Any = None) -> UnitFit:
         try:
@@ -571,16 +574,30 @@ class LawFit:
             return np.array(out)
         raise NotPredictableError("the steps form has no share variable: it cannot score mixtures")
 
-    def predict(self, table: pd.DataFrame, on_zero_share: str = "raise") -> np.ndarray:
+    def unit_failed(self, table: pd.DataFrame) -> np.ndarray:
+        """(rows,) True where the row's unit exists but its fit failed (``UnitFit.failure``)."""
+        group = _form(self.form).group
+        dom = table["domain"].to_numpy()
+        key = (np.full(len(table), None, object) if group is None
+               else table["mixture"].to_numpy() if group == "mixture" else table["step"].to_numpy())
+        bad = {(d, g) for (d, g), u in self.units.items() if u.failure}
+        if not bad:
+            return np.zeros(len(table), bool)
+        cast = (lambda g: int(g)) if group == "step" else (lambda g: g)
+        return np.array([(d, None if g is None else cast(g)) in bad for d, g in zip(dom, key)], bool)
+
+    def predict(self, table: pd.DataFrame, on_zero_share: str = "raise",
+                on_unfitted: str = "raise") -> np.ndarray:
         """Predicted loss for every row of a run table (columns of :mod:`bimix.runs`), in row order.
-        ``on_zero_share``: "raise" (default) or "nan" for rows whose share is 0 in an r^-α form."""
+        ``on_zero_share``: "raise" (default) or "nan" for rows whose share is 0 in an r^-α form.
+        ``on_unfitted``: "raise" (default) or "nan" for rows of a step a grouped form did not fit."""
         f = _form(self.form)
         out = np.full(len(table), np.nan)
         r = table["r"].to_numpy(float)
         s = table["step"].to_numpy(float)
         zero = (r <= 0) if (f.zero_share_excluded or self.form in ("bimix", "additive")) else np.zeros(len(r), bool)
         if zero.any() and on_zero_share == "raise":
-            rows = list(table.index[zero][:10])
+            rows = _ids(table.index[zero])
             raise NotPredictableError(f"the {self.form} law diverges at r = 0 (rows {rows})")
         domain = table["domain"].to_numpy()
         if f.group is None:
@@ -600,6 +617,8 @@ class LawFit:
         for key in sorted(set(zip(domain, step)), key=str):
             sel = (domain == key[0]) & (step == key[1]) & ~zero
             if not sel.any():
+                continue
+            if on_unfitted == "nan" and (key[0], int(key[1])) not in self.units:
                 continue
             p = self.params(key[0], int(key[1]))
             if self.form == "share":
@@ -632,7 +651,11 @@ class LawFit:
                 "n_params_identified": _n_identified(self),
                 "domains": doms, "domain_order": list(self.domains), "fit_on": list(self.fit_on),
                 "steps": list(self.steps), "n_starts": self.n_starts,
-                "n_excluded_zero_share": self.n_excluded_zero_share, "provenance": self.provenance}
+                "n_excluded_zero_share": self.n_excluded_zero_share, "provenance": self.provenance,
+                "skipped": [{**x, "group": None if x["group"] is None else str(x["group"])}
+                            for x in self.skipped],
+                "failed": [{"domain": u.domain, "group": None if u.group is None else str(u.group),
+                            "reason": u.failure} for u in self.units.values() if u.failure]}
 
     @classmethod
     def from_json(cls, obj: dict) -> "LawFit":
@@ -657,10 +680,11 @@ class LawFit:
                     n_converged_to_best=v["n_converged_to_best"], cost=v["cost"],
                     residuals=np.array([]), n_points=v["n_points"],
                     n_excluded_zero_share=v["n_excluded_zero_share"], r_fixed=v.get("r_fixed"),
-                    at_bound=tuple(v.get("at_bound", ())))
+                    at_bound=tuple(v.get("at_bound", ())), failure=v.get("failure", ""))
         return cls(form=obj["form"], method=obj["method"], domains=domains, units=units,
                    fit_on=tuple(obj.get("fit_on", ())), steps=tuple(obj.get("steps", ())),
-                   n_starts=obj.get("n_starts", 0), provenance=obj.get("provenance", {}))
+                   n_starts=obj.get("n_starts", 0), provenance=obj.get("provenance", {}),
+                   skipped=list(obj.get("skipped", [])))
 
     def summary(self) -> pd.DataFrame:
         """One row per unit: coefficients, rmse on log loss, convergence."""
@@ -669,6 +693,8 @@ class LawFit:
             row = {"domain": d, "group": g, "identified": u.identified, **u.params,
                    "rmse_log": u.rmse_log, "converged": f"{u.n_converged_to_best}/{u.n_starts}",
                    "success": u.success, "n_points": u.n_points, "excluded_r0": u.n_excluded_zero_share}
+            if any(v.failure for v in self.units.values()):
+                row["failure"] = u.failure
             rows.append(row)
         df = pd.DataFrame(rows)
         if _form(self.form).group is None:
@@ -729,7 +755,7 @@ def _check_rows(table: pd.DataFrame) -> None:
     for bad, what in checks:
         if bad.any():
             first = domain[bad][0]
-            rows = list(table.index[bad & (domain == first)][:10])
+            rows = _ids(table.index[bad & (domain == first)])
             n = int(bad.sum())
             raise LawInputError(f"domain {first!r}: {what} in rows {rows}"
                                 + (f" ({n} bad rows in all)" if n > len(rows) else ""))
@@ -765,6 +791,11 @@ def _units(table: pd.DataFrame, form: _Form, domains: Sequence[str]) -> list[_Un
     return units
 
 
+def _ids(labels, most: int = 10) -> list:
+    """Row labels as plain Python values (messages never show numpy reprs)."""
+    return [x.item() if isinstance(x, np.generic) else x for x in list(labels)[:most]]
+
+
 def _where(u: _Unit) -> str:
     return f"domain {u.domain!r}" + ("" if u.group is None else f", group {u.group!r}")
 
@@ -782,26 +813,52 @@ def _effective_form(form: _Form, u: _Unit, m: int) -> _Form:
         if n < need:
             raise TooFewPointsError(
                 f"{_where(u)}: the exponential law has {need} coefficients per step but only {n} "
-                f"mixtures at this step (rows {list(u.rows[:10])})")
+                f"mixtures at this step (rows {_ids(u.rows)})")
         return eff
     p = eff.n_theta(m)
     if n < p:
         raise TooFewPointsError(f"{_where(u)}: {n} usable points for {p} coefficients of the "
-                                f"{eff.name} form{excl} (rows {list(u.rows[:10])})")
+                                f"{eff.name} form{excl} (rows {_ids(u.rows)})")
     if n_r < eff.needs_distinct_r:
         raise TooFewPointsError(f"{_where(u)}: the {eff.name} form needs {eff.needs_distinct_r} "
-                                f"distinct shares, got {n_r}{excl} (rows {list(u.rows[:10])})")
+                                f"distinct shares, got {n_r}{excl} (rows {_ids(u.rows)})")
     if n_s < eff.needs_distinct_s:
         raise TooFewPointsError(f"{_where(u)}: the {eff.name} form needs {eff.needs_distinct_s} "
-                                f"distinct steps, got {n_s} (rows {list(u.rows[:10])})")
+                                f"distinct steps, got {n_s} (rows {_ids(u.rows)})")
     return eff
+
+
+def _theta_names(eff: _Form, domains) -> tuple[str, ...]:
+    return eff.names if eff.name != "exponential" else ("log_c", "log_k", *[f"t[{d}]" for d in domains])
 
 
 def _unit_fit(form: _Form, eff: _Form, u: _Unit, sol: _Solved, n_starts: int, domains) -> UnitFit:
     lo, hi = eff.bounds(len(domains))
     span = hi - lo
-    at = tuple(n for n, x, a, b, w in zip(eff.names, sol.theta, lo, hi, span)
-               if min(x - a, b - x) <= 1e-6 * w) if eff.name != "exponential" else ()
+    names = _theta_names(eff, domains)
+    at = tuple(n for n, x, a, b, w in zip(names, sol.theta, lo, hi, span) if min(x - a, b - x) <= 1e-6 * w)
+    # the lower bounds of exponents (> 0) and of log-coefficients (a term that vanishes) are limits
+    # the law allows; an upper bound, or either bound of the exponential law's t and log k, only
+    # stops an optimum that ran away (the coefficient would go to infinity)
+    # stops an optimum that ran away (the coefficient would go to infinity). The exponential law's
+    # t at its bound (|t| = 50) is its best approximation of a loss that jumps between r = 0 and
+    # r > 0: reported in at_bound, still a fit.
+    runaway = [n for n, x, b, w in zip(names, sol.theta, hi, span) if b - x <= 1e-6 * w]
+    if eff.name == "exponential":
+        runaway = [n for n in at if n == "log_k"]
+    n_ident = (len(domains) + 1 if eff.name == "exponential" and u.R is not None
+               and np.allclose(u.R.sum(axis=1), 1, atol=1e-6) else len(sol.theta))
+    failure = ""
+    if not np.all(np.isfinite(sol.residuals)):
+        failure = "the fit's predictions are not finite"
+    elif not sol.success:
+        failure = "the solver did not converge (iteration limit reached)"
+    elif len(u.y) <= n_ident and eff.name == "exponential":
+        failure = (f"{len(u.y)} points for {n_ident} identified coefficients: the fit interpolates the "
+                   "points and says nothing about other mixtures")
+    elif runaway:
+        failure = (f"degenerate optimum: {', '.join(runaway)} ran to the bound of its range (the "
+                   "coefficient would go to infinity; the data do not identify it)")
     if eff is form:
         params, identified, r_fixed = form.params(sol.theta, domains), "full", None
     else:
@@ -813,15 +870,20 @@ def _unit_fit(form: _Form, eff: _Form, u: _Unit, sol: _Solved, n_starts: int, do
                    params=params, theta=sol.theta, success=sol.success, n_starts=n_starts,
                    n_converged_to_best=sol.n_converged, cost=sol.cost, residuals=sol.residuals,
                    n_points=len(u.y), n_excluded_zero_share=u.n_excluded_zero_share,
-                   r_fixed=r_fixed, at_bound=at)
+                   r_fixed=r_fixed, at_bound=at, failure=failure)
 
 
 def fit_law(table: pd.DataFrame, form: str = "bimix", method: str = "trf", n_starts: int = 8,
-            domains: Sequence[str] | None = None, mixtures: Sequence[str] | None = None) -> LawFit:
+            domains: Sequence[str] | None = None, mixtures: Sequence[str] | None = None,
+            skip_unfittable: bool = True) -> LawFit:
     """Fit ``form`` to a long run table (:mod:`bimix.runs` columns), each domain (or group) on its own.
 
     ``mixtures`` restricts the fit to those mixtures' runs; ``domains`` to those domains (default:
     all, in order of first appearance). ``n_starts`` starting points per unit, best kept.
+    Grouped forms (``share``/``exponential`` per step, ``steps`` per mixture) leave out a group with
+    too few points and list it in ``LawFit.skipped`` (``skip_unfittable=False`` raises instead).
+    A unit whose optimum ran off to an artificial bound, or whose solver failed, is kept but marked
+    (``UnitFit.failure``); protocols do not score its predictions.
     Raises LawInputError / TooFewPointsError naming the domain and rows for unusable input.
     """
     f = _form(form)
@@ -838,15 +900,32 @@ def fit_law(table: pd.DataFrame, form: str = "bimix", method: str = "trf", n_sta
     doms = tuple(dict.fromkeys(table["domain"])) if domains is None else tuple(domains)
     units = _units(table, f, doms)
     m = len(doms)
-    fitted = {}
+    fitted, skipped = {}, []
     with _blas_single_thread():
         for u in units:
-            eff = _effective_form(f, u, m)
+            try:
+                eff = _effective_form(f, u, m)
+            except TooFewPointsError as exc:
+                # a grouped form fits each step (or mixture) on its own: a group present in too few
+                # runs is left out and reported, the others still fit. So is a domain no run trains
+                # on (r = 0 everywhere: nothing an r^-α law can use)
+                never_trained = len(u.y) == 0 and u.n_excluded_zero_share > 0
+                if not skip_unfittable or (f.group is None and not never_trained):
+                    raise
+                skipped.append({"domain": u.domain, "group": u.group, "reason": str(exc)})
+                continue
             sol = _solve_unit(eff, u, method, eff.starts(u, n_starts), m)
             fitted[(u.domain, u.group)] = _unit_fit(f, eff, u, sol, n_starts, doms)
+    if not fitted:
+        raise TooFewPointsError(f"the {form} form could fit none of its {len(units)} groups; first: "
+                                f"{skipped[0]['reason']}")
+    kept = {g for _, g in fitted} if f.group == "step" else None
+    steps = sorted(int(x) for x in set(table["step"]) if kept is None or int(x) in kept)
+    if f.group is None:  # a per-domain form's domains are the ones it fitted
+        doms = tuple(d for d in doms if (d, None) in fitted)
     return LawFit(form=form, method=method, domains=doms, units=fitted,
-                  fit_on=tuple(dict.fromkeys(table["mixture"])),
-                  steps=tuple(sorted(int(x) for x in set(table["step"]))), n_starts=n_starts)
+                  fit_on=tuple(dict.fromkeys(table["mixture"])), steps=tuple(steps),
+                  n_starts=n_starts, skipped=skipped)
 
 
 # --------------------------------------------------------------------------------------------------

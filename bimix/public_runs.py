@@ -155,7 +155,11 @@ def analyse(pub: PublicTable, method: str = "trf", holdout_last: int = 1, n_star
                  "skip_reasons": sorted(set(skipped["reason"]))[:3]}
         if len(pts):
             fin = pts[pts.groupby("run")["step"].transform("max") == pts["step"]]
-            fin = fin.groupby("heldout")[["loss", "pred"]].mean()
+            # every mixture is averaged over the same domains: those predicted for all of them
+            n_mix = fin["heldout"].nunique()
+            common = fin.groupby("domain")["heldout"].transform("nunique") == n_mix
+            entry["spearman_domains"] = sorted(set(fin.loc[common, "domain"]))
+            fin = fin[common].groupby("heldout")[["loss", "pred"]].mean()
             entry.update(pooled_scores(pts.assign(all="all"), "all").iloc[0][["r2_log", "mre"]].to_dict())
             entry["spearman_final"] = spearman(fin["loss"], fin["pred"])
             entry["per_domain"] = pooled_scores(pts, "domain").set_index("domain")[["r2_log", "mre"]].to_dict(orient="index")
