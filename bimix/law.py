@@ -928,6 +928,29 @@ def fit_law(table: pd.DataFrame, form: str = "bimix", method: str = "trf", n_sta
                   n_starts=n_starts, skipped=skipped)
 
 
+def fit_exponential_matrix(R: np.ndarray, y: np.ndarray, mixture_domains: Sequence[str],
+                           domain: str = "", method: str = "trf", n_starts: int = 8) -> UnitFit:
+    """The exponential law (Ye et al.) for one validation domain from full mixture vectors:
+    ``R`` (n, m) shares over every training domain (including those with no validation loss, which a
+    long run table cannot carry), ``y`` (n,) losses in nats. Same parametrisation, starts, solver and
+    failure checks as :func:`fit_law`'s ``exponential`` form; ``UnitFit.params`` holds c, k and
+    ``t[<mixture domain>]``. Predict with :func:`exponential_loss`."""
+    R, y = np.asarray(R, float), np.asarray(y, float)
+    if R.ndim != 2 or R.shape[0] != len(y) or R.shape[1] != len(mixture_domains):
+        raise LawInputError(f"R must be (n, {len(mixture_domains)}) with n = len(y) = {len(y)}, "
+                            f"got {R.shape}")
+    if not np.all(np.isfinite(y)) or np.any(y <= 0):
+        raise LawInputError(f"domain {domain!r}: losses must be finite and > 0")
+    f, m = _FORMS["exponential"], len(mixture_domains)
+    ones = np.ones(len(y))
+    u = _Unit(domain=domain, group=None, r=ones, s=ones, y=y, R=R, point=np.arange(len(y)),
+              rows=np.arange(len(y)))
+    eff = _effective_form(f, u, m)
+    with _blas_single_thread():
+        sol = _solve_unit(eff, u, method, eff.starts(u, n_starts), m)
+    return _unit_fit(f, eff, u, sol, n_starts, tuple(mixture_domains))
+
+
 # --------------------------------------------------------------------------------------------------
 # Bootstrap.
 

@@ -61,7 +61,8 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
     NotebookSpec("05_fit_law", {"smoke": {"n_bootstrap": 20, "lomo_starts": 1}, "cpu": {}, "gpu": {},
                                 "paper": {"n_bootstrap": 1000}}, fast=True),
     NotebookSpec("06_optimize_mixture"),
-    NotebookSpec("07_public_runs", {"smoke": {"public_dir": "tests/fixtures", "n_bootstrap": 10, "lomo_starts": 1},
+    NotebookSpec("07_public_runs", {"smoke": {"public_dir": "tests/fixtures", "n_bootstrap": 10, "lomo_starts": 1,
+                                              "lightgbm_iterations": 100},
                                     "cpu": {}, "gpu": {}, "paper": {"n_bootstrap": 1000}}, fast=True),
 )
 

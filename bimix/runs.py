@@ -420,41 +420,18 @@ def regmix_tag(mixtures_csv: str | os.PathLike) -> str:
     return re.sub(r"_+", "_", stem).strip("_")
 
 
-def from_regmix(mixtures_csv: str | os.PathLike, losses_csv: str | os.PathLike,
-                domains: Sequence[str] | None = None, domain_map: Mapping[str, str] | None = None,
-                step: int = 1, run_prefix: str | None = None,
-                share_tol: float | None = None) -> tuple[pd.DataFrame, ConversionReport]:
-    """Convert a RegMix pair: ``index,train_<domain>...`` and ``index,metric/<domain>_val_loss...``
-    joined on ``index``. RegMix logs the final loss only: every row gets ``step`` (default 1) and
-    the report says so.
-
-    Run ids are ``<run_prefix>_<index>``; the default prefix is ``regmix_<tag>`` with the tag read
-    from the mixtures file name (:func:`regmix_tag`), so the train and test files of one release,
-    which both number their rows from 1, can be combined. Each run is its own mixture.
-
-    Published shares are rounded (RegMix prints 3 decimals over 17 domains, so a row may sum to
-    1 ± 17 × 0.0005). ``share_tol`` is the largest |sum − 1| accepted; by default the rounding bound
-    (half a unit of the last printed decimal per training domain). Rows within it are divided by
-    their sum and counted in the report; a row beyond it is refused, naming its index.
-    """
+def read_regmix_pair(mixtures_csv: str | os.PathLike, losses_csv: str | os.PathLike,
+                     share_tol: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Read a RegMix pair as published: ``(mixtures, losses, notes)``, both with an ``index`` column
+    (kept as text), the mixture rows renormalised to sum to 1 where their rounding allows
+    (``share_tol``, see :func:`from_regmix`) and the renormalisation described in ``notes``."""
     mix, loss = _read_csv_strict(mixtures_csv), _read_csv_strict(losses_csv)
-    report = ConversionReport(source="regmix", files=[str(mixtures_csv), str(losses_csv)])
     for df, path in ((mix, mixtures_csv), (loss, losses_csv)):
         if "index" not in df.columns:
             raise ConversionError(f"{path}: no 'index' column")
     train_cols = [c for c in mix.columns if c != "index"]
-    val_cols = [c for c in loss.columns if c != "index"]
     if not train_cols:
         raise ConversionError(f"{mixtures_csv}: no training-domain columns besides 'index'")
-    if run_prefix is None:
-        tag = regmix_tag(mixtures_csv)
-        run_prefix = f"regmix_{tag}" if tag else "regmix"
-    resolve = _Resolver(domains, domain_map)
-    train = {c: resolve(c, re.sub(r"^train_", "", c)) for c in train_cols}
-    val = {c: resolve(c, re.sub(r"_val_loss$", "", re.sub(r"^metric/", "", c))) for c in val_cols}
-    val_domains = {d for d in val.values() if d is not None}
-    report.unmatched_training = sorted(c for c, d in train.items() if d is None or d not in val_domains)
-    train_of = {d: c for c, d in train.items() if d is not None}
     shares = mix[train_cols].to_numpy(float)  # (n_runs, n_training_domains)
     if not np.isfinite(shares).all() or (shares < 0).any():
         bad = mix["index"][~np.isfinite(shares).all(axis=1) | (shares < 0).any(axis=1)]
@@ -472,12 +449,46 @@ def from_regmix(mixtures_csv: str | os.PathLike, losses_csv: str | os.PathLike,
         bad = mix["index"][off > share_tol]
         raise ConversionError(f"{mixtures_csv}: mixture rows at index {', '.join(map(str, list(bad)[:10]))} sum to "
                               f"{float(sums[off > share_tol][0]):.6g}, beyond 1 ± {share_tol:.4g} ({why})")
+    notes = []
     renorm = off > 1e-9  # float noise of the sum itself is not a rounded row
     if renorm.any():
         mix.loc[:, train_cols] = shares / sums[:, None]
-        report.notes.append(f"renormalised {int(renorm.sum())} of {len(mix)} mixture rows whose shares "
-                            f"summed to {float(sums.min()):.4g}–{float(sums.max()):.4g} "
-                            f"(tolerance 1 ± {share_tol:.4g}, {why})")
+        notes.append(f"renormalised {int(renorm.sum())} of {len(mix)} mixture rows whose shares "
+                     f"summed to {float(sums.min()):.4g}–{float(sums.max()):.4g} "
+                     f"(tolerance 1 ± {share_tol:.4g}, {why})")
+    return mix, loss, notes
+
+
+def from_regmix(mixtures_csv: str | os.PathLike, losses_csv: str | os.PathLike,
+                domains: Sequence[str] | None = None, domain_map: Mapping[str, str] | None = None,
+                step: int = 1, run_prefix: str | None = None,
+                share_tol: float | None = None) -> tuple[pd.DataFrame, ConversionReport]:
+    """Convert a RegMix pair: ``index,train_<domain>...`` and ``index,metric/<domain>_val_loss...``
+    joined on ``index``. RegMix logs the final loss only: every row gets ``step`` (default 1) and
+    the report says so.
+
+    Run ids are ``<run_prefix>_<index>``; the default prefix is ``regmix_<tag>`` with the tag read
+    from the mixtures file name (:func:`regmix_tag`), so the train and test files of one release,
+    which both number their rows from 1, can be combined. Each run is its own mixture.
+
+    Published shares are rounded (RegMix prints 3 decimals over 17 domains, so a row may sum to
+    1 ± 17 × 0.0005). ``share_tol`` is the largest |sum − 1| accepted; by default the rounding bound
+    (half a unit of the last printed decimal per training domain). Rows within it are divided by
+    their sum and counted in the report; a row beyond it is refused, naming its index.
+    """
+    mix, loss, notes = read_regmix_pair(mixtures_csv, losses_csv, share_tol=share_tol)
+    report = ConversionReport(source="regmix", files=[str(mixtures_csv), str(losses_csv)], notes=notes)
+    train_cols = [c for c in mix.columns if c != "index"]
+    val_cols = [c for c in loss.columns if c != "index"]
+    if run_prefix is None:
+        tag = regmix_tag(mixtures_csv)
+        run_prefix = f"regmix_{tag}" if tag else "regmix"
+    resolve = _Resolver(domains, domain_map)
+    train = {c: resolve(c, re.sub(r"^train_", "", c)) for c in train_cols}
+    val = {c: resolve(c, re.sub(r"_val_loss$", "", re.sub(r"^metric/", "", c))) for c in val_cols}
+    val_domains = {d for d in val.values() if d is not None}
+    report.unmatched_training = sorted(c for c, d in train.items() if d is None or d not in val_domains)
+    train_of = {d: c for c, d in train.items() if d is not None}
     joined = mix.merge(loss, on="index", how="inner", validate="one_to_one")
     lost = len(set(mix["index"]) ^ set(loss["index"]))
     if lost:
