@@ -62,7 +62,7 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
                                 "paper": {"n_bootstrap": 1000}}, fast=True),
     NotebookSpec("06_optimize_mixture"),
     NotebookSpec("07_public_runs", {"smoke": {"public_dir": "tests/fixtures", "n_bootstrap": 10, "lomo_starts": 1,
-                                              "lightgbm_iterations": 100},
+                                              "lightgbm_iterations": 100, "download": False},
                                     "cpu": {}, "gpu": {}, "paper": {"n_bootstrap": 1000}}, fast=True),
 )
 

@@ -154,5 +154,6 @@ def test_notebook_07_without_files_or_network_says_no_data(tmp_path):
                                "regmix_dir": str(tmp_path / "empty")}, progress=False)
     res = read_json(tmp_path / "results" / "07_public_runs.json")
     assert res["status"] == "no_data" and res["tables"] == {}
-    assert any("no public run tables" in m for m in res["messages"])
+    assert any("no Data Mixing Laws or other public run tables" in m for m in res["messages"])
+    assert res["regmix_benchmark"] is None
     assert not (tmp_path / "fig").exists()
