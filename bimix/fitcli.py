@@ -169,16 +169,29 @@ def add_optimize_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--delta", type=float, default=0.01,
                         help="near-optimal region: mean loss within this many nats of the optimum")
     parser.add_argument("--seed", type=int, default=0, help="seed for sampling the near-optimal region")
+    parser.add_argument("--outside-support", action="store_true",
+                        help="let shares leave the range the law was fitted on (default: each share stays "
+                             "within the smallest and largest share of its domain in the fitted runs)")
     parser.add_argument("--json", default=None, help="write the results as JSON here")
+
+
+STEP_EXTRAPOLATION_WARN = 2.0  # warn when the target step is beyond this factor of the fitted steps
 
 
 def run_optimize(args: argparse.Namespace) -> int:
     from bimix.files import read_json
 
+    if not args.delta > 0:
+        raise SystemExit(f"error: --delta must be > 0 nats (the near-optimal region's width), got {args.delta}")
     fit = LawFit.from_json(read_json(args.fit))
     opt = optimize_mixture(fit, args.step, weights=_bounds(args.weight, "--weight") or None,
                            lower=_bounds(args.lower, "--lower") or None,
-                           upper=_bounds(args.upper, "--upper") or None, method=args.method)
+                           upper=_bounds(args.upper, "--upper") or None, method=args.method,
+                           within_support=not args.outside_support)
+    if fit.steps and (args.step > STEP_EXTRAPOLATION_WARN * max(fit.steps)
+                      or args.step < min(fit.steps) / STEP_EXTRAPOLATION_WARN):
+        opt.warnings.insert(0, f"step {args.step:g} is far outside the fitted steps "
+                               f"{min(fit.steps)}–{max(fit.steps)}: the law is extrapolated in steps")
     region, _ = near_optimal_region(fit, opt, delta=args.delta, seed=args.seed)
     sens = sensitivity(fit, opt)
     table = opt.table().merge(region[["domain", "r_min", "r_max"]], on="domain").merge(
@@ -188,6 +201,10 @@ def run_optimize(args: argparse.Namespace) -> int:
               f"{opt.objective / opt.weights.sum():.5f} nats")
         print(table.to_string(index=False))
         print(f"r_min/r_max: shares among sampled mixtures within {args.delta} nats of the optimum")
+        if not args.outside_support:
+            print("each share kept within the shares the law was fitted on (--outside-support to leave them)")
+        for w in opt.warnings:
+            print(f"warning: {w}")
     if args.json:
         out = {**opt.to_json(), "near_optimal": {"delta": args.delta, "seed": args.seed,
                                                  "r_min": dict(zip(region["domain"], region["r_min"])),

@@ -512,6 +512,8 @@ class LawFit:
     provenance: dict = field(default_factory=dict)
     # units a grouped form could not fit (e.g. a step present in too few runs): domain, group, reason
     skipped: list[dict] = field(default_factory=list)
+    # domain -> (smallest, largest) share among the points fitted: where the law was measured
+    support: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def unit(self, domain: str, group: Any = None) -> UnitFit:
         try:
@@ -655,7 +657,8 @@ class LawFit:
                 "skipped": [{**x, "group": None if x["group"] is None else str(x["group"])}
                             for x in self.skipped],
                 "failed": [{"domain": u.domain, "group": None if u.group is None else str(u.group),
-                            "reason": u.failure} for u in self.units.values() if u.failure]}
+                            "reason": u.failure} for u in self.units.values() if u.failure],
+                "support": {d: list(v) for d, v in self.support.items()}}
 
     @classmethod
     def from_json(cls, obj: dict) -> "LawFit":
@@ -684,7 +687,8 @@ class LawFit:
         return cls(form=obj["form"], method=obj["method"], domains=domains, units=units,
                    fit_on=tuple(obj.get("fit_on", ())), steps=tuple(obj.get("steps", ())),
                    n_starts=obj.get("n_starts", 0), provenance=obj.get("provenance", {}),
-                   skipped=list(obj.get("skipped", [])))
+                   skipped=list(obj.get("skipped", [])),
+                   support={d: (float(v[0]), float(v[1])) for d, v in obj.get("support", {}).items()})
 
     def summary(self) -> pd.DataFrame:
         """One row per unit: coefficients, rmse on log loss, convergence."""
@@ -923,9 +927,12 @@ def fit_law(table: pd.DataFrame, form: str = "bimix", method: str = "trf", n_sta
     steps = sorted(int(x) for x in set(table["step"]) if kept is None or int(x) in kept)
     if f.group is None:  # a per-domain form's domains are the ones it fitted
         doms = tuple(d for d in doms if (d, None) in fitted)
+    fitted_rows = table[table["r"] > 0] if f.zero_share_excluded else table
+    span = fitted_rows.groupby("domain")["r"].agg(["min", "max"])
+    support = {d: (float(span.loc[d, "min"]), float(span.loc[d, "max"])) for d in doms if d in span.index}
     return LawFit(form=form, method=method, domains=doms, units=fitted,
                   fit_on=tuple(dict.fromkeys(table["mixture"])), steps=tuple(steps),
-                  n_starts=n_starts, skipped=skipped)
+                  n_starts=n_starts, skipped=skipped, support=support)
 
 
 def fit_exponential_matrix(R: np.ndarray, y: np.ndarray, mixture_domains: Sequence[str],
