@@ -514,6 +514,13 @@ class LawFit:
     skipped: list[dict] = field(default_factory=list)
     # domain -> (smallest, largest) share among the points fitted: where the law was measured
     support: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # exponential form: the domains whose shares enter Σ_j t_j r_j (those some run trains on);
+    # empty means ``domains``
+    mixture_domains: tuple[str, ...] = ()
+
+    @property
+    def t_domains(self) -> tuple[str, ...]:
+        return self.mixture_domains or self.domains
 
     def unit(self, domain: str, group: Any = None) -> UnitFit:
         try:
@@ -529,6 +536,8 @@ class LawFit:
     def n_params(self) -> int:
         f = _form(self.form)
         groups = {g for _, g in self.units}
+        if self.form == "exponential":  # c, k and one t per mixture domain, per (domain, step)
+            return (len(self.t_domains) + 2) * len(self.units)
         return n_params(self.form, len(self.domains), n_steps=len(groups) if f.group == "step" else 1,
                         n_mixtures=len(groups) if f.group == "mixture" else 1)
 
@@ -569,10 +578,11 @@ class LawFit:
             return np.array([share_loss(r[i], q["A"], q["alpha"]) for i, q in enumerate(p)])
         if self.form == "exponential":
             out = []
+            rm = pd.Series(r, index=list(self.domains)).reindex(list(self.t_domains)).fillna(0.0).to_numpy()
             for d in self.domains:
                 q = self.params(d, _as_step(s, self))
-                t = np.array([q[f"t[{e}]"] for e in self.domains])
-                out.append(float(exponential_loss(r, q["c"], q["k"], t)))
+                t = np.array([q[f"t[{e}]"] for e in self.t_domains])
+                out.append(float(exponential_loss(rm, q["c"], q["k"], t)))
             return np.array(out)
         raise NotPredictableError("the steps form has no share variable: it cannot score mixtures")
 
@@ -615,7 +625,7 @@ class LawFit:
                 out[sel] = steps_loss(s[sel], p["B"], p["beta"], p["C"])
             return out
         step = table["step"].to_numpy()
-        R = mixture_matrix(table, self.domains) if self.form == "exponential" else None
+        R = mixture_matrix(table, self.t_domains) if self.form == "exponential" else None
         for key in sorted(set(zip(domain, step)), key=str):
             sel = (domain == key[0]) & (step == key[1]) & ~zero
             if not sel.any():
@@ -626,7 +636,7 @@ class LawFit:
             if self.form == "share":
                 out[sel] = share_loss(r[sel], p["A"], p["alpha"])
             else:
-                t = np.array([p[f"t[{e}]"] for e in self.domains])
+                t = np.array([p[f"t[{e}]"] for e in self.t_domains])
                 out[sel] = exponential_loss(R[sel], p["c"], p["k"], t)
         return out
 
@@ -658,7 +668,8 @@ class LawFit:
                             for x in self.skipped],
                 "failed": [{"domain": u.domain, "group": None if u.group is None else str(u.group),
                             "reason": u.failure} for u in self.units.values() if u.failure],
-                "support": {d: list(v) for d, v in self.support.items()}}
+                "support": {d: list(v) for d, v in self.support.items()},
+                "mixture_domains": list(self.t_domains)}
 
     @classmethod
     def from_json(cls, obj: dict) -> "LawFit":
@@ -676,7 +687,8 @@ class LawFit:
             for g, v in items:
                 sub = _FORMS[v["form"]]
                 p = v["params"]
-                th = sub.theta(p, domains)
+                th = sub.theta(p, tuple(obj.get("mixture_domains") or domains)
+                               if sub.name == "exponential" else domains)
                 units[(d, g)] = UnitFit(
                     domain=d, group=g, form=v["form"], identified=v["identified"], params=p, theta=th,
                     success=v["success"], n_starts=v["n_starts"],
@@ -688,7 +700,8 @@ class LawFit:
                    fit_on=tuple(obj.get("fit_on", ())), steps=tuple(obj.get("steps", ())),
                    n_starts=obj.get("n_starts", 0), provenance=obj.get("provenance", {}),
                    skipped=list(obj.get("skipped", [])),
-                   support={d: (float(v[0]), float(v[1])) for d, v in obj.get("support", {}).items()})
+                   support={d: (float(v[0]), float(v[1])) for d, v in obj.get("support", {}).items()},
+                   mixture_domains=tuple(obj.get("mixture_domains") or ()))
 
     def summary(self) -> pd.DataFrame:
         """One row per unit: coefficients, rmse on log loss, convergence."""
@@ -723,7 +736,7 @@ def _n_identified(fit: LawFit) -> int:
     n = 0
     for u in fit.units.values():
         if fit.form == "exponential":
-            n += len(fit.domains) + 1
+            n += len(fit.t_domains) + 1
         else:
             n += full[fit.form] if u.identified == "full" else 3
     return n
@@ -765,11 +778,12 @@ def _check_rows(table: pd.DataFrame) -> None:
                                 + (f" ({n} bad rows in all)" if n > len(rows) else ""))
 
 
-def _units(table: pd.DataFrame, form: _Form, domains: Sequence[str]) -> list[_Unit]:
+def _units(table: pd.DataFrame, form: _Form, domains: Sequence[str],
+           mixture_domains: Sequence[str] | None = None) -> list[_Unit]:
     _check_rows(table)
     points = pd.MultiIndex.from_frame(table[["run", "step"]])
     point_id = points.factorize()[0]
-    R_all = mixture_matrix(table, domains) if form.name == "exponential" else None
+    R_all = (mixture_matrix(table, mixture_domains or domains) if form.name == "exponential" else None)
     dom = table["domain"].to_numpy()
     grp = (table["mixture"].to_numpy() if form.group == "mixture"
            else table["step"].to_numpy() if form.group == "step" else None)
@@ -902,8 +916,16 @@ def fit_law(table: pd.DataFrame, form: str = "bimix", method: str = "trf", n_sta
                                 f"(it has {sorted(set(table['mixture']))})")
         table = table[table["mixture"].isin(list(mixtures))]
     doms = tuple(dict.fromkeys(table["domain"])) if domains is None else tuple(domains)
-    units = _units(table, f, doms)
-    m = len(doms)
+    mix = doms
+    if f.name == "exponential":
+        # Σ_j t_j r_j runs over the domains some run trains on: a domain with r = 0 in every run
+        # (validated but never trained on) would add a t the data cannot identify
+        trained = table.groupby("domain")["r"].max()
+        mix = tuple(d for d in dict.fromkeys(table["domain"]) if trained.get(d, 0) > 0)
+        if not mix:
+            raise LawInputError("no domain has a share > 0 in any run: the exponential law has no mixture to use")
+    units = _units(table, f, doms, mix)
+    m = len(mix)
     fitted, skipped = {}, []
     with _blas_single_thread():
         for u in units:
@@ -919,7 +941,7 @@ def fit_law(table: pd.DataFrame, form: str = "bimix", method: str = "trf", n_sta
                 skipped.append({"domain": u.domain, "group": u.group, "reason": str(exc)})
                 continue
             sol = _solve_unit(eff, u, method, eff.starts(u, n_starts), m)
-            fitted[(u.domain, u.group)] = _unit_fit(f, eff, u, sol, n_starts, doms)
+            fitted[(u.domain, u.group)] = _unit_fit(f, eff, u, sol, n_starts, mix)
     if not fitted:
         raise TooFewPointsError(f"the {form} form could fit none of its {len(units)} groups; first: "
                                 f"{skipped[0]['reason']}")
@@ -932,7 +954,8 @@ def fit_law(table: pd.DataFrame, form: str = "bimix", method: str = "trf", n_sta
     support = {d: (float(span.loc[d, "min"]), float(span.loc[d, "max"])) for d in doms if d in span.index}
     return LawFit(form=form, method=method, domains=doms, units=fitted,
                   fit_on=tuple(dict.fromkeys(table["mixture"])), steps=tuple(steps),
-                  n_starts=n_starts, skipped=skipped, support=support)
+                  n_starts=n_starts, skipped=skipped, support=support,
+                  mixture_domains=mix if f.name == "exponential" else ())
 
 
 def fit_exponential_matrix(R: np.ndarray, y: np.ndarray, mixture_domains: Sequence[str],
@@ -987,14 +1010,15 @@ class Bootstrap:
             eff = _FORMS[u0.form]
             f = _form(self.base.form)
             if eff is f:
-                params = f.params(th, self.base.domains)
+                params = f.params(th, self.base.t_domains)
             else:
-                sp = eff.params(th, self.base.domains)
+                sp = eff.params(th, self.base.t_domains)
                 params = ({"A": None, "alpha": None, **sp} if f.name == "bimix"
                           else {"E": None, "A": None, "a": None, **sp})
             units[key] = UnitFit(**{**u0.__dict__, "params": params, "theta": th})
         return LawFit(form=self.base.form, method=self.base.method, domains=self.base.domains,
-                      units=units, fit_on=self.base.fit_on, steps=self.base.steps, n_starts=1)
+                      units=units, fit_on=self.base.fit_on, steps=self.base.steps, n_starts=1,
+                      support=self.base.support, mixture_domains=self.base.mixture_domains)
 
     def param_samples(self, domain: str, group: Any = None) -> pd.DataFrame:
         """(n_boot, coefficients) named samples for one unit."""
@@ -1005,7 +1029,7 @@ class Bootstrap:
             th = self.thetas[b, j]
             if np.isnan(th).any():
                 continue
-            rows.append(_FORMS[u0.form].params(th, self.base.domains))
+            rows.append(_FORMS[u0.form].params(th, self.base.t_domains))
         return pd.DataFrame(rows)
 
     def ci(self, level: float = 0.95) -> dict[str, dict[str, dict[str, list[float]]]]:
@@ -1074,7 +1098,7 @@ def bootstrap(table: pd.DataFrame, fit: LawFit, n_boot: int = 1000, seed: int = 
         raise LawError(f"unknown bootstrap scheme {scheme!r}; choose from: {', '.join(BOOTSTRAP_SCHEMES)}")
     f = _form(fit.form)
     table = table[table["mixture"].isin(list(fit.fit_on))]
-    units = _units(table, f, fit.domains)
+    units = _units(table, f, fit.domains, fit.t_domains)
     keys = tuple((u.domain, u.group) for u in units)
     effs = [fit.units[k].form for k in keys]
     base = [fit.units[k].theta for k in keys]
@@ -1093,7 +1117,7 @@ def bootstrap(table: pd.DataFrame, fit: LawFit, n_boot: int = 1000, seed: int = 
     if n_jobs == -1:
         n_jobs = os.cpu_count() or 1
     blocks = np.array_split(np.arange(n_boot), max(1, min(n_jobs, n_boot)))
-    args = (fit.form, fit.method, units, effs, len(fit.domains), base)
+    args = (fit.form, fit.method, units, effs, len(fit.t_domains), base)
     if n_jobs <= 1:
         parts = [_bootstrap_chunk(*args, W[blk]) for blk in _progress(blocks, progress)]
     else:

@@ -116,3 +116,13 @@ def test_failed_units_are_flagged_and_json_is_strict(tmp_path, capsys):
     assert res["failed"] and all("interpolates" in x["reason"] for x in res["failed"])
     assert "FAILED fits" in text
     assert "held-out mixtures: not applicable" in text and "nothing to score" in text
+
+
+def test_exponential_law_mixes_only_domains_some_run_trains_on():
+    t = _synthetic(n_mix=7, steps=(100,))
+    # a validation domain no run trains on (r = 0 everywhere) adds no unidentifiable t
+    extra = t[t["domain"] == "a"].assign(domain="val_only", r=0.0)
+    fit = fit_law(pd.concat([t, extra], ignore_index=True), form="exponential", n_starts=2)
+    assert fit.t_domains == ("a", "b", "c") and "val_only" in fit.domains
+    assert set(fit.params("val_only", 100)) == {"c", "k", "t[a]", "t[b]", "t[c]"}
+    assert fit.n_params == 5 * 4 and not [u.failure for u in fit.units.values() if u.failure]
