@@ -318,7 +318,8 @@ def plot_benchmark(bench: Benchmark, ax, split: str = "test_1m"):
     markers = {"share": "o", "exponential": "s", "lightgbm": "D", "observed_1m": "x"}
     for k, (model, g) in enumerate(sc.groupby("model", sort=False)):
         g = g.set_index("domain").reindex(domains)
-        ax.plot(x + (k - 1) * 0.15, g["spearman"], markers.get(model, "^"), label=model, ms=5)
+        label = "share (only runs with r_d > 0)" if model == "share" else model
+        ax.plot(x + (k - 1) * 0.15, g["spearman"], markers.get(model, "^"), label=label, ms=5)
     lo, hi = REGMIX_PUBLISHED_SPEARMAN
     ax.axhspan(lo, hi, color="0.85", zorder=0, label="RegMix published (LightGBM)")
     ax.set_xticks(x, [d.replace("the_pile_", "") for d in domains], rotation=60, ha="right", fontsize=7)
