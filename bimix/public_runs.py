@@ -33,6 +33,7 @@ from bimix.protocols import (equal_share_spread, extrapolate_steps, lomo_points,
 from bimix.runs import ConversionReport, from_dml, from_regmix
 
 LOMO_FORMS = ("bimix", "additive", "share", "exponential")
+EXTRAPOLATE_STEPS = (1, 3)  # Table 1: the last step, and the last three, held out
 
 
 @dataclass
@@ -290,6 +291,20 @@ def analyse(pub: PublicTable, method: str = "trf", holdout_last: int = 1, n_star
         claims["extrapolation"] = {"applicable": False, "reason": (
             f"runs have {int(steps_per_run.min())} step(s); extrapolating {holdout_last} step(s) "
             "needs at least 3 more to fit the step law")}
+    # Table 1 for the two laws with a step variable, one and three steps ahead, on the same runs
+    claims["extrapolation_by_form"] = {}
+    for form in ("bimix", "additive"):
+        for k in EXTRAPOLATE_STEPS:
+            if bool((steps_per_run >= 3 + k).all()):
+                e = extrapolate_steps(table, form=form, method=method, holdout_last=k, n_starts=n_starts)
+                entry = {"applicable": e.applicable, "reason": e.reason, "mre_mean": e.mre_mean,
+                         "mre_worst": e.mre_worst, "n_runs": len(e.per_run), "n_failed": len(e.failed),
+                         "n_excluded_zero_share": e.n_excluded_zero_share}
+            else:
+                entry = {"applicable": False, "reason": (
+                    f"runs have {int(steps_per_run.min())} step(s); holding out {k} needs at least "
+                    f"{3 + k}")}
+            claims["extrapolation_by_form"][f"{form}, last {k}"] = entry
     lomo, claims["lomo"] = {}, {}
     n_steps = int(usable["step"].nunique())
     for form in LOMO_FORMS:

@@ -129,6 +129,10 @@ def test_notebook_07_on_the_fixtures(tmp_path):
     assert dml["lomo"]["bimix"]["r2_log"] > 0.99 and dml["lomo"]["bimix"]["spearman_final"] > 0.9
     assert not dml["lomo"]["exponential"]["applicable"] and dml["lomo"]["exponential"]["skip_reasons"]
     assert dml["interaction"]["equal_share_groups"] > 0
+    # Table 1 for both step laws: one step ahead fits; three ahead needs 6 steps, one run has 4
+    by_form = dml["extrapolation_by_form"]
+    assert by_form["bimix, last 1"]["applicable"] and by_form["additive, last 1"]["applicable"]
+    assert "at least 6" in by_form["bimix, last 3"]["reason"]
     # RegMix logs one step: only the share law applies, the step laws say why not
     assert not regmix["extrapolation"]["applicable"]
     assert "1 step" in regmix["lomo"]["bimix"]["reason"]
