@@ -404,10 +404,32 @@ def lomo_points(table: pd.DataFrame, form: str = "bimix", method: str = "trf",
                                 "reason": f"{int((~ok).sum())} rows with r = 0 (or at a step the fit "
                                           "skipped) cannot be predicted"})
             ok = np.isfinite(pred)
-            pieces.append(test[ok].assign(pred=pred[ok], heldout=mix))
+            pieces.append(test[ok].assign(pred=pred[ok], heldout=mix,
+                                          outside_support=outside_support(fit, test[ok])))
     points = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame(
         columns=[*table.columns, "pred", "heldout"])
     return points, pd.DataFrame(skipped, columns=["heldout", "domain", "reason"])
+
+
+def outside_support(fit, rows: pd.DataFrame) -> np.ndarray:
+    """(rows,) True where a prediction extrapolates beyond the shares the fit saw: the row's own share
+    outside its domain's fitted range (r^-α forms), or, for the exponential law, any share of the
+    row's mixture outside that domain's fitted range."""
+    sup = fit.support
+    if not sup or not len(rows):
+        return np.zeros(len(rows), bool)
+    if fit.form != "exponential":
+        lo = rows["domain"].map(lambda d: sup.get(d, (0.0, 1.0))[0]).to_numpy(float)
+        hi = rows["domain"].map(lambda d: sup.get(d, (0.0, 1.0))[1]).to_numpy(float)
+        r = rows["r"].to_numpy(float)
+        return (r < lo - 1e-12) | (r > hi + 1e-12)
+    from bimix.law import mixture_matrix
+
+    doms = list(fit.t_domains)
+    R = mixture_matrix(rows, doms)  # (rows, m)
+    lo = np.array([sup.get(d, (0.0, 1.0))[0] for d in doms])
+    hi = np.array([sup.get(d, (0.0, 1.0))[1] for d in doms])
+    return np.any((R < lo - 1e-12) | (R > hi + 1e-12), axis=1)
 
 
 def pooled_scores(points: pd.DataFrame, by: str | Sequence[str] = "domain") -> pd.DataFrame:

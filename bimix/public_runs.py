@@ -326,6 +326,11 @@ def analyse(pub: PublicTable, method: str = "trf", holdout_last: int = 1, n_star
             entry["spearman_domains"] = sorted(set(fin.loc[common, "domain"]))
             fin = fin[common].groupby("heldout")[["loss", "pred"]].mean()
             entry.update(pooled_scores(pts.assign(all="all"), "all").iloc[0][["r2_log", "mre"]].to_dict())
+            # predictions for mixtures whose shares leave the range the fit saw are extrapolations
+            inside = pts[~pts["outside_support"]]
+            entry["n_outside_support"] = int(pts["outside_support"].sum())
+            entry["r2_log_within_support"] = (pooled_scores(inside.assign(all="all"), "all")["r2_log"].iloc[0]
+                                              if len(inside) else None)
             entry["spearman_final"] = spearman(fin["loss"], fin["pred"])
             entry["per_domain"] = pooled_scores(pts, "domain").set_index("domain")[["r2_log", "mre"]].to_dict(orient="index")
         claims["lomo"][form] = entry

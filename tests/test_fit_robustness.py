@@ -126,3 +126,22 @@ def test_exponential_law_mixes_only_domains_some_run_trains_on():
     assert fit.t_domains == ("a", "b", "c") and "val_only" in fit.domains
     assert set(fit.params("val_only", 100)) == {"c", "k", "t[a]", "t[b]", "t[c]"}
     assert fit.n_params == 5 * 4 and not [u.failure for u in fit.units.values() if u.failure]
+
+
+def test_lomo_marks_predictions_outside_the_fitted_shares():
+    from bimix.protocols import lomo_points
+
+    t = _synthetic(n_mix=5, steps=(100, 200, 400, 800))
+    # give m4 a share of "a" below every other run's, and rescale its other shares to keep Σ = 1
+    m4 = t["mixture"] == "m4"
+    r_min = t.loc[~m4 & (t["domain"] == "a"), "r"].min()
+    old = t.loc[m4 & (t["domain"] == "a"), "r"].iloc[0]
+    t.loc[m4 & (t["domain"] == "a"), "r"] = r_min / 2
+    t.loc[m4 & (t["domain"] != "a"), "r"] *= (1 - r_min / 2) / (1 - old)
+    pts, _ = lomo_points(t, form="bimix", n_starts=1)
+    flagged = pts[pts["outside_support"]]
+    assert set(zip(flagged["heldout"], flagged["domain"])) >= {("m4", "a")}
+    held = pts[(pts["heldout"] == "m4") & (pts["domain"] == "a")]
+    assert held["outside_support"].all()
+    # a flag per row, not per table: rows inside every fitted range stay unflagged
+    assert 0 < pts["outside_support"].mean() < 1
