@@ -489,6 +489,9 @@ def from_regmix(mixtures_csv: str | os.PathLike, losses_csv: str | os.PathLike,
     val_domains = {d for d in val.values() if d is not None}
     report.unmatched_training = sorted(c for c, d in train.items() if d is None or d not in val_domains)
     train_of = {d: c for c, d in train.items() if d is not None}
+    if (domains or domain_map) and not val_domains:
+        raise ConversionError(f"none of the given domain names matches a validation column of "
+                              f"{losses_csv} ({val_cols[:6]}...); check --domains / --domain-map")
     joined = mix.merge(loss, on="index", how="inner", validate="one_to_one")
     lost = len(set(mix["index"]) ^ set(loss["index"]))
     if lost:

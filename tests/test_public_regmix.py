@@ -106,3 +106,8 @@ def test_dml_domains_and_map_together(tmp_path):
         from_dml([src], ["prose", "dialogue"])
     with pytest.raises(ConversionError, match="maps to 'web', which is not one of the training domains"):
         from_dml([src], ["academic", "code"], domain_map={**mapping, "Enron": "web"})
+
+
+def test_regmix_domain_names_matching_nothing_are_an_error():
+    with pytest.raises(ConversionError, match="none of the given domain names matches"):
+        from_regmix(REGMIX / "test_mixture_1B.csv", REGMIX / "test_pile_loss_1B.csv", domains=["Books", "Web"])
