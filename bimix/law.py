@@ -413,6 +413,12 @@ class _Solved:
     residuals: np.ndarray  # log L̂ − log L at the unit's points
 
 
+def _max_nfev(p: int) -> int:
+    """Function evaluations allowed per start: 500 for the 2–5 coefficients of the per-domain laws,
+    more for the exponential law's m + 2 (its t's are strongly correlated through Σ_j r_j = 1)."""
+    return 500 * max(1, p // 4)
+
+
 def _solve_unit(form: _Form, u: _Unit, method: str, starts: Iterable[np.ndarray], m: int,
                 weights: np.ndarray | None = None) -> _Solved:
     """Best of several local fits from ``starts``; ``weights`` (point multiplicities) let the
@@ -430,7 +436,7 @@ def _solve_unit(form: _Form, u: _Unit, method: str, starts: Iterable[np.ndarray]
                 fun = lambda th: sw * (form.log_pred(th, u) - u.log_y)  # noqa: E731
                 jac = lambda th: sw[:, None] * form.jac(th, u)  # noqa: E731
             sol = least_squares(fun, x0, jac=jac, bounds=(lo, hi), method="trf", x_scale="jac",
-                                ftol=1e-12, xtol=1e-12, gtol=1e-12, max_nfev=500)
+                                ftol=1e-12, xtol=1e-12, gtol=1e-12, max_nfev=_max_nfev(len(x0)))
             results.append((float(sol.cost), sol.x, bool(sol.status > 0)))
         elif method == "huber":
             w = np.ones(len(u.y)) if weights is None else weights
