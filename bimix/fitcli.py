@@ -116,6 +116,9 @@ def run_fit(args: argparse.Namespace) -> int:
                     print("held-out mixtures have one step each: R² on log loss pooled per domain over "
                           "the held-out mixtures:")
                     print(_table_text(pooled_scores(g.points, "domain")))
+                if g.n_outside_support:
+                    print(f"{g.n_outside_support} of {len(g.points)} predicted rows have shares outside the "
+                          "range the law was fitted on: those predictions are extrapolations")
                 if g.n_excluded_zero_share or g.n_failed:
                     print(f"not predicted: {g.n_excluded_zero_share} held-out rows with r = 0 or at a "
                           f"skipped step; {g.n_failed} rows of failed fits")

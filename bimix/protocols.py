@@ -165,6 +165,7 @@ class Generalisation:
     n_excluded_zero_share: int = 0  # held-out rows not predicted: r = 0, or a step the fit skipped
     n_failed: int = 0  # held-out rows of units whose fit failed (not scored)
     spearman_domains: tuple[str, ...] = ()  # the domains spearman_final averages over
+    n_outside_support: int = 0  # predicted rows whose shares leave the range the fit saw
 
     def to_json(self) -> dict:
         out = {"form": self.form, "fit_on": list(self.fit_on), "predict": list(self.predict),
@@ -172,7 +173,8 @@ class Generalisation:
                "spearman_final": self.spearman_final,
                "spearman_final_per_domain": self.spearman_final_per_domain,
                "n_excluded_zero_share": self.n_excluded_zero_share, "n_failed": self.n_failed,
-               "spearman_domains": list(self.spearman_domains), "heldout": {}}
+               "spearman_domains": list(self.spearman_domains),
+               "n_outside_support": self.n_outside_support, "heldout": {}}
         for _, row in self.per_mixture.iterrows():
             out["heldout"][row["mixture"]] = {k: float(v) for k, v in row.items() if k != "mixture"}
         return out
@@ -190,6 +192,7 @@ def _score(form, fit_on, predict, fit, held) -> Generalisation:
                               applicable=False, reason=f"nothing to score: {why}",
                               n_excluded_zero_share=int((~ok).sum()))
     pts = held[ok].assign(pred=pred[ok])
+    pts["outside_support"] = outside_support(fit, pts)
     rows = []
     for (mix, d), g in pts.groupby(["mixture", "domain"], sort=False):
         fin = _final_rows(g)
@@ -211,7 +214,8 @@ def _score(form, fit_on, predict, fit, held) -> Generalisation:
                           spearman_final=spearman(finals["final_loss"], finals["final_pred"]),
                           spearman_final_per_domain=float(np.mean(rho_dom)) if rho_dom else float("nan"),
                           n_excluded_zero_share=int((~ok & ~failed).sum()), n_failed=int(failed.sum()),
-                          spearman_domains=tuple(sorted(set(per_domain.loc[common, "domain"]))))
+                          spearman_domains=tuple(sorted(set(per_domain.loc[common, "domain"]))),
+                          n_outside_support=int(pts["outside_support"].sum()))
 
 
 def generalise_mixtures(table: pd.DataFrame, fit_on: Sequence[str], predict: Sequence[str],
