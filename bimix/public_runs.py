@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
 from bimix.files import atomic_path, sha256_file
