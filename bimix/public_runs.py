@@ -16,6 +16,7 @@ caller gets ``None`` and a message, so a machine without network says so and car
 from __future__ import annotations
 
 import re
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -313,10 +314,20 @@ def analyse(pub: PublicTable, method: str = "trf", holdout_last: int = 1, n_star
             continue
         # the exponential law has no r^-α: rows where a domain is absent are data for it
         data = table if form == "exponential" else usable
+        t0 = time.perf_counter()
         pts, skipped = lomo_points(data, form=form, method=method, n_starts=lomo_starts)
+        lomo_s = time.perf_counter() - t0
         lomo[form] = (pts, skipped)
         entry = {"n_points": len(pts), "applicable": bool(len(pts)), "n_skipped": len(skipped),
-                 "skip_reasons": sorted(set(skipped["reason"]))[:3]}
+                 "skip_reasons": sorted(set(skipped["reason"]))[:3], "lomo_seconds": lomo_s}
+        # coefficients and fit time of the form fitted once on every run
+        try:
+            t0 = time.perf_counter()
+            whole = fit_law(data, form=form, method=method, n_starts=lomo_starts)
+            entry.update(n_params=whole.n_params, fit_seconds=time.perf_counter() - t0,
+                         n_failed_units=sum(bool(u.failure) for u in whole.units.values()))
+        except LawError as exc:
+            entry.update(n_params=None, fit_seconds=None, fit_error=str(exc))
         if len(pts):
             fin = pts[pts.groupby("run")["step"].transform("max") == pts["step"]]
             # every mixture is averaged over the same domains: those predicted for all of them
