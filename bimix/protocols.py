@@ -256,9 +256,15 @@ def leave_one_mixture_out(table: pd.DataFrame, forms: Sequence[str] = ("bimix",)
             row = {"form": form, "heldout": mix, "applicable": g.applicable, "reason": g.reason}
             if g.applicable:
                 row.update(g.per_mixture.iloc[0].drop("mixture").to_dict())
-                finals.append((g.per_domain["final_loss"].mean(), g.per_domain["final_pred"].mean()))
+                finals.append(g.per_domain[["mixture", "domain", "final_loss", "final_pred"]])
             rows.append(row)
-        rho = spearman(*zip(*finals)) if len(finals) >= 2 else float("nan")
+        rho = float("nan")
+        if len(finals) >= 2:
+            # every held-out mixture averaged over the same domains: those predicted for all of them
+            f = pd.concat(finals, ignore_index=True)
+            common = f.groupby("domain")["mixture"].transform("nunique") == f["mixture"].nunique()
+            mean = f[common].groupby("mixture")[["final_loss", "final_pred"]].mean()
+            rho = spearman(mean["final_loss"], mean["final_pred"])
         for row in rows:
             if row["form"] == form:
                 row["spearman_final"] = rho
