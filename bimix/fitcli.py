@@ -15,7 +15,8 @@ import pandas as pd
 from bimix.files import sha256_file, write_json
 from bimix.law import FORMS, METHODS, SCALE_CONVENTION, LawFit, bootstrap, fit_law
 from bimix.optimize import near_optimal_region, optimize_mixture, sensitivity
-from bimix.protocols import extrapolate_steps, generalise_mixtures, resolve_mixture_names
+from bimix.protocols import (extrapolate_steps, generalise_mixtures, json_ready, pooled_scores,
+                             resolve_mixture_names)
 from bimix.provenance import environment
 from bimix.runs import RunsSchemaError, read_runs, read_sidecars
 
@@ -76,6 +77,28 @@ def _check_holdout(table: pd.DataFrame, holdout_last: int) -> None:
             f"{int(steps.min())} evaluated steps (hold out fewer than that)")
 
 
+MAX_ROWS = 40  # longer tables are printed as their head and tail (the JSON holds every row)
+
+
+def _listing(names: list[str], most: int = 8) -> str:
+    return ", ".join(names) if len(names) <= most else \
+        f"{', '.join(names[:most // 2])}, … ({len(names) - most} more) …, {', '.join(names[-most // 2:])}"
+
+
+def _table_text(df: pd.DataFrame) -> str:
+    df = df.dropna(axis=1, how="all")
+    if len(df) <= MAX_ROWS:
+        return df.to_string(index=False)
+    half = MAX_ROWS // 2
+    return (df.head(half).to_string(index=False) + f"\n… {len(df) - MAX_ROWS} rows not shown (all in "
+            "the JSON) …\n" + df.tail(half).to_string(index=False, header=False))
+
+
+def _write(path: str | None, out: dict) -> None:
+    if path:
+        write_json(path, json_ready(out))  # NaN/inf become null: strict JSON parsers accept the file
+
+
 def run_fit(args: argparse.Namespace) -> int:
     table = read_runs(args.runs)
     if table.empty:
@@ -97,13 +120,27 @@ def run_fit(args: argparse.Namespace) -> int:
     out = fit.to_json()
     out["provenance"] = {**environment(), "runs": str(args.runs), "runs_sha256": sha256_file(args.runs),
                          "args": {k: v for k, v in vars(args).items() if not callable(v)}}
+    # the main fit is on disk before any protocol runs: a protocol that fails cannot lose it
+    _write(args.json, out)
     with pd.option_context("display.width", 160, "display.max_columns", 20, "display.precision", 5):
-        print(f"{args.form} fit ({args.method}) on {len(fit_on)} mixtures: {', '.join(fit_on)}")
+        print(f"{args.form} fit ({args.method}) on {len(fit_on)} mixtures: {_listing(fit_on)}")
         if args.form == "bimix":
             print(f"scale: {SCALE_CONVENTION}")
-        print(fit.summary().to_string(index=False))
+        print(_table_text(fit.summary()))
         if fit.n_excluded_zero_share:
             print(f"excluded {fit.n_excluded_zero_share} points with r = 0 (the law diverges there)")
+        if fit.skipped and args.form in ("bimix", "additive"):
+            print(f"left out {len(fit.skipped)} domain(s) no fitted run trains on: "
+                  f"{_listing([x['domain'] for x in fit.skipped])}")
+        elif fit.skipped:
+            groups = sorted({str(x["group"]) for x in fit.skipped}, key=lambda g: (len(g), g))
+            print(f"skipped {len(fit.skipped)} (domain, {_form_group(args.form)}) fits with too few points, "
+                  f"at {_form_group(args.form)} {_listing(groups)}; first: {fit.skipped[0]['reason']}")
+        failed = [u for u in fit.units.values() if u.failure]
+        if failed:
+            print(f"FAILED fits ({len(failed)} of {len(fit.units)}), not to be trusted: "
+                  + "; ".join(f"{u.domain}{'' if u.group is None else f' @ {u.group}'}: {u.failure}"
+                              for u in failed[:5]) + (" …" if len(failed) > 5 else ""))
         if args.bootstrap:
             boot = bootstrap(table, fit, n_boot=args.bootstrap, seed=args.seed, n_jobs=args.jobs)
             ci = boot.ci()
@@ -119,25 +156,48 @@ def run_fit(args: argparse.Namespace) -> int:
             out["heldout"] = g.to_json()["heldout"]
             out["generalisation"] = {k: v for k, v in g.to_json().items() if k != "heldout"}
             if g.applicable:
-                print("held-out mixtures (R² on log loss over steps, per domain):")
-                print(g.per_mixture.to_string(index=False))
-                print(f"Spearman of final losses across held-out mixtures: {g.spearman_final:.4f}")
+                if g.per_mixture["r2_log_mean"].notna().any():
+                    print("held-out mixtures (R² on log loss over steps, per domain):")
+                    print(_table_text(g.per_mixture))
+                else:
+                    # one step per run: R² over a mixture's steps is undefined; pool over mixtures
+                    print("held-out mixtures have one step each: R² on log loss pooled per domain over "
+                          "the held-out mixtures:")
+                    print(_table_text(pooled_scores(g.points, "domain")))
+                if g.n_outside_support:
+                    print(f"{g.n_outside_support} of {len(g.points)} predicted rows have shares outside the "
+                          "range the law was fitted on: those predictions are extrapolations")
+                if g.n_excluded_zero_share or g.n_failed:
+                    print(f"not predicted: {g.n_excluded_zero_share} held-out rows with r = 0 or at a "
+                          f"skipped step; {g.n_failed} rows of failed fits")
+                print(f"Spearman of final losses across held-out mixtures (mean over the "
+                      f"{len(g.spearman_domains)} domains predicted for all of them): {g.spearman_final:.4f}")
             else:
                 print(f"held-out mixtures: not applicable — {g.reason}")
+            _write(args.json, out)
         if args.holdout_last:
             e = extrapolate_steps(table[table["mixture"].isin(fit_on)], form=args.form,
                                   method=args.method, holdout_last=args.holdout_last, n_starts=args.starts)
             out["extrapolation"] = e.to_json()
             if e.applicable:
                 print(f"step extrapolation (last {args.holdout_last} steps held out), relative error:")
-                print(e.per_run.to_string(index=False))
+                print(_table_text(e.per_run))
                 print(f"mean {e.mre_mean:.5f}  worst {e.mre_worst:.5f}  best {e.mre_best:.5f}")
             else:
                 print(f"step extrapolation: not applicable — {e.reason}")
+            if e.n_excluded_zero_share:
+                print(f"left out {e.n_excluded_zero_share} rows with r = 0 (run-domains where the "
+                      "domain is absent)")
+            if len(e.failed):
+                print(f"{len(e.failed)} run(s) not fitted or not scored; first: {e.failed['reason'].iloc[0]}")
     if args.json:
-        write_json(args.json, out)
+        _write(args.json, out)
         print(f"wrote {args.json}")
     return 0
+
+
+def _form_group(form: str) -> str:
+    return {"steps": "mixture"}.get(form, "step")
 
 
 def _bounds(items: list[str] | None, what: str) -> dict[str, float]:
@@ -163,16 +223,29 @@ def add_optimize_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--delta", type=float, default=0.01,
                         help="near-optimal region: mean loss within this many nats of the optimum")
     parser.add_argument("--seed", type=int, default=0, help="seed for sampling the near-optimal region")
+    parser.add_argument("--outside-support", action="store_true",
+                        help="let shares leave the range the law was fitted on (default: each share stays "
+                             "within the smallest and largest share of its domain in the fitted runs)")
     parser.add_argument("--json", default=None, help="write the results as JSON here")
+
+
+STEP_EXTRAPOLATION_WARN = 2.0  # warn when the target step is beyond this factor of the fitted steps
 
 
 def run_optimize(args: argparse.Namespace) -> int:
     from bimix.files import read_json
 
+    if not args.delta > 0:
+        raise SystemExit(f"error: --delta must be > 0 nats (the near-optimal region's width), got {args.delta}")
     fit = LawFit.from_json(read_json(args.fit))
     opt = optimize_mixture(fit, args.step, weights=_bounds(args.weight, "--weight") or None,
                            lower=_bounds(args.lower, "--lower") or None,
-                           upper=_bounds(args.upper, "--upper") or None, method=args.method)
+                           upper=_bounds(args.upper, "--upper") or None, method=args.method,
+                           within_support=not args.outside_support)
+    if fit.steps and (args.step > STEP_EXTRAPOLATION_WARN * max(fit.steps)
+                      or args.step < min(fit.steps) / STEP_EXTRAPOLATION_WARN):
+        opt.warnings.insert(0, f"step {args.step:g} is far outside the fitted steps "
+                               f"{min(fit.steps)}–{max(fit.steps)}: the law is extrapolated in steps")
     region, _ = near_optimal_region(fit, opt, delta=args.delta, seed=args.seed)
     sens = sensitivity(fit, opt)
     table = opt.table().merge(region[["domain", "r_min", "r_max"]], on="domain").merge(
@@ -182,6 +255,10 @@ def run_optimize(args: argparse.Namespace) -> int:
               f"{opt.objective / opt.weights.sum():.5f} nats")
         print(table.to_string(index=False))
         print(f"r_min/r_max: shares among sampled mixtures within {args.delta} nats of the optimum")
+        if not args.outside_support:
+            print("each share kept within the shares the law was fitted on (--outside-support to leave them)")
+        for w in opt.warnings:
+            print(f"warning: {w}")
     if args.json:
         out = {**opt.to_json(), "near_optimal": {"delta": args.delta, "seed": args.seed,
                                                  "r_min": dict(zip(region["domain"], region["r_min"])),
@@ -189,6 +266,6 @@ def run_optimize(args: argparse.Namespace) -> int:
                "sensitivity": sens.set_index("domain").drop(columns="r").to_dict(orient="index"),
                "fit": {"path": str(args.fit), "sha256": sha256_file(args.fit), "form": fit.form},
                "provenance": environment()}
-        write_json(args.json, out)
+        write_json(args.json, json_ready(out))
         print(f"wrote {args.json}")
     return 0

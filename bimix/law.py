@@ -48,6 +48,9 @@ HUBER_DELTA = 1e-3  # on log loss, as Hoffmann et al.
 _LOG_BOUND = 50.0  # bound on log-coefficients: exp(±50) is far outside any loss in nats
 _EXP_BOUND = 10.0  # bound on exponents α, β, a, b
 _EXP_FLOOR = 1e-9  # exponents are > 0 (docs/paper.md#law); the floor keeps them strictly positive
+# rms log-loss residual below which a fit that hit the iteration limit counts as converged: it is
+# polishing a fit already exact to 0.01 %, far below any measurement noise
+_EXACT_FIT = 1e-4
 
 
 class LawError(Exception):
@@ -410,6 +413,12 @@ class _Solved:
     residuals: np.ndarray  # log L̂ − log L at the unit's points
 
 
+def _max_nfev(p: int) -> int:
+    """Function evaluations allowed per start: 500 for the 2–5 coefficients of the per-domain laws,
+    more for the exponential law's m + 2 (its t's are strongly correlated through Σ_j r_j = 1)."""
+    return 500 * max(1, p // 4)
+
+
 def _solve_unit(form: _Form, u: _Unit, method: str, starts: Iterable[np.ndarray], m: int,
                 weights: np.ndarray | None = None) -> _Solved:
     """Best of several local fits from ``starts``; ``weights`` (point multiplicities) let the
@@ -427,7 +436,7 @@ def _solve_unit(form: _Form, u: _Unit, method: str, starts: Iterable[np.ndarray]
                 fun = lambda th: sw * (form.log_pred(th, u) - u.log_y)  # noqa: E731
                 jac = lambda th: sw[:, None] * form.jac(th, u)  # noqa: E731
             sol = least_squares(fun, x0, jac=jac, bounds=(lo, hi), method="trf", x_scale="jac",
-                                ftol=1e-12, xtol=1e-12, gtol=1e-12, max_nfev=500)
+                                ftol=1e-12, xtol=1e-12, gtol=1e-12, max_nfev=_max_nfev(len(x0)))
             results.append((float(sol.cost), sol.x, bool(sol.status > 0)))
         elif method == "huber":
             w = np.ones(len(u.y)) if weights is None else weights
@@ -482,6 +491,7 @@ class UnitFit:
     n_excluded_zero_share: int
     r_fixed: float | None = None
     at_bound: tuple[str, ...] = ()
+    failure: str = ""  # why the fit is not to be trusted (solver failed, optimum ran away); "" if fine
 
     @property
     def rmse_log(self) -> float:
@@ -493,7 +503,7 @@ class UnitFit:
                 "n_converged_to_best": self.n_converged_to_best, "cost": self.cost,
                 "rmse_log": self.rmse_log, "n_points": self.n_points,
                 "n_excluded_zero_share": self.n_excluded_zero_share, "r_fixed": self.r_fixed,
-                "at_bound": list(self.at_bound)}
+                "at_bound": list(self.at_bound), "failure": self.failure}
 
 
 @dataclass
@@ -509,6 +519,17 @@ class LawFit:
     steps: tuple[int, ...] = ()  # steps the fit saw
     n_starts: int = 0
     provenance: dict = field(default_factory=dict)
+    # units a grouped form could not fit (e.g. a step present in too few runs): domain, group, reason
+    skipped: list[dict] = field(default_factory=list)
+    # domain -> (smallest, largest) share among the points fitted: where the law was measured
+    support: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # exponential form: the domains whose shares enter Σ_j t_j r_j (those some run trains on);
+    # empty means ``domains``
+    mixture_domains: tuple[str, ...] = ()
+
+    @property
+    def t_domains(self) -> tuple[str, ...]:
+        return self.mixture_domains or self.domains
 
     def unit(self, domain: str, group: Any = None) -> UnitFit:
         try:
@@ -524,6 +545,8 @@ class LawFit:
     def n_params(self) -> int:
         f = _form(self.form)
         groups = {g for _, g in self.units}
+        if self.form == "exponential":  # c, k and one t per mixture domain, per (domain, step)
+            return (len(self.t_domains) + 2) * len(self.units)
         return n_params(self.form, len(self.domains), n_steps=len(groups) if f.group == "step" else 1,
                         n_mixtures=len(groups) if f.group == "mixture" else 1)
 
@@ -564,23 +587,38 @@ class LawFit:
             return np.array([share_loss(r[i], q["A"], q["alpha"]) for i, q in enumerate(p)])
         if self.form == "exponential":
             out = []
+            rm = pd.Series(r, index=list(self.domains)).reindex(list(self.t_domains)).fillna(0.0).to_numpy()
             for d in self.domains:
                 q = self.params(d, _as_step(s, self))
-                t = np.array([q[f"t[{e}]"] for e in self.domains])
-                out.append(float(exponential_loss(r, q["c"], q["k"], t)))
+                t = np.array([q[f"t[{e}]"] for e in self.t_domains])
+                out.append(float(exponential_loss(rm, q["c"], q["k"], t)))
             return np.array(out)
         raise NotPredictableError("the steps form has no share variable: it cannot score mixtures")
 
-    def predict(self, table: pd.DataFrame, on_zero_share: str = "raise") -> np.ndarray:
+    def unit_failed(self, table: pd.DataFrame) -> np.ndarray:
+        """(rows,) True where the row's unit exists but its fit failed (``UnitFit.failure``)."""
+        group = _form(self.form).group
+        dom = table["domain"].to_numpy()
+        key = (np.full(len(table), None, object) if group is None
+               else table["mixture"].to_numpy() if group == "mixture" else table["step"].to_numpy())
+        bad = {(d, g) for (d, g), u in self.units.items() if u.failure}
+        if not bad:
+            return np.zeros(len(table), bool)
+        cast = (lambda g: int(g)) if group == "step" else (lambda g: g)
+        return np.array([(d, None if g is None else cast(g)) in bad for d, g in zip(dom, key)], bool)
+
+    def predict(self, table: pd.DataFrame, on_zero_share: str = "raise",
+                on_unfitted: str = "raise") -> np.ndarray:
         """Predicted loss for every row of a run table (columns of :mod:`bimix.runs`), in row order.
-        ``on_zero_share``: "raise" (default) or "nan" for rows whose share is 0 in an r^-α form."""
+        ``on_zero_share``: "raise" (default) or "nan" for rows whose share is 0 in an r^-α form.
+        ``on_unfitted``: "raise" (default) or "nan" for rows of a step a grouped form did not fit."""
         f = _form(self.form)
         out = np.full(len(table), np.nan)
         r = table["r"].to_numpy(float)
         s = table["step"].to_numpy(float)
         zero = (r <= 0) if (f.zero_share_excluded or self.form in ("bimix", "additive")) else np.zeros(len(r), bool)
         if zero.any() and on_zero_share == "raise":
-            rows = list(table.index[zero][:10])
+            rows = _ids(table.index[zero])
             raise NotPredictableError(f"the {self.form} law diverges at r = 0 (rows {rows})")
         domain = table["domain"].to_numpy()
         if f.group is None:
@@ -596,16 +634,18 @@ class LawFit:
                 out[sel] = steps_loss(s[sel], p["B"], p["beta"], p["C"])
             return out
         step = table["step"].to_numpy()
-        R = mixture_matrix(table, self.domains) if self.form == "exponential" else None
+        R = mixture_matrix(table, self.t_domains) if self.form == "exponential" else None
         for key in sorted(set(zip(domain, step)), key=str):
             sel = (domain == key[0]) & (step == key[1]) & ~zero
             if not sel.any():
+                continue
+            if on_unfitted == "nan" and (key[0], int(key[1])) not in self.units:
                 continue
             p = self.params(key[0], int(key[1]))
             if self.form == "share":
                 out[sel] = share_loss(r[sel], p["A"], p["alpha"])
             else:
-                t = np.array([p[f"t[{e}]"] for e in self.domains])
+                t = np.array([p[f"t[{e}]"] for e in self.t_domains])
                 out[sel] = exponential_loss(R[sel], p["c"], p["k"], t)
         return out
 
@@ -632,7 +672,13 @@ class LawFit:
                 "n_params_identified": _n_identified(self),
                 "domains": doms, "domain_order": list(self.domains), "fit_on": list(self.fit_on),
                 "steps": list(self.steps), "n_starts": self.n_starts,
-                "n_excluded_zero_share": self.n_excluded_zero_share, "provenance": self.provenance}
+                "n_excluded_zero_share": self.n_excluded_zero_share, "provenance": self.provenance,
+                "skipped": [{**x, "group": None if x["group"] is None else str(x["group"])}
+                            for x in self.skipped],
+                "failed": [{"domain": u.domain, "group": None if u.group is None else str(u.group),
+                            "reason": u.failure} for u in self.units.values() if u.failure],
+                "support": {d: list(v) for d, v in self.support.items()},
+                "mixture_domains": list(self.t_domains)}
 
     @classmethod
     def from_json(cls, obj: dict) -> "LawFit":
@@ -650,17 +696,21 @@ class LawFit:
             for g, v in items:
                 sub = _FORMS[v["form"]]
                 p = v["params"]
-                th = sub.theta(p, domains)
+                th = sub.theta(p, tuple(obj.get("mixture_domains") or domains)
+                               if sub.name == "exponential" else domains)
                 units[(d, g)] = UnitFit(
                     domain=d, group=g, form=v["form"], identified=v["identified"], params=p, theta=th,
                     success=v["success"], n_starts=v["n_starts"],
                     n_converged_to_best=v["n_converged_to_best"], cost=v["cost"],
                     residuals=np.array([]), n_points=v["n_points"],
                     n_excluded_zero_share=v["n_excluded_zero_share"], r_fixed=v.get("r_fixed"),
-                    at_bound=tuple(v.get("at_bound", ())))
+                    at_bound=tuple(v.get("at_bound", ())), failure=v.get("failure", ""))
         return cls(form=obj["form"], method=obj["method"], domains=domains, units=units,
                    fit_on=tuple(obj.get("fit_on", ())), steps=tuple(obj.get("steps", ())),
-                   n_starts=obj.get("n_starts", 0), provenance=obj.get("provenance", {}))
+                   n_starts=obj.get("n_starts", 0), provenance=obj.get("provenance", {}),
+                   skipped=list(obj.get("skipped", [])),
+                   support={d: (float(v[0]), float(v[1])) for d, v in obj.get("support", {}).items()},
+                   mixture_domains=tuple(obj.get("mixture_domains") or ()))
 
     def summary(self) -> pd.DataFrame:
         """One row per unit: coefficients, rmse on log loss, convergence."""
@@ -669,6 +719,8 @@ class LawFit:
             row = {"domain": d, "group": g, "identified": u.identified, **u.params,
                    "rmse_log": u.rmse_log, "converged": f"{u.n_converged_to_best}/{u.n_starts}",
                    "success": u.success, "n_points": u.n_points, "excluded_r0": u.n_excluded_zero_share}
+            if any(v.failure for v in self.units.values()):
+                row["failure"] = u.failure
             rows.append(row)
         df = pd.DataFrame(rows)
         if _form(self.form).group is None:
@@ -693,7 +745,7 @@ def _n_identified(fit: LawFit) -> int:
     n = 0
     for u in fit.units.values():
         if fit.form == "exponential":
-            n += len(fit.domains) + 1
+            n += len(fit.t_domains) + 1
         else:
             n += full[fit.form] if u.identified == "full" else 3
     return n
@@ -729,17 +781,18 @@ def _check_rows(table: pd.DataFrame) -> None:
     for bad, what in checks:
         if bad.any():
             first = domain[bad][0]
-            rows = list(table.index[bad & (domain == first)][:10])
+            rows = _ids(table.index[bad & (domain == first)])
             n = int(bad.sum())
             raise LawInputError(f"domain {first!r}: {what} in rows {rows}"
                                 + (f" ({n} bad rows in all)" if n > len(rows) else ""))
 
 
-def _units(table: pd.DataFrame, form: _Form, domains: Sequence[str]) -> list[_Unit]:
+def _units(table: pd.DataFrame, form: _Form, domains: Sequence[str],
+           mixture_domains: Sequence[str] | None = None) -> list[_Unit]:
     _check_rows(table)
     points = pd.MultiIndex.from_frame(table[["run", "step"]])
     point_id = points.factorize()[0]
-    R_all = mixture_matrix(table, domains) if form.name == "exponential" else None
+    R_all = (mixture_matrix(table, mixture_domains or domains) if form.name == "exponential" else None)
     dom = table["domain"].to_numpy()
     grp = (table["mixture"].to_numpy() if form.group == "mixture"
            else table["step"].to_numpy() if form.group == "step" else None)
@@ -765,6 +818,11 @@ def _units(table: pd.DataFrame, form: _Form, domains: Sequence[str]) -> list[_Un
     return units
 
 
+def _ids(labels, most: int = 10) -> list:
+    """Row labels as plain Python values (messages never show numpy reprs)."""
+    return [x.item() if isinstance(x, np.generic) else x for x in list(labels)[:most]]
+
+
 def _where(u: _Unit) -> str:
     return f"domain {u.domain!r}" + ("" if u.group is None else f", group {u.group!r}")
 
@@ -782,26 +840,52 @@ def _effective_form(form: _Form, u: _Unit, m: int) -> _Form:
         if n < need:
             raise TooFewPointsError(
                 f"{_where(u)}: the exponential law has {need} coefficients per step but only {n} "
-                f"mixtures at this step (rows {list(u.rows[:10])})")
+                f"mixtures at this step (rows {_ids(u.rows)})")
         return eff
     p = eff.n_theta(m)
     if n < p:
         raise TooFewPointsError(f"{_where(u)}: {n} usable points for {p} coefficients of the "
-                                f"{eff.name} form{excl} (rows {list(u.rows[:10])})")
+                                f"{eff.name} form{excl} (rows {_ids(u.rows)})")
     if n_r < eff.needs_distinct_r:
         raise TooFewPointsError(f"{_where(u)}: the {eff.name} form needs {eff.needs_distinct_r} "
-                                f"distinct shares, got {n_r}{excl} (rows {list(u.rows[:10])})")
+                                f"distinct shares, got {n_r}{excl} (rows {_ids(u.rows)})")
     if n_s < eff.needs_distinct_s:
         raise TooFewPointsError(f"{_where(u)}: the {eff.name} form needs {eff.needs_distinct_s} "
-                                f"distinct steps, got {n_s} (rows {list(u.rows[:10])})")
+                                f"distinct steps, got {n_s} (rows {_ids(u.rows)})")
     return eff
+
+
+def _theta_names(eff: _Form, domains) -> tuple[str, ...]:
+    return eff.names if eff.name != "exponential" else ("log_c", "log_k", *[f"t[{d}]" for d in domains])
 
 
 def _unit_fit(form: _Form, eff: _Form, u: _Unit, sol: _Solved, n_starts: int, domains) -> UnitFit:
     lo, hi = eff.bounds(len(domains))
     span = hi - lo
-    at = tuple(n for n, x, a, b, w in zip(eff.names, sol.theta, lo, hi, span)
-               if min(x - a, b - x) <= 1e-6 * w) if eff.name != "exponential" else ()
+    names = _theta_names(eff, domains)
+    at = tuple(n for n, x, a, b, w in zip(names, sol.theta, lo, hi, span) if min(x - a, b - x) <= 1e-6 * w)
+    # the lower bounds of exponents (> 0) and of log-coefficients (a term that vanishes) are limits
+    # the law allows; an upper bound, or either bound of the exponential law's t and log k, only
+    # stops an optimum that ran away (the coefficient would go to infinity)
+    # stops an optimum that ran away (the coefficient would go to infinity). The exponential law's
+    # t at its bound (|t| = 50) is its best approximation of a loss that jumps between r = 0 and
+    # r > 0: reported in at_bound, still a fit.
+    runaway = [n for n, x, b, w in zip(names, sol.theta, hi, span) if b - x <= 1e-6 * w]
+    if eff.name == "exponential":
+        runaway = [n for n in at if n == "log_k"]
+    n_ident = (len(domains) + 1 if eff.name == "exponential" and u.R is not None
+               and np.allclose(u.R.sum(axis=1), 1, atol=1e-6) else len(sol.theta))
+    failure = ""
+    if not np.all(np.isfinite(sol.residuals)):
+        failure = "the fit's predictions are not finite"
+    elif not sol.success and np.sqrt(np.mean(sol.residuals**2)) > _EXACT_FIT:
+        failure = "the solver did not converge (iteration limit reached)"
+    elif len(u.y) <= n_ident and eff.name == "exponential":
+        failure = (f"{len(u.y)} points for {n_ident} identified coefficients: the fit interpolates the "
+                   "points and says nothing about other mixtures")
+    elif runaway:
+        failure = (f"degenerate optimum: {', '.join(runaway)} ran to the bound of its range (the "
+                   "coefficient would go to infinity; the data do not identify it)")
     if eff is form:
         params, identified, r_fixed = form.params(sol.theta, domains), "full", None
     else:
@@ -813,15 +897,20 @@ def _unit_fit(form: _Form, eff: _Form, u: _Unit, sol: _Solved, n_starts: int, do
                    params=params, theta=sol.theta, success=sol.success, n_starts=n_starts,
                    n_converged_to_best=sol.n_converged, cost=sol.cost, residuals=sol.residuals,
                    n_points=len(u.y), n_excluded_zero_share=u.n_excluded_zero_share,
-                   r_fixed=r_fixed, at_bound=at)
+                   r_fixed=r_fixed, at_bound=at, failure=failure)
 
 
 def fit_law(table: pd.DataFrame, form: str = "bimix", method: str = "trf", n_starts: int = 8,
-            domains: Sequence[str] | None = None, mixtures: Sequence[str] | None = None) -> LawFit:
+            domains: Sequence[str] | None = None, mixtures: Sequence[str] | None = None,
+            skip_unfittable: bool = True) -> LawFit:
     """Fit ``form`` to a long run table (:mod:`bimix.runs` columns), each domain (or group) on its own.
 
     ``mixtures`` restricts the fit to those mixtures' runs; ``domains`` to those domains (default:
     all, in order of first appearance). ``n_starts`` starting points per unit, best kept.
+    Grouped forms (``share``/``exponential`` per step, ``steps`` per mixture) leave out a group with
+    too few points and list it in ``LawFit.skipped`` (``skip_unfittable=False`` raises instead).
+    A unit whose optimum ran off to an artificial bound, or whose solver failed, is kept but marked
+    (``UnitFit.failure``); protocols do not score its predictions.
     Raises LawInputError / TooFewPointsError naming the domain and rows for unusable input.
     """
     f = _form(form)
@@ -836,17 +925,69 @@ def fit_law(table: pd.DataFrame, form: str = "bimix", method: str = "trf", n_sta
                                 f"(it has {sorted(set(table['mixture']))})")
         table = table[table["mixture"].isin(list(mixtures))]
     doms = tuple(dict.fromkeys(table["domain"])) if domains is None else tuple(domains)
-    units = _units(table, f, doms)
-    m = len(doms)
-    fitted = {}
+    mix = doms
+    if f.name == "exponential":
+        # Σ_j t_j r_j runs over the domains some run trains on: a domain with r = 0 in every run
+        # (validated but never trained on) would add a t the data cannot identify
+        trained = table.groupby("domain")["r"].max()
+        mix = tuple(d for d in dict.fromkeys(table["domain"]) if trained.get(d, 0) > 0)
+        if not mix:
+            raise LawInputError("no domain has a share > 0 in any run: the exponential law has no mixture to use")
+    units = _units(table, f, doms, mix)
+    m = len(mix)
+    fitted, skipped = {}, []
     with _blas_single_thread():
         for u in units:
-            eff = _effective_form(f, u, m)
+            try:
+                eff = _effective_form(f, u, m)
+            except TooFewPointsError as exc:
+                # a grouped form fits each step (or mixture) on its own: a group present in too few
+                # runs is left out and reported, the others still fit. So is a domain no run trains
+                # on (r = 0 everywhere: nothing an r^-α law can use)
+                never_trained = len(u.y) == 0 and u.n_excluded_zero_share > 0
+                if not skip_unfittable or (f.group is None and not never_trained):
+                    raise
+                skipped.append({"domain": u.domain, "group": u.group, "reason": str(exc)})
+                continue
             sol = _solve_unit(eff, u, method, eff.starts(u, n_starts), m)
-            fitted[(u.domain, u.group)] = _unit_fit(f, eff, u, sol, n_starts, doms)
+            fitted[(u.domain, u.group)] = _unit_fit(f, eff, u, sol, n_starts, mix)
+    if not fitted:
+        raise TooFewPointsError(f"the {form} form could fit none of its {len(units)} groups; first: "
+                                f"{skipped[0]['reason']}")
+    kept = {g for _, g in fitted} if f.group == "step" else None
+    steps = sorted(int(x) for x in set(table["step"]) if kept is None or int(x) in kept)
+    if f.group is None:  # a per-domain form's domains are the ones it fitted
+        doms = tuple(d for d in doms if (d, None) in fitted)
+    fitted_rows = table[table["r"] > 0] if f.zero_share_excluded else table
+    span = fitted_rows.groupby("domain")["r"].agg(["min", "max"])
+    support = {d: (float(span.loc[d, "min"]), float(span.loc[d, "max"])) for d in doms if d in span.index}
     return LawFit(form=form, method=method, domains=doms, units=fitted,
-                  fit_on=tuple(dict.fromkeys(table["mixture"])),
-                  steps=tuple(sorted(int(x) for x in set(table["step"]))), n_starts=n_starts)
+                  fit_on=tuple(dict.fromkeys(table["mixture"])), steps=tuple(steps),
+                  n_starts=n_starts, skipped=skipped, support=support,
+                  mixture_domains=mix if f.name == "exponential" else ())
+
+
+def fit_exponential_matrix(R: np.ndarray, y: np.ndarray, mixture_domains: Sequence[str],
+                           domain: str = "", method: str = "trf", n_starts: int = 8) -> UnitFit:
+    """The exponential law (Ye et al.) for one validation domain from full mixture vectors:
+    ``R`` (n, m) shares over every training domain (including those with no validation loss, which a
+    long run table cannot carry), ``y`` (n,) losses in nats. Same parametrisation, starts, solver and
+    failure checks as :func:`fit_law`'s ``exponential`` form; ``UnitFit.params`` holds c, k and
+    ``t[<mixture domain>]``. Predict with :func:`exponential_loss`."""
+    R, y = np.asarray(R, float), np.asarray(y, float)
+    if R.ndim != 2 or R.shape[0] != len(y) or R.shape[1] != len(mixture_domains):
+        raise LawInputError(f"R must be (n, {len(mixture_domains)}) with n = len(y) = {len(y)}, "
+                            f"got {R.shape}")
+    if not np.all(np.isfinite(y)) or np.any(y <= 0):
+        raise LawInputError(f"domain {domain!r}: losses must be finite and > 0")
+    f, m = _FORMS["exponential"], len(mixture_domains)
+    ones = np.ones(len(y))
+    u = _Unit(domain=domain, group=None, r=ones, s=ones, y=y, R=R, point=np.arange(len(y)),
+              rows=np.arange(len(y)))
+    eff = _effective_form(f, u, m)
+    with _blas_single_thread():
+        sol = _solve_unit(eff, u, method, eff.starts(u, n_starts), m)
+    return _unit_fit(f, eff, u, sol, n_starts, tuple(mixture_domains))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -878,14 +1019,15 @@ class Bootstrap:
             eff = _FORMS[u0.form]
             f = _form(self.base.form)
             if eff is f:
-                params = f.params(th, self.base.domains)
+                params = f.params(th, self.base.t_domains)
             else:
-                sp = eff.params(th, self.base.domains)
+                sp = eff.params(th, self.base.t_domains)
                 params = ({"A": None, "alpha": None, **sp} if f.name == "bimix"
                           else {"E": None, "A": None, "a": None, **sp})
             units[key] = UnitFit(**{**u0.__dict__, "params": params, "theta": th})
         return LawFit(form=self.base.form, method=self.base.method, domains=self.base.domains,
-                      units=units, fit_on=self.base.fit_on, steps=self.base.steps, n_starts=1)
+                      units=units, fit_on=self.base.fit_on, steps=self.base.steps, n_starts=1,
+                      support=self.base.support, mixture_domains=self.base.mixture_domains)
 
     def param_samples(self, domain: str, group: Any = None) -> pd.DataFrame:
         """(n_boot, coefficients) named samples for one unit."""
@@ -896,7 +1038,7 @@ class Bootstrap:
             th = self.thetas[b, j]
             if np.isnan(th).any():
                 continue
-            rows.append(_FORMS[u0.form].params(th, self.base.domains))
+            rows.append(_FORMS[u0.form].params(th, self.base.t_domains))
         return pd.DataFrame(rows)
 
     def ci(self, level: float = 0.95) -> dict[str, dict[str, dict[str, list[float]]]]:
@@ -965,7 +1107,7 @@ def bootstrap(table: pd.DataFrame, fit: LawFit, n_boot: int = 1000, seed: int = 
         raise LawError(f"unknown bootstrap scheme {scheme!r}; choose from: {', '.join(BOOTSTRAP_SCHEMES)}")
     f = _form(fit.form)
     table = table[table["mixture"].isin(list(fit.fit_on))]
-    units = _units(table, f, fit.domains)
+    units = _units(table, f, fit.domains, fit.t_domains)
     keys = tuple((u.domain, u.group) for u in units)
     effs = [fit.units[k].form for k in keys]
     base = [fit.units[k].theta for k in keys]
@@ -984,7 +1126,7 @@ def bootstrap(table: pd.DataFrame, fit: LawFit, n_boot: int = 1000, seed: int = 
     if n_jobs == -1:
         n_jobs = os.cpu_count() or 1
     blocks = np.array_split(np.arange(n_boot), max(1, min(n_jobs, n_boot)))
-    args = (fit.form, fit.method, units, effs, len(fit.domains), base)
+    args = (fit.form, fit.method, units, effs, len(fit.t_domains), base)
     if n_jobs <= 1:
         parts = [_bootstrap_chunk(*args, W[blk]) for blk in _progress(blocks, progress)]
     else:

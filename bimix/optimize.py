@@ -15,7 +15,7 @@ This module imports only numpy, scipy and pandas.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -41,6 +41,8 @@ class MixtureOptimum:
     upper: np.ndarray
     method: str
     lam: float | None = None  # KKT multiplier of Σ r = 1 (kkt only)
+    warnings: list[str] = field(default_factory=list)  # an answer at a bound or outside the support
+    support: dict[str, tuple[float, float]] = field(default_factory=dict)  # fitted shares per domain
 
     @property
     def shares(self) -> dict[str, float]:
@@ -58,7 +60,8 @@ class MixtureOptimum:
                 "weights": dict(zip(self.domains, map(float, self.weights))),
                 "lower": dict(zip(self.domains, map(float, self.lower))),
                 "upper": dict(zip(self.domains, map(float, self.upper))),
-                "at_bound": dict(zip(self.domains, _at_bound(self.r, self.lower, self.upper)))}
+                "at_bound": dict(zip(self.domains, _at_bound(self.r, self.lower, self.upper))),
+                "support": {d: list(v) for d, v in self.support.items()}, "warnings": list(self.warnings)}
 
 
 def _at_bound(r, lo, hi) -> list[str]:
@@ -189,12 +192,19 @@ def _losses(fit: LawFit, r: np.ndarray, step: float) -> np.ndarray:
 
 
 def optimize_mixture(fit: LawFit, step: float, weights=None, lower=None, upper=None,
-                     method: str = "auto") -> MixtureOptimum:
+                     method: str = "auto", within_support: bool = False) -> MixtureOptimum:
     """Minimise Σ_i w_i L_i(r, step) over the simplex with lower ≤ r ≤ upper.
 
     ``weights``, ``lower``, ``upper``: None, a scalar, a sequence in ``fit.domains`` order or a
     mapping domain -> value (unnamed domains take the defaults 1, 0, 1). ``method``: "kkt" (exact,
     ``bimix`` only), "slsqp", or "auto" (kkt for bimix, else slsqp).
+
+    ``within_support``: each share also stays within the shares the law was fitted on
+    (``fit.support``): outside them the law is extrapolated, and r^-α drives the optimiser towards
+    shares no run measured. The CLI does this by default (``--outside-support`` leaves it); here it
+    is off by default because notebook 00 compares the optimum with an unbounded grid search. Off,
+    the result warns about every share outside the support. Either way ``warnings`` names each share
+    at a bound.
     """
     doms = fit.domains
     if not np.isfinite(step) or step <= 0:
@@ -203,6 +213,20 @@ def optimize_mixture(fit: LawFit, step: float, weights=None, lower=None, upper=N
     lo = _vector(lower, doms, 0.0, "lower bounds")
     hi = _vector(upper, doms, 1.0, "upper bounds")
     _check(doms, w, lo, hi)
+    notes: list[str] = []
+    support = {d: fit.support[d] for d in doms if d in fit.support}
+    if within_support and len(support) == len(doms):
+        s_lo = np.array([support[d][0] for d in doms])
+        s_hi = np.array([support[d][1] for d in doms])
+        lo, hi = np.maximum(lo, s_lo), np.minimum(hi, s_hi)
+        if np.any(lo > hi) or lo.sum() > 1 + 1e-12 or hi.sum() < 1 - 1e-12:
+            raise OptimizeError(
+                f"no mixture lies within both the given bounds and the shares the law was fitted on "
+                f"(per domain {dict((d, [round(a, 6), round(b, 6)]) for d, a, b in zip(doms, s_lo, s_hi))}); "
+                "relax the bounds or leave the fitted support (within_support=False, CLI --outside-support)")
+    elif within_support:
+        notes.append("the fit does not record the shares it was fitted on (written by an older "
+                     "version): the optimum is not kept within them")
     if method == "auto":
         method = "kkt" if fit.form == "bimix" else "slsqp"
     f = _objective(fit, step, w)
@@ -219,8 +243,18 @@ def optimize_mixture(fit: LawFit, step: float, weights=None, lower=None, upper=N
     else:
         raise OptimizeError(f"unknown method {method!r}; choose from: auto, kkt, slsqp")
     losses = _losses(fit, r, step)
+    for d, x, a, b, where in zip(doms, r, lo, hi, _at_bound(r, lo, hi)):
+        if where:
+            origin = ("the fitted support" if within_support and d in support
+                      and np.isclose((a, b)[where == "upper"], support[d][where == "upper"], rtol=0, atol=1e-15)
+                      else "its bound")
+            notes.append(f"{d}: r = {float(x):.6g} is at the {where} end of {origin} ({float((a, b)[where == 'upper']):.6g})")
+        if d in support and not (support[d][0] - 1e-12 <= x <= support[d][1] + 1e-12):
+            notes.append(f"{d}: r = {float(x):.6g} is outside the shares the law was fitted on "
+                         f"[{support[d][0]:.6g}, {support[d][1]:.6g}]: the law is extrapolated there")
     return MixtureOptimum(domains=doms, r=r, step=float(step), objective=float(w @ losses),
-                          losses=losses, weights=w, lower=lo, upper=hi, method=method, lam=lam)
+                          losses=losses, weights=w, lower=lo, upper=hi, method=method, lam=lam,
+                          warnings=notes, support=support)
 
 
 def _slsqp(f, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

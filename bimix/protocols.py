@@ -70,7 +70,8 @@ class Extrapolation:
     reason: str = ""
     errors: pd.DataFrame = field(default_factory=pd.DataFrame)  # per held-out point
     per_run: pd.DataFrame = field(default_factory=pd.DataFrame)  # mean/worst/best over domains
-    n_excluded_zero_share: int = 0
+    n_excluded_zero_share: int = 0  # held-out or training rows with r = 0, left out
+    failed: pd.DataFrame = field(default_factory=pd.DataFrame)  # (run, reason) not fitted or not scored
 
     @property
     def mre_mean(self) -> float:
@@ -88,6 +89,8 @@ class Extrapolation:
         return {"form": self.form, "applicable": self.applicable, "reason": self.reason,
                 "mre_mean": self.mre_mean, "mre_worst": self.mre_worst, "mre_best": self.mre_best,
                 "n_excluded_zero_share": self.n_excluded_zero_share,
+                "n_failed": len(self.failed),
+                "failed": self.failed.head(20).to_dict(orient="records"),
                 "per_run": self.per_run.to_dict(orient="records")}
 
 
@@ -106,21 +109,34 @@ def extrapolate_steps(table: pd.DataFrame, form: str = "bimix", method: str = "t
     if form in ("share", "exponential"):
         return Extrapolation(form=form, applicable=False,
                              reason=f"the {form} law has no step variable: it is fitted per step")
+    # a run-domain where the domain is absent (r = 0) has no r^-α: left out of the protocol, counted
+    zero = (table["r"] <= 0) if form in ("bimix", "additive") else pd.Series(False, index=table.index)
+    n_zero = int(zero.sum())
+    table = table[~zero]
     rank = table.groupby("run")["step"].rank(method="dense", ascending=False)
     held = rank <= holdout_last
     groups = [(run, table["run"] == run) for run in dict.fromkeys(table["run"])] if per_run \
         else [(None, pd.Series(True, index=table.index))]
-    pieces, n_zero = [], 0
-    try:
-        for _, sel in groups:
-            train, test = table[sel & ~held], table[sel & held]
+    pieces, failed = [], []
+    for run, sel in groups:
+        train, test = table[sel & ~held], table[sel & held]
+        try:
             fit = fit_law(train, form=form, method=method, n_starts=n_starts)
             pred = fit.predict(test, on_zero_share="nan")
-            ok = np.isfinite(pred)
-            n_zero += int((~ok).sum())
-            pieces.append(test[ok].assign(pred=pred[ok]))
-    except NotPredictableError as exc:
-        return Extrapolation(form=form, applicable=False, reason=str(exc))
+        except LawError as exc:
+            failed.append({"run": run, "reason": str(exc)})
+            continue
+        bad = fit.unit_failed(test)
+        pred[bad] = np.nan
+        failed += [{"run": run, "reason": f"domain {d!r}: {fit.unit(d).failure}"}
+                   for d in dict.fromkeys(test["domain"][bad])]
+        ok = np.isfinite(pred)
+        pieces.append(test[ok].assign(pred=pred[ok]))
+    failed = pd.DataFrame(failed, columns=["run", "reason"])
+    if not pieces or not sum(len(p) for p in pieces):
+        why = failed["reason"].iloc[0] if len(failed) else "no held-out points"
+        return Extrapolation(form=form, applicable=False, reason=f"no run could be fitted ({why})",
+                             n_excluded_zero_share=n_zero, failed=failed)
     err = pd.concat(pieces)
     err["rel_error"] = relative_error(err["loss"], err["pred"])
     err = err[["run", "mixture", "domain", "step", "loss", "pred", "rel_error"]]
@@ -128,7 +144,7 @@ def extrapolate_steps(table: pd.DataFrame, form: str = "bimix", method: str = "t
     per = dom.groupby(["run", "mixture"], sort=False)["rel_error"].agg(
         mre_mean="mean", mre_worst="max", mre_best="min").reset_index()
     return Extrapolation(form=form, applicable=True, errors=err.reset_index(drop=True), per_run=per,
-                         n_excluded_zero_share=n_zero)
+                         n_excluded_zero_share=n_zero, failed=failed)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -146,23 +162,37 @@ class Generalisation:
     per_mixture: pd.DataFrame = field(default_factory=pd.DataFrame)  # mean/worst/best per mixture
     spearman_final: float = float("nan")  # mean final loss over domains, ranked across mixtures
     spearman_final_per_domain: float = float("nan")  # per domain across mixtures, then averaged
-    n_excluded_zero_share: int = 0
+    n_excluded_zero_share: int = 0  # held-out rows not predicted: r = 0, or a step the fit skipped
+    n_failed: int = 0  # held-out rows of units whose fit failed (not scored)
+    spearman_domains: tuple[str, ...] = ()  # the domains spearman_final averages over
+    n_outside_support: int = 0  # predicted rows whose shares leave the range the fit saw
 
     def to_json(self) -> dict:
         out = {"form": self.form, "fit_on": list(self.fit_on), "predict": list(self.predict),
                "applicable": self.applicable, "reason": self.reason,
                "spearman_final": self.spearman_final,
                "spearman_final_per_domain": self.spearman_final_per_domain,
-               "n_excluded_zero_share": self.n_excluded_zero_share, "heldout": {}}
+               "n_excluded_zero_share": self.n_excluded_zero_share, "n_failed": self.n_failed,
+               "spearman_domains": list(self.spearman_domains),
+               "n_outside_support": self.n_outside_support, "heldout": {}}
         for _, row in self.per_mixture.iterrows():
             out["heldout"][row["mixture"]] = {k: float(v) for k, v in row.items() if k != "mixture"}
         return out
 
 
 def _score(form, fit_on, predict, fit, held) -> Generalisation:
-    pred = fit.predict(held, on_zero_share="nan")
+    pred = fit.predict(held, on_zero_share="nan", on_unfitted="nan")
+    failed = fit.unit_failed(held)
+    pred[failed] = np.nan
     ok = np.isfinite(pred)
+    if not ok.any():
+        why = next((u.failure for u in fit.units.values() if u.failure), "") or \
+            "every held-out row has r = 0 or a step the fit could not use"
+        return Generalisation(form=form, fit_on=tuple(fit_on), predict=tuple(predict),
+                              applicable=False, reason=f"nothing to score: {why}",
+                              n_excluded_zero_share=int((~ok).sum()))
     pts = held[ok].assign(pred=pred[ok])
+    pts["outside_support"] = outside_support(fit, pts)
     rows = []
     for (mix, d), g in pts.groupby(["mixture", "domain"], sort=False):
         fin = _final_rows(g)
@@ -173,14 +203,19 @@ def _score(form, fit_on, predict, fit, held) -> Generalisation:
     per_mix = per_domain.groupby("mixture", sort=False).agg(
         r2_log_mean=("r2_log", "mean"), r2_log_worst=("r2_log", "min"), r2_log_best=("r2_log", "max"),
         mre_final=("mre_final", "mean"), mre_final_worst=("mre_final", "max")).reset_index()
-    finals = per_domain.groupby("mixture", sort=False)[["final_loss", "final_pred"]].mean()
+    # mixtures are compared over the same domains: those predicted for every held-out mixture
+    n_mix = per_domain["mixture"].nunique()
+    common = per_domain.groupby("domain")["mixture"].transform("nunique") == n_mix
+    finals = per_domain[common].groupby("mixture", sort=False)[["final_loss", "final_pred"]].mean()
     rho_dom = [spearman(g["final_loss"], g["final_pred"]) for _, g in per_domain.groupby("domain")]
     rho_dom = [x for x in rho_dom if np.isfinite(x)]
     return Generalisation(form=form, fit_on=tuple(fit_on), predict=tuple(predict), applicable=True,
                           points=pts, per_domain=per_domain, per_mixture=per_mix,
                           spearman_final=spearman(finals["final_loss"], finals["final_pred"]),
                           spearman_final_per_domain=float(np.mean(rho_dom)) if rho_dom else float("nan"),
-                          n_excluded_zero_share=int((~ok).sum()))
+                          n_excluded_zero_share=int((~ok & ~failed).sum()), n_failed=int(failed.sum()),
+                          spearman_domains=tuple(sorted(set(per_domain.loc[common, "domain"]))),
+                          n_outside_support=int(pts["outside_support"].sum()))
 
 
 def generalise_mixtures(table: pd.DataFrame, fit_on: Sequence[str], predict: Sequence[str],
@@ -221,9 +256,15 @@ def leave_one_mixture_out(table: pd.DataFrame, forms: Sequence[str] = ("bimix",)
             row = {"form": form, "heldout": mix, "applicable": g.applicable, "reason": g.reason}
             if g.applicable:
                 row.update(g.per_mixture.iloc[0].drop("mixture").to_dict())
-                finals.append((g.per_domain["final_loss"].mean(), g.per_domain["final_pred"].mean()))
+                finals.append(g.per_domain[["mixture", "domain", "final_loss", "final_pred"]])
             rows.append(row)
-        rho = spearman(*zip(*finals)) if len(finals) >= 2 else float("nan")
+        rho = float("nan")
+        if len(finals) >= 2:
+            # every held-out mixture averaged over the same domains: those predicted for all of them
+            f = pd.concat(finals, ignore_index=True)
+            common = f.groupby("domain")["mixture"].transform("nunique") == f["mixture"].nunique()
+            mean = f[common].groupby("mixture")[["final_loss", "final_pred"]].mean()
+            rho = spearman(mean["final_loss"], mean["final_pred"])
         for row in rows:
             if row["form"] == form:
                 row["spearman_final"] = rho
@@ -354,22 +395,56 @@ def lomo_points(table: pd.DataFrame, form: str = "bimix", method: str = "trf",
     for mix in mixtures:
         train, held = table[table["mixture"] != mix], table[table["mixture"] == mix]
         for doms in groups:
+            if form == "exponential":  # one joint fit over the domains the other mixtures measured
+                gone = [d for d in doms if d not in set(train["domain"])]
+                skipped += [{"heldout": mix, "domain": d, "reason": f"domain {d!r} is measured only in "
+                             f"the held-out mixture {mix!r}"} for d in gone if d in set(held["domain"])]
+                doms = [d for d in doms if d not in gone]
             test = held[held["domain"].isin(doms)]
             try:
                 fit = fit_law(train[train["domain"].isin(doms)] if form != "exponential" else train,
                               form=form, method=method, n_starts=n_starts, domains=doms)
-                pred = fit.predict(test, on_zero_share="nan")
+                pred = fit.predict(test, on_zero_share="nan", on_unfitted="nan")
             except LawError as exc:
                 skipped += [{"heldout": mix, "domain": d, "reason": str(exc)} for d in doms]
                 continue
-            ok = np.isfinite(pred)
+            bad = fit.unit_failed(test)
+            if bad.any():
+                pred[bad] = np.nan
+                skipped += [{"heldout": mix, "domain": d, "reason": f"failed fit: {fit.unit(d, g).failure}"}
+                            for d, g in {(u.domain, u.group) for u in fit.units.values() if u.failure}]
+            ok = np.isfinite(pred) | bad
             if (~ok).any():
                 skipped.append({"heldout": mix, "domain": ", ".join(doms),
-                                "reason": f"{int((~ok).sum())} rows with r = 0 cannot be predicted"})
-            pieces.append(test[ok].assign(pred=pred[ok], heldout=mix))
+                                "reason": f"{int((~ok).sum())} rows with r = 0 (or at a step the fit "
+                                          "skipped) cannot be predicted"})
+            ok = np.isfinite(pred)
+            pieces.append(test[ok].assign(pred=pred[ok], heldout=mix,
+                                          outside_support=outside_support(fit, test[ok])))
     points = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame(
         columns=[*table.columns, "pred", "heldout"])
     return points, pd.DataFrame(skipped, columns=["heldout", "domain", "reason"])
+
+
+def outside_support(fit, rows: pd.DataFrame) -> np.ndarray:
+    """(rows,) True where a prediction extrapolates beyond the shares the fit saw: the row's own share
+    outside its domain's fitted range (r^-α forms), or, for the exponential law, any share of the
+    row's mixture outside that domain's fitted range."""
+    sup = fit.support
+    if not sup or not len(rows):
+        return np.zeros(len(rows), bool)
+    if fit.form != "exponential":
+        lo = rows["domain"].map(lambda d: sup.get(d, (0.0, 1.0))[0]).to_numpy(float)
+        hi = rows["domain"].map(lambda d: sup.get(d, (0.0, 1.0))[1]).to_numpy(float)
+        r = rows["r"].to_numpy(float)
+        return (r < lo - 1e-12) | (r > hi + 1e-12)
+    from bimix.law import mixture_matrix
+
+    doms = list(fit.t_domains)
+    R = mixture_matrix(rows, doms)  # (rows, m)
+    lo = np.array([sup.get(d, (0.0, 1.0))[0] for d in doms])
+    hi = np.array([sup.get(d, (0.0, 1.0))[1] for d in doms])
+    return np.any((R < lo - 1e-12) | (R > hi + 1e-12), axis=1)
 
 
 def pooled_scores(points: pd.DataFrame, by: str | Sequence[str] = "domain") -> pd.DataFrame:

@@ -368,6 +368,7 @@ def from_dml(paths: Sequence[str | os.PathLike], domains: Sequence[str],
     resolve = _Resolver(domains, domain_map)
     report = ConversionReport(source="dml", files=[str(p) for p in paths])
     rows, unmatched, last_steps = [], set(), {}
+    sources: dict[str, set[str]] = {}  # training domain -> validation names matched to it
     for path in paths:
         with open(path, encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, 1):
@@ -402,19 +403,44 @@ def from_dml(paths: Sequence[str | os.PathLike], domains: Sequence[str],
                 if domain is None:
                     unmatched.add(v[1])
                     domain, r = v[1], 0.0
+                elif domain not in shares:
+                    raise ConversionError(f"{where}: validation domain {v[1]!r} maps to {domain!r}, "
+                                          f"which is not one of the training domains {list(domains)}")
                 else:
                     r = shares[domain]
+                    sources.setdefault(domain, set()).add(v[1])
                 try:
                     loss = float(loss_s)
                 except ValueError:
                     raise ConversionError(f"{where}: loss {loss_s!r} is not a number") from None
                 last_steps[run] = max(last_steps.get(run, 0), int(step_s))
                 rows.append({"run": run, "mixture": m["shares"], "seed": 0, "step": int(step_s),
-                             "tokens": pd.NA, "domain": domain, "r": r, "loss": loss})
+                             "tokens": pd.NA, "domain": domain, "r": r, "loss": loss, "_valid": v[1]})
     if not rows:
         raise ConversionError(f"no usable rows in {report.files} (skipped: {report.skipped})")
     report.unmatched_validation = sorted(unmatched)
-    report.unmatched_training = sorted(set(domains) - {r["domain"] for r in rows})
+    report.unmatched_training = sorted(set(domains) - set(sources))
+    if not sources:
+        raise ConversionError(f"none of the training domains {list(domains)} matches a validation "
+                              f"file in {report.files} (validation domains: {sorted(unmatched)[:12]}); "
+                              "pass --domain-map to say which validation domain belongs to which")
+    grouped = {d: sorted(v) for d, v in sources.items() if len(v) > 1}
+    if grouped:
+        # several validation domains draw on one training group: each keeps its own name (one loss
+        # per row) and an equal part of the group's share as r. The split keeps a run's shares
+        # summing to 1; for the r^-α laws a constant factor per domain is absorbed by A, so any
+        # fixed split within the group gives the same fit.
+        for row in rows:
+            if row["domain"] in grouped:
+                row["r"] = row["r"] / len(grouped[row["domain"]])
+                row["domain"] = row.pop("_valid")
+            else:
+                row.pop("_valid")
+        report.notes.append("validation domains sharing one training domain keep their own names, "
+                            f"each with an equal part of that domain's share as r: {grouped}")
+    else:
+        for row in rows:
+            row.pop("_valid")
     ends = sorted(set(last_steps.values()))
     if len(ends) > 1:
         report.notes.append(f"runs end at different steps: {ends}")
@@ -429,28 +455,97 @@ def _read_csv_strict(path) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"index": str, "run": str, "name": str}, **_EXACT_FLOATS)
 
 
-def from_regmix(mixtures_csv: str | os.PathLike, losses_csv: str | os.PathLike,
-                domains: Sequence[str] | None = None, domain_map: Mapping[str, str] | None = None,
-                step: int = 1) -> tuple[pd.DataFrame, ConversionReport]:
-    """Convert a RegMix pair: ``index,train_<domain>...`` and ``index,metric/<domain>_val_loss...``
-    joined on ``index``. RegMix logs the final loss only: every row gets ``step`` (default 1) and
-    the report says so. Each run is its own mixture, ``regmix_<index>``."""
+def _decimals(values: np.ndarray, most: int = 12) -> int:
+    """The fewest decimals every value is printed with (3 for RegMix's 0.004, 0.209 ...)."""
+    v = np.abs(values[np.isfinite(values)])
+    for d in range(most + 1):
+        if np.all(np.abs(v * 10**d - np.round(v * 10**d)) < 1e-6):
+            return d
+    return most
+
+
+def regmix_tag(mixtures_csv: str | os.PathLike) -> str:
+    """The split/size tag in a RegMix mixtures file name: ``train_mixture_1m.csv`` -> ``train_1m``,
+    ``test_mixture_1B.csv`` -> ``test_1B``, ``regmix_mixtures.csv`` -> ``""``. RegMix numbers the
+    rows of every file from 0 or 1, so the tag is what keeps run ids of different files apart."""
+    stem = Path(mixtures_csv).stem
+    stem = re.sub(r"(^|_)regmix(_|$)", r"\1", stem)
+    stem = re.sub(r"(^|_)mixtures?(_|$)", "_", stem)
+    return re.sub(r"_+", "_", stem).strip("_")
+
+
+def read_regmix_pair(mixtures_csv: str | os.PathLike, losses_csv: str | os.PathLike,
+                     share_tol: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Read a RegMix pair as published: ``(mixtures, losses, notes)``, both with an ``index`` column
+    (kept as text), the mixture rows renormalised to sum to 1 where their rounding allows
+    (``share_tol``, see :func:`from_regmix`) and the renormalisation described in ``notes``."""
     mix, loss = _read_csv_strict(mixtures_csv), _read_csv_strict(losses_csv)
-    report = ConversionReport(source="regmix", files=[str(mixtures_csv), str(losses_csv)])
     for df, path in ((mix, mixtures_csv), (loss, losses_csv)):
         if "index" not in df.columns:
             raise ConversionError(f"{path}: no 'index' column")
     train_cols = [c for c in mix.columns if c != "index"]
+    if not train_cols:
+        raise ConversionError(f"{mixtures_csv}: no training-domain columns besides 'index'")
+    shares = mix[train_cols].to_numpy(float)  # (n_runs, n_training_domains)
+    if not np.isfinite(shares).all() or (shares < 0).any():
+        bad = mix["index"][~np.isfinite(shares).all(axis=1) | (shares < 0).any(axis=1)]
+        raise ConversionError(f"{mixtures_csv}: missing or negative shares at index "
+                              f"{', '.join(map(str, list(bad)[:10]))}")
+    sums = shares.sum(axis=1)
+    if share_tol is None:
+        decimals = _decimals(shares)
+        share_tol = max(0.5 * 10.0**-decimals * len(train_cols), 1e-9)
+        why = f"rounding to {decimals} decimals over {len(train_cols)} domains"
+    else:
+        why = "given"
+    off = np.abs(sums - 1)
+    if (off > share_tol).any():
+        bad = mix["index"][off > share_tol]
+        raise ConversionError(f"{mixtures_csv}: mixture rows at index {', '.join(map(str, list(bad)[:10]))} sum to "
+                              f"{float(sums[off > share_tol][0]):.6g}, beyond 1 ± {share_tol:.4g} ({why})")
+    notes = []
+    renorm = off > 1e-9  # float noise of the sum itself is not a rounded row
+    if renorm.any():
+        mix.loc[:, train_cols] = shares / sums[:, None]
+        notes.append(f"renormalised {int(renorm.sum())} of {len(mix)} mixture rows whose shares "
+                     f"summed to {float(sums.min()):.4g}–{float(sums.max()):.4g} "
+                     f"(tolerance 1 ± {share_tol:.4g}, {why})")
+    return mix, loss, notes
+
+
+def from_regmix(mixtures_csv: str | os.PathLike, losses_csv: str | os.PathLike,
+                domains: Sequence[str] | None = None, domain_map: Mapping[str, str] | None = None,
+                step: int = 1, run_prefix: str | None = None,
+                share_tol: float | None = None) -> tuple[pd.DataFrame, ConversionReport]:
+    """Convert a RegMix pair: ``index,train_<domain>...`` and ``index,metric/<domain>_val_loss...``
+    joined on ``index``. RegMix logs the final loss only: every row gets ``step`` (default 1) and
+    the report says so.
+
+    Run ids are ``<run_prefix>_<index>``; the default prefix is ``regmix_<tag>`` with the tag read
+    from the mixtures file name (:func:`regmix_tag`), so the train and test files of one release,
+    which both number their rows from 1, can be combined. Each run is its own mixture.
+
+    Published shares are rounded (RegMix prints 3 decimals over 17 domains, so a row may sum to
+    1 ± 17 × 0.0005). ``share_tol`` is the largest |sum − 1| accepted; by default the rounding bound
+    (half a unit of the last printed decimal per training domain). Rows within it are divided by
+    their sum and counted in the report; a row beyond it is refused, naming its index.
+    """
+    mix, loss, notes = read_regmix_pair(mixtures_csv, losses_csv, share_tol=share_tol)
+    report = ConversionReport(source="regmix", files=[str(mixtures_csv), str(losses_csv)], notes=notes)
+    train_cols = [c for c in mix.columns if c != "index"]
     val_cols = [c for c in loss.columns if c != "index"]
+    if run_prefix is None:
+        tag = regmix_tag(mixtures_csv)
+        run_prefix = f"regmix_{tag}" if tag else "regmix"
     resolve = _Resolver(domains, domain_map)
     train = {c: resolve(c, re.sub(r"^train_", "", c)) for c in train_cols}
     val = {c: resolve(c, re.sub(r"_val_loss$", "", re.sub(r"^metric/", "", c))) for c in val_cols}
     val_domains = {d for d in val.values() if d is not None}
     report.unmatched_training = sorted(c for c, d in train.items() if d is None or d not in val_domains)
     train_of = {d: c for c, d in train.items() if d is not None}
-    sums = mix[train_cols].sum(axis=1)
-    if (abs(sums - 1) > 1e-2).any():
-        report.notes.append(f"{int((abs(sums - 1) > 1e-2).sum())} mixture rows do not sum to 1 within 0.01")
+    if (domains or domain_map) and not val_domains:
+        raise ConversionError(f"none of the given domain names matches a validation column of "
+                              f"{losses_csv} ({val_cols[:6]}...); check --domains / --domain-map")
     joined = mix.merge(loss, on="index", how="inner", validate="one_to_one")
     lost = len(set(mix["index"]) ^ set(loss["index"]))
     if lost:
@@ -470,15 +565,15 @@ def from_regmix(mixtures_csv: str | os.PathLike, losses_csv: str | os.PathLike,
             else:
                 no_train.add(d)
                 r = 0.0
-            rows.append({"run": f"regmix_{rec['index']}", "mixture": f"regmix_{rec['index']}",
-                         "seed": 0, "step": step, "tokens": pd.NA, "domain": d, "r": r,
-                         "loss": float(rec[c])})
+            run = f"{run_prefix}_{rec['index']}"
+            rows.append({"run": run, "mixture": run, "seed": 0, "step": step, "tokens": pd.NA,
+                         "domain": d, "r": r, "loss": float(rec[c])})
     report.unmatched_validation = sorted(unmatched_val)
     report.notes.append(f"RegMix logs the final loss only: every row has step {step}")
     if no_train:
         report.notes.append(f"validation domains with no training column (r = 0): {sorted(no_train)}")
-    if sums.max() > 1 + SHARE_SUM_TOL:
-        raise ConversionError(f"{mixtures_csv}: mixture rows sum to up to {sums.max():.6g} > 1")
+    if not rows:
+        raise ConversionError(f"no usable rows in {report.files}")
     return _finish(pd.DataFrame(rows), report, ("run", "step", "domain")), report
 
 
@@ -535,15 +630,16 @@ def from_olmix(ratios_csv: str | os.PathLike, metrics_csv: str | os.PathLike,
 def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="source", required=True, choices=("dml", "regmix", "olmix"),
                         help="public format of the inputs")
-    parser.add_argument("inputs", nargs="+", help="dml: one or more loss tables; regmix: the mixtures "
-                        "and losses CSVs; olmix: ratios.csv and metrics.csv (any order)")
+    parser.add_argument("inputs", nargs="+", help="dml: one or more loss tables; regmix: one or more "
+                        "pairs of mixtures and losses CSVs (paired by file name, e.g. train_mixture_1m "
+                        "with train_pile_loss_1m); olmix: ratios.csv and metrics.csv (any order)")
     parser.add_argument("--out", required=True, help="run table to write (.csv or .parquet)")
-    names = parser.add_mutually_exclusive_group()
-    names.add_argument("--domains", default=None,
-                       help="comma-separated canonical domain names (dml: the training domains in "
-                            "share order, required)")
-    names.add_argument("--domain-map", default=None,
-                       help="JSON file mapping source names to canonical domain names")
+    parser.add_argument("--domains", default=None,
+                        help="comma-separated canonical domain names (dml: the training domains in "
+                             "share order, required)")
+    parser.add_argument("--domain-map", default=None,
+                        help="JSON file mapping source names to canonical domain names; combinable "
+                             "with --domains (dml: validation domain -> training domain)")
     parser.add_argument("--step", type=int, default=1,
                         help="step given to final-only formats (regmix, olmix); default 1")
     parser.add_argument("--strict", action="store_true",
@@ -563,14 +659,50 @@ def _split_pair(inputs: list[str], source: str) -> tuple[str, str]:
     return (a, b) if first_is_mix else (b, a)
 
 
+def regmix_pairs(inputs: Sequence[str]) -> list[tuple[str, str]]:
+    """Pair RegMix mixtures and losses files: a file with ``train_*`` columns holds mixtures; a pair
+    shares its name once ``mixture(s)`` / ``pile_loss`` / ``loss(es)`` is removed
+    (``train_mixture_1m.csv`` with ``train_pile_loss_1m.csv``). Two files always form one pair."""
+    if len(inputs) < 2 or len(inputs) % 2:
+        raise ConversionError(f"regmix needs pairs of files (mixtures and losses), got {len(inputs)}: "
+                              f"{list(inputs)}")
+    if len(inputs) == 2:
+        return [_split_pair(list(inputs), "regmix")]
+    mixes, losses = {}, {}
+    for path in inputs:
+        is_mix = any(c.startswith("train_") for c in pd.read_csv(path, nrows=0).columns)
+        key = re.sub(r"(^|_)(mixtures?|pile_loss|losses|loss)(_|$)", "_", Path(path).stem).strip("_")
+        (mixes if is_mix else losses).setdefault(key, []).append(str(path))
+    pairs = []
+    for key in sorted(set(mixes) | set(losses)):
+        m, l_ = mixes.get(key, []), losses.get(key, [])
+        if len(m) != 1 or len(l_) != 1:
+            raise ConversionError(f"regmix files named like {key!r}: {len(m)} mixtures and {len(l_)} "
+                                  f"losses file(s) ({m + l_}); each pair needs one of each")
+        pairs.append((m[0], l_[0]))
+    return pairs
+
+
 def run_convert(args: argparse.Namespace) -> int:
     domains = [d.strip() for d in args.domains.split(",") if d.strip()] if args.domains else None
     domain_map = json.loads(Path(args.domain_map).read_text(encoding="utf-8")) if args.domain_map else None
     if args.source == "dml":
         table, report = from_dml(args.inputs, domains or [], domain_map)
     elif args.source == "regmix":
-        table, report = from_regmix(*_split_pair(args.inputs, "regmix"), domains=domains,
-                                    domain_map=domain_map, step=args.step)
+        parts = [from_regmix(mix, loss, domains=domains, domain_map=domain_map, step=args.step)
+                 for mix, loss in regmix_pairs(args.inputs)]
+        if len(parts) == 1:
+            table, report = parts[0]
+        else:
+            table = validate_runs(pd.concat([t for t, _ in parts], ignore_index=True))
+            report = ConversionReport(source="regmix", files=[f for _, r in parts for f in r.files],
+                                      n_rows=len(table))
+            for _, r in parts:
+                report.unmatched_validation = sorted(set(report.unmatched_validation) | set(r.unmatched_validation))
+                report.unmatched_training = sorted(set(report.unmatched_training) | set(r.unmatched_training))
+                report.notes += [f"{Path(r.files[0]).name}: {n}" for n in r.notes]
+                for k, v in r.skipped.items():
+                    report.skipped[k] = report.skipped.get(k, 0) + v
     else:
         table, report = from_olmix(*_split_pair(args.inputs, "olmix"), domains=domains,
                                    domain_map=domain_map, step=args.step)

@@ -129,18 +129,35 @@ def test_notebook_07_on_the_fixtures(tmp_path):
     assert dml["lomo"]["bimix"]["r2_log"] > 0.99 and dml["lomo"]["bimix"]["spearman_final"] > 0.9
     assert not dml["lomo"]["exponential"]["applicable"] and dml["lomo"]["exponential"]["skip_reasons"]
     assert dml["interaction"]["equal_share_groups"] > 0
+    # Table 1 for both step laws: one step ahead fits; three ahead needs 6 steps, one run has 4
+    by_form = dml["extrapolation_by_form"]
+    assert by_form["bimix, last 1"]["applicable"] and by_form["additive, last 1"]["applicable"]
+    assert "at least 6" in by_form["bimix, last 3"]["reason"]
     # RegMix logs one step: only the share law applies, the step laws say why not
     assert not regmix["extrapolation"]["applicable"]
     assert "1 step" in regmix["lomo"]["bimix"]["reason"]
     assert regmix["lomo"]["share"]["r2_log"] > 0.99 and regmix["fit_all"]["form"] == "share"
     assert (tmp_path / "fig" / "fig_public_runs_lomo_smoke.pdf").is_file()
+    # RegMix's vendored runs: every model scored on the 256 held-out 1M mixtures, per domain
+    bench = res["regmix_benchmark"]
+    table = {row["model"]: row for row in bench["table"]}
+    assert set(table) == {"share", "exponential", "lightgbm", "observed_1m"}
+    for model in ("share", "exponential", "lightgbm"):
+        assert 0.8 < table[model]["spearman 1M"] <= 1 and table[model]["spearman 60M"] > 0.8
+    # the share law cannot score runs that leave a domain out; the others score all of them
+    assert 0.3 < table["share"]["scored 1M"] < 0.9 and table["lightgbm"]["scored 1M"] == 1
+    assert bench["lightgbm_iterations"] == 100 and not any(bench["failures"].values())
+    assert (tmp_path / "fig" / "fig_law_benchmark_smoke.png").is_file()
+    assert "| lightgbm |" in (tmp_path / "fig" / "table_law_benchmark_smoke.md").read_text()
 
 
 def test_notebook_07_without_files_or_network_says_no_data(tmp_path):
     (tmp_path / "empty").mkdir()
     reproduce.reproduce("smoke", ["07_public_runs"], output_dir=tmp_path, figures_dir=tmp_path / "fig",
-                        extra={"public_dir": str(tmp_path / "empty"), "download": False}, progress=False)
+                        extra={"public_dir": str(tmp_path / "empty"), "download": False,
+                               "regmix_dir": str(tmp_path / "empty")}, progress=False)
     res = read_json(tmp_path / "results" / "07_public_runs.json")
     assert res["status"] == "no_data" and res["tables"] == {}
-    assert any("no public run tables" in m for m in res["messages"])
+    assert any("no Data Mixing Laws or other public run tables" in m for m in res["messages"])
+    assert res["regmix_benchmark"] is None
     assert not (tmp_path / "fig").exists()
