@@ -63,6 +63,8 @@ def test_unfinished_runs_are_excluded_with_a_note(table_path, capsys):
 
 def test_messages_show_plain_numbers(table_path, capsys):
     # one step left per run: the law's own message names the rows, which numpy >= 2 wrote as np.int64(0)
-    assert main(["fit", str(table_path), "--holdout-last", "4", "--starts", "1"]) == 2
-    err = _one_error_line(capsys)
-    assert "usable points" in err and "rows [0]" in err and "np." not in err
+    # the step protocol now reports the runs it could not fit instead of aborting the whole table
+    assert main(["fit", str(table_path), "--holdout-last", "4", "--starts", "1"]) == 0
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "usable points" in text and "rows [0]" in text and "np." not in text
