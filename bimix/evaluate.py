@@ -292,7 +292,7 @@ def average_over_steps(summary):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from bimix.profiles import PROFILES
 
-    parser.add_argument("--profile", default="cpu", choices=list(PROFILES), help="default: cpu")
+    parser.add_argument("--profile", default="cpu", help="smoke | cpu | cpu-long | gpu | paper (default: cpu)")
     parser.add_argument("--runs-dir", default=None, help="run table folder (default data/runs/PROFILE)")
     parser.add_argument("--tasks", default=None,
                         help="comma-separated lm-eval tasks; 'local' = the local tasks (default: local on "
