@@ -23,7 +23,7 @@ from bimix.paths import BUILD_DIR, FIGURES_DIR, REPO_ROOT
 ENTROPY_MIXTURES = ("se", "ce", "je", "vne")
 SCALE = {
     "cpu": "2-layer, d=64 GPT-NeoX proxies (0.17M parameters), 1.2M tokens per run (~7 per parameter), "
-           "6-domain mini-pile, BPE 1,024, 3 paired seeds",
+           "constant learning rate after warm-up, 6-domain mini-pile, BPE 1,024, 3 paired seeds",
     "gpu": "6-layer, d=384 proxies on one GPU, mini-pile, BPE 16,384",
     "paper": "124M proxies, 100B tokens per run, the Pile / SlimPajama, GPT-NeoX tokenizer",
 }
