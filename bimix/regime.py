@@ -12,7 +12,8 @@ Metrics per regime (one row of the study's table):
   rows measured under the same load, or the ratio to the bare step of ``benchmarks/bench_proxy.py``);
 - the final average loss against the average unigram entropy of the domains (how far past unigram
   statistics the proxies got);
-- Table 1: relative error of the law extrapolating each run to its last 1 and last 3 evaluation steps;
+- Table 1: relative error of the law extrapolating each run to its last 1 and last 3 evaluation steps,
+  and its signed mean (a bias when it is as large as the error itself);
 - Table 2: R² on log loss of Baseline and DoReMi predicted by the law fitted on SE, CE, JE, VNE;
 - seed spread: standard deviation over Baseline seeds of the final average loss (nats), and of the
   DoReMi proxy's averaged weights (largest per-domain standard deviation).
@@ -165,6 +166,11 @@ def regime_row(name: str, *, root: str | os.PathLike | None = None, unigram: dic
         ext = extrapolate_steps(usable, holdout_last=k, n_starts=n_starts)
         row[f"table1_mean_last{k}"] = ext.mre_mean if ext.applicable else math.nan
         row[f"table1_worst_last{k}"] = ext.mre_worst if ext.applicable else math.nan
+        if k == 1 and ext.applicable:
+            # signed: (prediction - measurement) / measurement. A mean near the mean absolute error
+            # in size is a bias (the curve bends away from the law); near 0 it is step-to-step noise.
+            e = ext.errors
+            row["table1_signed_last1"] = float(((e["pred"] - e["loss"]) / e["loss"]).mean())
     present = set(usable["mixture"])
     if set(ENTROPY_FOUR) <= present and {"baseline", "doremi"} <= present:
         gen = generalise_mixtures(usable, list(ENTROPY_FOUR), ["baseline", "doremi"], n_starts=n_starts)
