@@ -181,9 +181,10 @@ def chain_rule_rule(gap: float | None) -> Verdict:
     return Verdict(AGREES if gap <= CHAIN_RULE_MAX_GAP else DISAGREES, rule, f"max gap {gap:.1e}", ARITHMETIC)
 
 
-def cost_rule(cpu_seconds: float | None) -> Verdict:
+def cost_rule(cpu_seconds: float | None, at_most: bool = False) -> Verdict:
+    """``at_most``: ``cpu_seconds`` is an upper bound (the report's duration buckets)."""
     rule = f"agrees when all entropy mixtures take at most {COST_MAX_CPU_S:.0f} CPU-seconds and no GPU"
     if cpu_seconds is None or not math.isfinite(cpu_seconds):
         return Verdict(NOT_MEASURED, rule, kind=COST)
-    return Verdict(AGREES if cpu_seconds <= COST_MAX_CPU_S else DISAGREES, rule,
-                   f"{cpu_seconds:.0f} CPU-seconds", COST)
+    text = f"{'≤ ' if at_most else ''}{cpu_seconds:.0f} CPU-seconds"
+    return Verdict(AGREES if cpu_seconds <= COST_MAX_CPU_S else DISAGREES, rule, text, COST)
