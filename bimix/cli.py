@@ -61,7 +61,8 @@ def entry_points(name: str) -> tuple[AddArguments, Run]:
 
 # options shared by several subcommands, checked once here before any work:
 # (what a value must be, predicate); argparse reports a failure as a usage error (exit 2)
-_POSITIVE = ("a positive integer", lambda v: v is None or v > 0)
+# (a string value is another subcommand's option of the same name, e.g. evaluate --steps all|final)
+_POSITIVE = ("a positive integer", lambda v: v is None or isinstance(v, str) or v > 0)
 COMMON_OPTIONS: dict[str, tuple[str, Callable]] = {
     "steps": _POSITIVE, "workers": _POSITIVE, "threads": _POSITIVE, "num_proc": _POSITIVE,
     "seeds": ("comma-separated integers, e.g. 0,1,2",
