@@ -59,7 +59,8 @@ def strip_notebook(nb: "nbformat.NotebookNode", root: Path = REPO_ROOT) -> "nbfo
     on the same data: papermill's notebook and cell metadata (parameters with machine paths,
     timestamps, durations), execution timestamps, empty tag lists, stderr streams (progress bars,
     warnings that quote site-packages paths); consecutive stdout pieces joined; execution counts
-    renumbered 1, 2, … in cell order; repository paths made relative. Idempotent."""
+    renumbered 1, 2, … in cell order; repository paths made relative; papermill's inserted cell gets a
+    fixed id. Idempotent."""
     import copy
 
     nb = copy.deepcopy(nb)
@@ -72,6 +73,8 @@ def strip_notebook(nb: "nbformat.NotebookNode", root: Path = REPO_ROOT) -> "nbfo
         if not cell.metadata.get("tags", True):
             cell.metadata.pop("tags")
         cell.source = _relative_paths(cell.source, root)
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell["id"] = "injected-parameters"  # papermill draws a random id for the cell it inserts
         if cell.cell_type != "code":
             continue
         if cell.get("execution_count") is not None:
