@@ -201,15 +201,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="seed of the reference and proxy runs")
     parser.add_argument("--steps", type=int, default=None, help="override the profile's steps")
     parser.add_argument("--out", default=None, help="folder for runs.csv and sidecars/ (default data/runs/PROFILE)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads of the runs (default 1; another count is part of the run id)")
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    config = override_config(get_profile(args.profile).proxy, steps=args.steps)
+    config = override_config(get_profile(args.profile).proxy, steps=args.steps, cpu_threads=args.threads)
     with tqdm(unit="tok", unit_scale=True, desc="doremi") as bar:
         out = run_doremi(args.profile, seed=args.seed, config=config, out_dir=args.out, progress=bar.update)
     print("doremi mixture:", ", ".join(f"{d} {w:.4f}" for d, w in out["weights"].items()))

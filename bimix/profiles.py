@@ -70,6 +70,8 @@ class TrainConfig:
     epoch_limit: float = 4.0  # warn when a domain's train stream is repeated more often than this
     micro_batch: int | None = None  # sequences per forward pass (gradient accumulation); None = all
     seed: int = 0  # default seed: initialisation and every domain's window sequence
+    cpu_threads: int = 1  # torch threads of a training process on CPU. Losses differ in their last digits
+    #                       between thread counts, so a count other than 1 is part of the run id
     ema_decay: float = 0.0  # 0 = evaluate the raw weights; else an exponential moving average of the
     #                         weights with this decay per step is evaluated (and saved) instead
 

@@ -412,6 +412,8 @@ def _train_key(train: TrainConfig) -> dict:
         d.pop(k)
     if not d["ema_decay"]:
         d.pop("ema_decay")  # runs from before the option existed keep their ids
+    if d["cpu_threads"] == 1:
+        d.pop("cpu_threads")  # the default (every sweep worker's); runs trained before it keep their ids
     return d
 
 
@@ -468,10 +470,25 @@ def _dist_info() -> tuple[int, int]:
     return 0, 1
 
 
-def train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
-              objective=None, progress: Callable[[int], None] | None = None,
-              stop_after: int | None = None, device: str | None = None,
-              on_eval: Callable[[int, torch.nn.Module], None] | None = None) -> dict:
+def train_run(spec: RunSpec, store, *, device: str | None = None, **kwargs) -> dict:
+    """Train one proxy run (or continue it from its checkpoint) and return its sidecar dict; see
+    :func:`_train_run` for the arguments. On CPU the run trains with ``TrainConfig.cpu_threads`` torch
+    threads whatever the caller set (restored afterwards), so its losses are the same bit for bit on
+    any machine and the run id says which thread count made them."""
+    on_cpu = (device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cpu")
+    previous = torch.get_num_threads()
+    if on_cpu:
+        torch.set_num_threads(spec.config.train.cpu_threads)
+    try:
+        return _train_run(spec, store, device=device, **kwargs)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
+               objective=None, progress: Callable[[int], None] | None = None,
+               stop_after: int | None = None, device: str | None = None,
+               on_eval: Callable[[int, torch.nn.Module], None] | None = None) -> dict:
     """Train one proxy run (or continue it from its checkpoint) and return its sidecar dict.
 
     ``progress(tokens)`` is called after every step with the tokens that step consumed (for sweep
@@ -687,20 +704,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="folder for runs.csv and sidecars/ (default data/runs/PROFILE)")
     parser.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                         help="continue from the run's checkpoint when there is one (default on)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads of the run (default 1; another count is part of the run id)")
     parser.add_argument("--stop-after", type=int, default=None, help="stop after this many steps (testing)")
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if distributed and not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     try:
-        config = override_config(get_profile(args.profile).proxy, steps=args.steps)
+        config = override_config(get_profile(args.profile).proxy, steps=args.steps, cpu_threads=args.threads)
         store = open_profile_store(args.profile, config)
         spec = make_spec(args.profile, args.mixture, store, seed=args.seed, config=config)
         rank = _dist_info()[0]

@@ -64,3 +64,25 @@ def test_parallel_workers_train_on_the_given_store(smoke_store_gpt2, tmp_path):
     assert len(done) == 2
     stores = {json.loads(p.read_text())["store_id"] for p in (tmp_path / "sidecars").glob("*.json")}
     assert stores == {smoke_store_gpt2.store_id}
+
+
+def test_a_run_trains_with_its_own_thread_count(smoke_store, tmp_path):
+    """Losses depend on the torch thread count in their last digits: a run trains with the config's
+    count whatever its caller set, and a count other than 1 changes the run id."""
+    import torch
+
+    config = _tiny()
+    two = dataclasses.replace(config, train=dataclasses.replace(config.train, cpu_threads=2))
+    spec = proxy.make_spec("smoke", "uniform", smoke_store, seed=0, config=config)
+    assert proxy.make_spec("smoke", "uniform", smoke_store, seed=0, config=two).run_id != spec.run_id
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        first = proxy.train_run(spec, smoke_store, out_dir=tmp_path / "a")
+        assert torch.get_num_threads() == 2  # the caller's setting is restored
+        torch.set_num_threads(1)
+        second = proxy.train_run(spec, smoke_store, out_dir=tmp_path / "b")
+    finally:
+        torch.set_num_threads(previous)
+    assert first["torch_threads"] == second["torch_threads"] == 1
+    assert [e["losses"] for e in first["evals"]] == [e["losses"] for e in second["evals"]]
