@@ -36,6 +36,9 @@ def round_shares(shares: Mapping[str, float], decimals: int = 6) -> dict[str, fl
 
 def optimum_name(shares: Mapping[str, float], store_id: str, config, prefix: str = "bimix_opt") -> str:
     """``<prefix>-<hash>`` of the (rounded) shares, the token store and the model/train config."""
+    train = asdict(config.train)
+    if train.get("cpu_threads") == 1:
+        train.pop("cpu_threads")  # added later: at its default it leaves existing names unchanged
     key = {"shares": {k: round(float(v), 12) for k, v in shares.items()}, "store": store_id,
-           "model": asdict(config.model), "train": asdict(config.train)}
+           "model": asdict(config.model), "train": train}
     return f"{prefix}-{sha256_json(key)[:8]}"

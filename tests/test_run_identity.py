@@ -86,3 +86,21 @@ def test_a_run_trains_with_its_own_thread_count(smoke_store, tmp_path):
         torch.set_num_threads(previous)
     assert first["torch_threads"] == second["torch_threads"] == 1
     assert [e["losses"] for e in first["evals"]] == [e["losses"] for e in second["evals"]]
+
+
+def test_optimum_name_follows_the_thread_count_only_when_it_is_not_the_default():
+    from bimix.optimum import optimum_name
+
+    cfg = get_profile("smoke").proxy
+    shares = {"a": 0.25, "b": 0.75}
+    two = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, cpu_threads=2))
+    assert optimum_name(shares, "store", cfg) != optimum_name(shares, "store", two)
+    # the default leaves the name as it was before the field existed: asdict without cpu_threads
+    from dataclasses import asdict
+
+    from bimix.files import sha256_json
+
+    train = asdict(cfg.train)
+    train.pop("cpu_threads")
+    legacy = sha256_json({"shares": shares, "store": "store", "model": asdict(cfg.model), "train": train})[:8]
+    assert optimum_name(shares, "store", cfg) == f"bimix_opt-{legacy}"
