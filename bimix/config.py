@@ -100,18 +100,6 @@ def config_from_dict(data: dict, source: str = "config") -> Profile:
     return profile
 
 
-def resolve_profile(profile: str | None = None, config: str | os.PathLike | None = None) -> Profile:
-    """``--config FILE`` when given (its base profile must agree with an explicit ``--profile``),
-    else the named profile."""
-    if config:
-        resolved = load_config(config)
-        return resolved
-    try:
-        return get_profile(profile or "cpu")
-    except ProfileError as exc:
-        raise ConfigError(exc.args[0]) from None
-
-
 def use_config(profile: str, config: str | os.PathLike = "") -> str:
     """For a notebook: with a config file, register its profile in this kernel and return its name
     (``profile`` may already be that name, or its base profile); without one, ``profile`` unchanged."""

@@ -189,12 +189,3 @@ def regime_row(name: str, *, root: str | os.PathLike | None = None, unigram: dic
         row["doremi_weight_std_max"] = float(w.std(ddof=1).max())
         row["doremi_weight_std_domain"] = str(w.std(ddof=1).idxmax())
     return row
-
-
-def regime_table(names: Sequence[str] | None = None, *, root: str | os.PathLike | None = None,
-                 unigram: dict[str, dict[str, float]] | None = None, n_starts: int = 4) -> pd.DataFrame:
-    """One row per regime with a committed run table (all of them when ``names`` is None)."""
-    base = Path(root or REGIME_RUNS)
-    names = names or sorted(p.name for p in base.iterdir() if (p / "runs.csv").is_file())
-    rows = [regime_row(n, root=root, unigram=(unigram or {}).get(n), n_starts=n_starts) for n in names]
-    return pd.DataFrame(rows).set_index("regime")

@@ -62,17 +62,6 @@ def table2_by_seed(table: pd.DataFrame, fit_on: Sequence[str], predict: Sequence
     return out
 
 
-def table2_series(per_seed: dict[int, dict[str, dict]]) -> dict[str, dict[str, list[float]]]:
-    """{mixture: {"mean": [per seed], "worst": [per seed]}} from :func:`table2_by_seed`."""
-    out: dict[str, dict[str, list[float]]] = {}
-    for seed in sorted(per_seed):
-        for m, v in per_seed[seed].items():
-            out.setdefault(m, {"mean": [], "worst": []})
-            out[m]["mean"].append(v["mean"])
-            out[m]["worst"].append(v["worst"])
-    return out
-
-
 def speedups_by_seed(table: pd.DataFrame, natural: str, mixtures: Sequence[str]) -> dict[str, dict[int, float]]:
     """Per seed: the natural mixture's last step divided by the steps each mixture needs to reach the
     natural mixture's final average loss (interpolated in log steps); NaN where never reached."""
