@@ -9,7 +9,7 @@ summarised over seeds (:mod:`bimix.verdicts` turns them into intervals and verdi
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -76,6 +76,26 @@ def speedups_by_seed(table: pd.DataFrame, natural: str, mixtures: Sequence[str])
             if m in curves:
                 reach = steps_to_reach(curves.index, curves[m], target)
                 out[m][int(seed)] = last / reach if reach and math.isfinite(reach) else math.nan
+    return out
+
+
+def step_ratios_by_seed(speedups: Mapping[str, Mapping[int, float]], slower: str, faster: str,
+                        ) -> dict[int, dict]:
+    """Per seed, how many times more steps ``slower`` needs than ``faster`` to reach the natural
+    mixture's final loss (the ratio of their speed-ups, from :func:`speedups_by_seed`).
+
+    ``{"ratio": x, "bound": b}``: when only ``slower`` never reached the target, the run's length bounds
+    its steps from below, so ``ratio`` is the lower bound ``b`` = (last step / steps of ``faster``) and
+    ``bound`` is ``"at least"``; NaN with ``bound`` ``"undefined"`` when ``faster`` never reached it."""
+    out = {}
+    for seed in sorted(set(speedups.get(slower, {})) & set(speedups.get(faster, {}))):
+        fast, slow = speedups[faster][seed], speedups[slower][seed]
+        if not math.isfinite(fast):
+            out[int(seed)] = {"ratio": math.nan, "bound": "undefined"}
+        elif not math.isfinite(slow):
+            out[int(seed)] = {"ratio": float(fast), "bound": "at least"}
+        else:
+            out[int(seed)] = {"ratio": float(fast / slow), "bound": ""}
     return out
 
 

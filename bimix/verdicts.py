@@ -32,8 +32,9 @@ TABLE1_MEAN_MAX = 0.003  # Table 1: mean relative error of the extrapolated last
 #                          0.16-0.19 %, and 0.3 % is this compendium's goal for 1M-parameter proxies
 TABLE2_MEAN_MIN = 0.974  # Table 2: the paper's lowest mean R² on log loss (Pile, DoReMi 0.9744)
 TABLE2_WORST_MIN = 0.786  # Table 2: the paper's lowest worst-domain R² (Pile, DoReMi 0.7864)
-SPEEDUP_PAPER = 2.0  # Fig. 8: BiMix reaches the Baseline's loss in 80k instead of 160k steps
-SPEEDUP_TOLERANCE = 1.25  # a measured speed-up within a factor 1.25 of 2x (>= 1.6x) counts as agreeing
+SPEEDUP_PAPER = 2.5  # Fig. 8: the BiMix optimum reaches the Baseline's final loss (200k steps) after 80k
+RIVAL_RATIO_PAPER = 2.0  # Fig. 8: ... where the mixture optimised by Ye et al.'s law needs 160k
+SPEEDUP_TOLERANCE = 1.25  # a measured ratio within a factor 1.25 of the paper's counts as agreeing
 CHAIN_RULE_MAX_GAP = 1e-4  # Tables 4/5 print 4 decimals: SE, CE, JE may each be off by 5e-5
 COST_MAX_CPU_S = 3600.0  # "no training needed": all entropy mixtures within one CPU-hour
 
@@ -161,15 +162,19 @@ def best_of(differences: Mapping[str, Sequence[float]], best: str) -> Verdict:
     return Verdict(v.outcome, rule, v.measured.replace(" − others", ""))
 
 
-def speedup_rule(speedups: Sequence[float], reached: bool = True) -> Verdict:
-    """Per-seed speed-up (steps the natural mixture needs to its final loss / steps the optimum needs)."""
-    threshold = SPEEDUP_PAPER / SPEEDUP_TOLERANCE
-    rule = (f"agrees when the 95 % interval of the speed-up over seeds lies at or above {threshold:.2f}× "
-            f"(the paper's {SPEEDUP_PAPER:.0f}× within a factor {SPEEDUP_TOLERANCE}), disagrees when it lies "
+def speedup_rule(speedups: Sequence[float], reached: bool = True, paper: float = SPEEDUP_PAPER,
+                 what: str = "speed-up",
+                 never: str = "the optimum never reached the natural mixture's final loss") -> Verdict:
+    """Per-seed ratio of steps to the natural mixture's final loss: by default the speed-up (steps the
+    natural mixture needs / steps the optimum needs); with ``paper=RIVAL_RATIO_PAPER`` and another
+    ``what``, the rival's steps / the optimum's steps. ``reached`` False: the optimum never got there."""
+    threshold = paper / SPEEDUP_TOLERANCE
+    rule = (f"agrees when the 95 % interval of the {what} over seeds lies at or above {threshold:.2f}× "
+            f"(the paper's {paper:g}× within a factor {SPEEDUP_TOLERANCE}), disagrees when it lies "
             f"below, else inconclusive")
     if not reached:
-        return Verdict(DISAGREES, rule, "the optimum never reached the natural mixture's final loss")
-    outcome, iv = at_least(speedups, threshold, "speed-up")
+        return Verdict(DISAGREES, rule, never)
+    outcome, iv = at_least(speedups, threshold, what)
     return Verdict(outcome, rule, iv.text("{:.2f}", 1, "×") if iv else "")
 
 

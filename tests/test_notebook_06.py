@@ -116,6 +116,10 @@ def test_notebook_06_after_03_trains_only_the_optimum(smoke_store, private_check
     for d, span in opt["near_optimal"].items():
         assert span["r_min"] <= opt["weights"][d] + 1e-12 <= span["r_max"] + 2e-12
 
+    # the rival needs m + 2 = 8 mixtures per domain; the smoke sweep has 6, so it is not applicable, in words
+    assert res["rival"]["applicable"] is False and "coefficients" in res["rival"]["reason"]
+    assert res["rival_ratio_by_seed"] == {}
+
     # 03 trained everything else: 06 trained only the optimum, with the same seeds
     assert [j.split("-s")[0] for j in res["jobs_run"]] == [name] * len(res["seeds"])
     table = read_runs(runs_dir / "runs.csv")

@@ -12,7 +12,7 @@ from bimix.files import write_json
 from bimix.paths import REPO_ROOT
 
 
-def _results(finals: dict[str, list[float]], speedups=(2.1, 1.9, 2.0)):
+def _results(finals: dict[str, list[float]], speedups=(2.6, 2.4, 2.5), ratios=(2.1, 1.9, 2.0)):
     return {
         "04_proxy_pretraining": {"final_average_by_seed": {m: {str(i): v for i, v in enumerate(vals)}
                                                            for m, vals in finals.items()}},
@@ -20,10 +20,15 @@ def _results(finals: dict[str, list[float]], speedups=(2.1, 1.9, 2.0)):
                                           "2": {"mre_mean": 0.0042}},
                        "table2_by_seed": {s: {"baseline": {"mean": 0.99, "worst": 0.95},
                                               "doremi": {"mean": 0.80, "worst": 0.4}} for s in "012"}},
-        "06_optimize_mixture": {"speedup_by_seed": {"bimix_opt": {str(i): v for i, v in enumerate(speedups)}}},
+        "06_optimize_mixture": {"speedup_by_seed": {"bimix_opt": {str(i): v for i, v in enumerate(speedups)}},
+                                "rival_ratio_by_seed": {str(i): {"ratio": v, "bound": ""} for i, v in enumerate(ratios)}},
         "02_entropy_mixtures": {"paper_chain_rule_gap": {"pile": 9.6e-5, "slimpajama": 4e-5},
                                 "cost": {"cpu_seconds": 15.0}},
     }
+
+
+EARLY = "The BiMix-optimised mixture reaches the Baseline's final loss early (Fig. 8)"
+RIVAL = "The BiMix-optimised mixture needs half the steps of the one Ye et al.'s law optimises (Fig. 8)"
 
 
 def _rows(text):
@@ -40,14 +45,29 @@ def test_verdicts_follow_the_numbers():
     assert rows["Entropy mixtures beat the Baseline on average log-perplexity (Fig. 5)"].endswith("**disagrees** |")
     assert "vne − baseline: +0.1000" in rows["Entropy mixtures beat the Baseline on average log-perplexity (Fig. 5)"]
     assert rows["CE is the best entropy proxy (Fig. 5)"].endswith("— agrees |")
-    assert rows["The BiMix-optimised mixture reaches the Baseline's loss in fewer steps (Fig. 8)"].endswith("— agrees |")
+    assert rows[EARLY].endswith("— agrees |") and rows[RIVAL].endswith("— agrees |")
     chain = rows["JE = renormalised SE × CE (chain rule, Tables 4/5)"]
     assert "9.6e-05" in chain and "check of the paper's arithmetic" in chain
     assert "check of cost" in rows["Entropy mixtures need no training (§4)"]
     noisy = {**finals, "vne": [3.9, 4.2, 4.0]}  # below, above and below baseline: within noise
-    rows = _rows(report.report_markdown({"cpu": _results(noisy, speedups=(1.05, 1.1, 1.07))}))
+    rows = _rows(report.report_markdown({"cpu": _results(noisy, speedups=(1.05, 1.1, 1.07), ratios=(0.9, 1.1, 1.0))}))
     assert rows["Entropy mixtures beat the Baseline on average log-perplexity (Fig. 5)"].endswith("**inconclusive** |")
-    assert rows["The BiMix-optimised mixture reaches the Baseline's loss in fewer steps (Fig. 8)"].endswith("**disagrees** |")
+    assert rows[EARLY].endswith("**disagrees** |") and rows[RIVAL].endswith("**disagrees** |")
+
+
+def test_rival_ratio_with_lower_bounds_is_open_unless_it_already_agrees():
+    def rival_row(values):
+        res = _results({"baseline": [4.0, 4.1, 4.05]})
+        res["06_optimize_mixture"]["rival_ratio_by_seed"] = {str(i): {"ratio": x, "bound": b}
+                                                             for i, (x, b) in enumerate(values)}
+        return _rows(report.report_markdown({"cpu": res}))[RIVAL]
+
+    # Ye et al.'s optimum never reached the target in one seed: 1.1 is only a lower bound there
+    low = rival_row([(1.0, ""), (1.1, "at least"), (1.05, "")])
+    assert low.endswith("**inconclusive** |") and "lower bounds" in low
+    assert rival_row([(2.2, ""), (2.3, "at least"), (2.25, "")]).endswith("— agrees |")
+    assert rival_row([(float("nan"), "undefined")] * 3).endswith("**disagrees** |")
+    assert "not measured" in _rows(report.report_markdown({"cpu": {**_results({}), "06_optimize_mixture": {}}}))[RIVAL]
 
 
 def test_every_rule_is_stated():

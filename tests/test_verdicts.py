@@ -58,15 +58,26 @@ def test_best_of(diffs, outcome):
 
 
 @pytest.mark.parametrize("speedups, reached, outcome", [
-    ([2.1, 2.0, 1.9], True, v.AGREES),
+    ([2.6, 2.5, 2.4], True, v.AGREES),
     ([1.05, 1.07, 1.06], True, v.DISAGREES),
-    ([1.2, 2.4, 1.8], True, v.INCONCLUSIVE),
+    ([1.2, 3.4, 2.3], True, v.INCONCLUSIVE),
     ([], False, v.DISAGREES),
 ])
-def test_speedup_compares_with_two(speedups, reached, outcome):
+def test_speedup_compares_with_the_papers_two_and_a_half(speedups, reached, outcome):
     verdict = v.speedup_rule(speedups, reached=reached)
     assert verdict.outcome == outcome
-    assert "2×" in verdict.rule
+    assert "2.5×" in verdict.rule and "2.00×" in verdict.rule
+
+
+@pytest.mark.parametrize("ratios, outcome", [
+    ([2.1, 2.0, 1.9], v.AGREES),
+    ([1.0, 1.05, 0.95], v.DISAGREES),
+    ([1.2, 2.4, 1.8], v.INCONCLUSIVE),
+])
+def test_rival_ratio_compares_with_two(ratios, outcome):
+    verdict = v.speedup_rule(ratios, paper=v.RIVAL_RATIO_PAPER, what="ratio")
+    assert verdict.outcome == outcome
+    assert "the paper's 2×" in verdict.rule and "1.60×" in verdict.rule and "ratio" in verdict.rule
 
 
 def test_arithmetic_and_cost_are_labelled():
