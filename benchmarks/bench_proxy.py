@@ -7,7 +7,9 @@ For each config: tokens/s of full training steps (forward, backward, clip, AdamW
 MFU = 6 x parameters x tokens/s / peak, where peak is the fp32 matmul FLOP/s measured in the same run
 (best of several large torch.matmul calls with the same thread count). ``--workers 2`` runs that many
 single-thread processes at once and reports their summed tokens/s against the summed peak (the sweep's
-setup). ``--grid`` also times candidate sizes for the cpu profile. The machine's load average is
+setup). ``--grid`` also times candidate sizes for the cpu profile. ``--compile`` times each config a
+second time under ``torch.compile`` (inductor): its first step (compilation) and its steady tokens/s,
+and how many training steps the compilation needs to pay for itself. The machine's load average is
 recorded before and after, since other work shares the cores.
 """
 
@@ -25,7 +27,7 @@ import torch
 from bimix.paths import BUILD_DIR
 from bimix.profiles import ModelConfig, get_profile
 
-VOCAB = {"smoke": 1024, "cpu": 4096, "gpu": 16384, "paper": 50277}
+VOCAB = {"smoke": 1024, "cpu": 1024, "cpu-long": 1024, "gpu": 16384, "paper": 50277}  # the profiles' BPE sizes
 
 
 def peak_matmul_flops(n: int = 2048, repeats: int = 5) -> float:
@@ -41,40 +43,51 @@ def peak_matmul_flops(n: int = 2048, repeats: int = 5) -> float:
     return best
 
 
-def time_training(model_cfg: ModelConfig, vocab: int, batch: int, steps: int, warmup: int = 2) -> dict:
+def time_training(model_cfg: ModelConfig, vocab: int, batch: int, steps: int, warmup: int = 2,
+                  compile: bool = False) -> dict:
     from bimix.profiles import TrainConfig
     from bimix.proxy import build_model, count_parameters, make_optimizer, token_losses
 
     net = build_model(model_cfg, vocab, seed=0)
     optimizer, scheduler = make_optimizer(net, TrainConfig(steps=10 ** 6))
+    model = torch.compile(net) if compile else net
     gen = torch.Generator().manual_seed(0)
     x = torch.randint(0, vocab, (batch, model_cfg.seq_len + 1), generator=gen)
     times = []
     for i in range(warmup + steps):
         t = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        token_losses(net, x).mean().backward()
+        token_losses(model, x).mean().backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
+        if i == 0:
+            first = time.perf_counter() - t
         if i >= warmup:
             times.append(time.perf_counter() - t)
     times.sort()
     median = times[len(times) // 2]
     return {"params": count_parameters(net), "params_non_embedding": count_parameters(net, True),
-            "tokens_per_step": batch * model_cfg.seq_len, "step_s": median,
+            "tokens_per_step": batch * model_cfg.seq_len, "step_s": median, "first_step_s": first,
             "tokens_per_s": batch * model_cfg.seq_len / median}
 
 
 def _measure(args: tuple) -> dict:
-    name, model_cfg, vocab, batch, steps, threads = args
+    name, model_cfg, vocab, batch, steps, threads, compiled = args
     torch.set_num_threads(threads)
     peak_before = peak_matmul_flops()
     run = time_training(model_cfg, vocab, batch, steps)
+    out = {}
+    if compiled:
+        comp = time_training(model_cfg, vocab, batch, steps, compile=True)
+        saved = run["step_s"] - comp["step_s"]  # seconds saved per step once compiled
+        out = {"compiled_tokens_per_s": comp["tokens_per_s"], "compile_first_step_s": comp["first_step_s"],
+               "compile_speedup": run["step_s"] / comp["step_s"],
+               "compile_payback_steps": (comp["first_step_s"] - run["step_s"]) / saved if saved > 0 else float("inf")}
     peak = max(peak_before, peak_matmul_flops())
     return {"config": name, "threads": threads, "batch": batch, "vocab": vocab, **vars_of(model_cfg), **run,
             "peak_flops": peak, "mfu": 6 * run["params"] * run["tokens_per_s"] / peak,
-            "mfu_non_embedding": 6 * run["params_non_embedding"] * run["tokens_per_s"] / peak}
+            "mfu_non_embedding": 6 * run["params_non_embedding"] * run["tokens_per_s"] / peak, **out}
 
 
 def vars_of(model_cfg: ModelConfig) -> dict:
@@ -88,14 +101,14 @@ def candidates(args) -> list[tuple]:
         proxy = get_profile(name).proxy
         batch = proxy.train.batch_size if name != "paper" else args.paper_batch
         steps = args.steps if name != "paper" else 3
-        out.append((name, proxy.model, VOCAB[name], batch, steps, args.threads))
+        out.append((name, proxy.model, VOCAB[name], batch, steps, args.threads, args.compile))
     if args.grid:
         base = get_profile("cpu").proxy.model
         for d, layers, T, V, B in [(96, 3, 128, 2048, 16), (128, 4, 128, 2048, 16), (128, 4, 128, 4096, 16),
                                    (128, 4, 64, 4096, 32), (192, 4, 128, 4096, 16), (256, 4, 128, 4096, 16),
                                    (128, 4, 256, 4096, 8), (256, 2, 128, 4096, 16)]:
             cfg = replace(base, d_model=d, n_layers=layers, n_heads=max(2, d // 32), seq_len=T)
-            out.append((f"grid-d{d}-L{layers}-T{T}-V{V}-B{B}", cfg, V, B, args.steps, args.threads))
+            out.append((f"grid-d{d}-L{layers}-T{T}-V{V}-B{B}", cfg, V, B, args.steps, args.threads, args.compile))
     return out
 
 
@@ -107,6 +120,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--paper-batch", type=int, default=2, help="sequences per step for the paper config")
     parser.add_argument("--grid", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="also time each config under torch.compile")
     parser.add_argument("--out", default=str(BUILD_DIR / "benchmarks" / "bench_proxy.json"))
     args = parser.parse_args()
 
@@ -129,6 +143,10 @@ def main() -> int:
         print(f"{res['config']:<28} params {res['params'] / 1e6:7.2f}M (non-emb {res['params_non_embedding'] / 1e6:6.2f}M)"
               f"  {res['tokens_per_s']:9.0f} tok/s  peak {res['peak_flops'] / 1e9:6.1f} GFLOP/s"
               f"  MFU {100 * res['mfu']:5.1f}%  (non-emb {100 * res['mfu_non_embedding']:5.1f}%)", flush=True)
+        if "compile_speedup" in res:
+            print(f"{'':<28} torch.compile: {res['compiled_tokens_per_s']:9.0f} tok/s ({res['compile_speedup']:.2f}x), "
+                  f"first step {res['compile_first_step_s']:.1f} s, pays back after {res['compile_payback_steps']:.0f} steps",
+                  flush=True)
     report = {"results": results, "threads": args.threads, "workers": args.workers,
               "cpu_count": os.cpu_count(), "load_before": load_before, "load_after": os.getloadavg(),
               "torch": torch.__version__}

@@ -677,6 +677,23 @@ def plot_curves_with_bands(data: "pandas.DataFrame", ax: "matplotlib.axes.Axes",
     return ax
 
 
+def plot_weight_trajectory(weights: "pandas.DataFrame", ax: "matplotlib.axes.Axes", average=None,
+                           title: str = "", legend: bool = True):
+    """A Group-DRO proxy's domain weights against its steps (``weights``: index step, one column per
+    domain), in the shared domain colours; ``average`` {domain: weight} as dashed levels (the mixture
+    DoReMi outputs)."""
+    colours = domain_colours(list(weights.columns))
+    for d in weights.columns:
+        ax.plot(weights.index, weights[d], color=colours[d], lw=1.0, label=d)
+        if average is not None and d in average:
+            ax.axhline(average[d], color=colours[d], ls="--", lw=0.8)
+    ax.set_ylim(0, 1)
+    ax.set(xlabel="proxy step", ylabel="domain weight")
+    ax.set_title(title, fontsize=9)
+    if legend:
+        legend_outside(ax)
+
+
 def plot_downstream(summary: "pandas.DataFrame", ax: "matplotlib.axes.Axes", ylabel: str = "one-shot score"):
     """Figures 4, 6 and 7: a downstream score against steps, one line per mixture, with ±1 standard
     error bands. ``summary``: columns mixture, step, value, stderr (one task, or already averaged)."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
@@ -101,6 +102,18 @@ def train_regime(profile, *, out_dir: str | os.PathLike | None = None, spread_se
     return done
 
 
+@contextmanager
+def _doremi_mixture_kept(store):
+    """Proxies run only for a study must not replace the ``doremi`` mixture the sweep trained."""
+    path = Path(store.mixtures_dir) / "doremi.json"
+    saved = path.read_bytes() if path.is_file() else None
+    try:
+        yield
+    finally:
+        if saved is not None:
+            path.write_bytes(saved)
+
+
 def doremi_seed_proxies(profile: str, seeds: Sequence[int], *, out_dir, store=None, config=None) -> list[str]:
     """DoReMi proxies on further seeds (each against the Baseline run of its own seed), for the spread
     of the averaged weights; the mixture the sweep trained (first seed's) is kept as ``doremi``."""
@@ -110,18 +123,80 @@ def doremi_seed_proxies(profile: str, seeds: Sequence[int], *, out_dir, store=No
 
     config = config or get_profile(profile).proxy
     store = store or proxy.open_profile_store(profile, config)
-    path = Path(store.mixtures_dir) / "doremi.json"
-    saved = path.read_bytes() if path.is_file() else None
     done = []
-    try:
+    with _doremi_mixture_kept(store):
         for seed in seeds:
             if seed != config.seeds[0]:
                 run_doremi(profile, store, seed=seed, config=config, out_dir=out_dir)
                 done.append(f"doremi-proxy/s{seed}")
-    finally:  # the proxies of other seeds must not replace the mixture the sweep trained
-        if saved is not None:
-            path.write_bytes(saved)
     return done
+
+
+# ------------------------------------------------------------------------------ DoReMi's step size
+ETA_STUDY = "doremi-eta"  # folder under data/runs/regime/ of the step-size study
+
+
+def eta_trajectory_name(eta: float, seed: int) -> str:
+    return f"doremi_trajectory-eta{eta:g}-s{seed}.csv"
+
+
+def doremi_eta_study(profile: str, etas: Sequence[float], seeds: Sequence[int], *, out_dir=None,
+                     store=None) -> list[str]:
+    """Group-DRO proxies of ``profile`` for every step size η in ``etas`` and seed in ``seeds``, each
+    against the Baseline reference of its own seed (trained once, in the same folder), into
+    ``data/runs/regime/doremi-eta/`` (idempotent: a finished proxy is not retrained). Each proxy's weight
+    trajectory is kept as ``doremi_proxy/doremi_trajectory-eta<η>-s<seed>.csv``."""
+    import dataclasses
+
+    from bimix import proxy
+    from bimix.doremi import run_doremi
+    from bimix.profiles import get_profile
+
+    base = get_profile(profile).proxy
+    store = store or proxy.open_profile_store(profile, base)
+    out = regime_dir(ETA_STUDY, out_dir)
+    done = []
+    with _doremi_mixture_kept(store):
+        for eta in etas:
+            config = dataclasses.replace(base, doremi=dataclasses.replace(base.doremi, eta=float(eta)))
+            for seed in seeds:
+                target = out / "doremi_proxy" / eta_trajectory_name(eta, seed)
+                if target.is_file():
+                    continue
+                result = run_doremi(profile, store, seed=seed, config=config, out_dir=out)
+                os.replace(result["trajectory_path"], target)
+                done.append(f"eta={eta:g}/s{seed}")
+    return done
+
+
+def doremi_eta_table(root: str | os.PathLike | None = None, collapse: float = 0.9) -> pd.DataFrame:
+    """One row per step size of the study (from its committed proxies, no training): seeds; the largest
+    per-domain standard deviation over seeds of the averaged weights (and its domain); the averaged
+    weights' mean over seeds per domain; how often one domain holds more than ``collapse`` of the weight
+    (share of steps, mean over seeds); and how much the weights swing in the second half of a run
+    (largest per-domain standard deviation over those steps, mean over seeds)."""
+    from bimix.runs import read_sidecars
+
+    folder = regime_dir(ETA_STUDY, root) / "doremi_proxy"
+    proxies = read_sidecars(folder / "runs.csv")
+    rows = []
+    for eta, group in pd.DataFrame([{"eta": float(sc["doremi"]["eta"]), "seed": int(sc["seed"]),
+                                     **sc["doremi_weights"]} for sc in proxies.values()
+                                    if sc.get("status") == "complete" and sc.get("doremi_weights")]
+                                   ).groupby("eta"):
+        w = group.drop(columns=["eta", "seed"])
+        sd = w.std(ddof=1) if len(w) > 1 else pd.Series(math.nan, index=w.columns)
+        collapsed, swing = [], []
+        for seed in group["seed"]:
+            traj = pd.read_csv(folder / eta_trajectory_name(eta, seed)).pivot(index="step", columns="domain",
+                                                                             values="weight")
+            collapsed.append(float((traj.max(axis=1) > collapse).mean()))
+            swing.append(float(traj.iloc[len(traj) // 2:].std(ddof=1).max()))
+        rows.append({"eta": eta, "seeds": len(w), "weight_std_max": float(sd.max()),
+                     "weight_std_domain": str(sd.idxmax()) if sd.notna().any() else "",
+                     "collapsed_steps": float(np.mean(collapsed)), "late_swing": float(np.mean(swing)),
+                     **{f"w_{d}": float(v) for d, v in w.mean().items()}})
+    return pd.DataFrame(rows).sort_values("eta").reset_index(drop=True)
 
 
 def _final_average(table: pd.DataFrame) -> pd.Series:
