@@ -168,7 +168,7 @@ def _collect_documents(config: CorpusConfig, progress: bool) -> tuple[dict[str, 
     from bimix import data
 
     docs: dict[str, list] = {}
-    from bimix.sources import Document
+    from bimix.sources.document import Document
 
     for domain, text in data.iter_documents(config.source, "train",
                                             max_docs_per_domain=config.max_docs_per_domain):

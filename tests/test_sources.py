@@ -68,6 +68,14 @@ def _flip_byte(src: Path, dst: Path) -> Path:
     return dst
 
 
+def test_package_face_reexports_its_modules_public_names():
+    """``bimix.sources`` holds no code of its own: every public name comes from one of its modules."""
+    for name in sources.__all__:
+        obj = getattr(sources, name)
+        if callable(obj):
+            assert obj.__module__.startswith("bimix.sources."), name
+
+
 # ---------------------------------------------------------------------------------------------------
 # fetching and hashes
 # ---------------------------------------------------------------------------------------------------
