@@ -413,16 +413,23 @@ class _Additive(_Form):
 _FORMS: dict[str, _Form] = {f.name: f for f in (_Bimix(), _Steps(), _Share(), _Exponential(), _Additive())}
 
 
+_THREADPOOLS: dict[int, Any] = {}  # process id -> threadpoolctl controller
+
+
 def _blas_single_thread():
     """Limit BLAS to one thread for the duration of a fit (restored afterwards). The fits do
     linear algebra on tiny arrays (≤ a few hundred × 5), which threads cannot speed up; on a busy
-    machine idle BLAS threads spin, and L-BFGS-B was measured 20× slower with them. A no-op when
-    threadpoolctl is not installed."""
+    machine idle BLAS threads spin, and L-BFGS-B was measured 20× slower with them. The loaded BLAS
+    libraries are looked up once per process (about 3 ms a time, which per-step fits of a public
+    table would repeat thousands of times). A no-op when threadpoolctl is not installed."""
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:
         return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    controller = _THREADPOOLS.get(os.getpid())
+    if controller is None:
+        controller = _THREADPOOLS[os.getpid()] = ThreadpoolController()
+    return controller.limit(limits=1, user_api="blas")
 
 
 def _form(name: str) -> _Form:
