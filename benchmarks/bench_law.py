@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
 
 from bimix.files import write_json
 from bimix.law import bootstrap, fit_law
-from bimix.optimize import optimize_mixture
+from bimix.optimize import OptimumWarning, optimize_mixture
 from bimix.protocols import compare_forms, extrapolate_steps, generalise_mixtures, relative_error
 from bimix.provenance import environment
 from bimix.synthetic import dirichlet_mixtures, pile_sized, random_coefficients, synthetic_runs
@@ -52,9 +53,13 @@ def speed(repeats: int, n_boot: int, jobs: int) -> dict:
     res["bootstrap_failed"] = int(sum(boot.n_failed.values()))
     print(f"bootstrap: {n_boot} refits of the whole table (22 domains each), {jobs} processes: "
           f"{res['bootstrap_s']:.1f} s")
-    t, _ = _median_time(lambda: optimize_mixture(fit, 200_000), 200)
-    res["optimize_kkt_ms"] = t * 1e3
-    t, _ = _median_time(lambda: optimize_mixture(fit, 200_000, method="slsqp"), 20)
+    # the unbounded problem, as the speed target was set on (warnings about shares outside the
+    # synthetic fit's support are beside the point of a timing)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OptimumWarning)
+        t, _ = _median_time(lambda: optimize_mixture(fit, 200_000, within_support=False), 200)
+        res["optimize_kkt_ms"] = t * 1e3
+        t, _ = _median_time(lambda: optimize_mixture(fit, 200_000, method="slsqp", within_support=False), 20)
     res["optimize_slsqp_ms"] = t * 1e3
     print(f"optimiser, 22 domains: kkt {res['optimize_kkt_ms']:.2f} ms, slsqp {res['optimize_slsqp_ms']:.1f} ms (medians)")
     return res

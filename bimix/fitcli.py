@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 import pandas as pd
 
 from bimix.files import sha256_file, write_json
 from bimix.law import FORMS, METHODS, SCALE_CONVENTION, LawFit, bootstrap, fit_law
-from bimix.optimize import near_optimal_region, optimize_mixture, sensitivity
+from bimix.optimize import OptimumWarning, near_optimal_region, optimize_mixture, sensitivity
 from bimix.protocols import (extrapolate_steps, generalise_mixtures, json_ready, pooled_scores,
                              resolve_mixture_names)
 from bimix.provenance import environment
@@ -238,10 +239,13 @@ def run_optimize(args: argparse.Namespace) -> int:
     if not args.delta > 0:
         raise SystemExit(f"error: --delta must be > 0 nats (the near-optimal region's width), got {args.delta}")
     fit = LawFit.from_json(read_json(args.fit))
-    opt = optimize_mixture(fit, args.step, weights=_bounds(args.weight, "--weight") or None,
-                           lower=_bounds(args.lower, "--lower") or None,
-                           upper=_bounds(args.upper, "--upper") or None, method=args.method,
-                           within_support=not args.outside_support)
+    with warnings.catch_warnings():
+        # the same words are printed below as "warning: ..." lines and kept in the JSON
+        warnings.simplefilter("ignore", OptimumWarning)
+        opt = optimize_mixture(fit, args.step, weights=_bounds(args.weight, "--weight") or None,
+                               lower=_bounds(args.lower, "--lower") or None,
+                               upper=_bounds(args.upper, "--upper") or None, method=args.method,
+                               within_support=not args.outside_support)
     if fit.steps and (args.step > STEP_EXTRAPOLATION_WARN * max(fit.steps)
                       or args.step < min(fit.steps) / STEP_EXTRAPOLATION_WARN):
         opt.warnings.insert(0, f"step {args.step:g} is far outside the fitted steps "

@@ -48,6 +48,11 @@ HUBER_DELTA = 1e-3  # on log loss, as Hoffmann et al.
 _LOG_BOUND = 50.0  # bound on log-coefficients: exp(±50) is far outside any loss in nats
 _EXP_BOUND = 10.0  # bound on exponents α, β, a, b
 _EXP_FLOOR = 1e-9  # exponents are > 0 (docs/paper.md#law); the floor keeps them strictly positive
+# the loss floors of the rival laws (E of ``additive``, c of ``exponential``) are fitted as themselves,
+# in [0, _FLOOR_BOUND] nats, not through their logarithm: a floor the data do not want reaches 0 in a
+# few solver steps, where log E had to creep to −50 through a flat valley and ran out of iterations.
+# 1000 nats is far above any per-token loss (ln of a million-token vocabulary is 14).
+_FLOOR_BOUND = 1e3
 # rms log-loss residual below which a fit that hit the iteration limit counts as converged: it is
 # polishing a fit already exact to 0.01 %, far below any measurement noise
 _EXACT_FIT = 1e-4
@@ -145,7 +150,8 @@ class _Unit:
 
 
 class _Form:
-    """A law form in its fitting parametrisation θ (logs of positive coefficients, raw exponents)."""
+    """A law form in its fitting parametrisation θ (logs of positive coefficients, the rival laws'
+    loss floors as themselves, raw exponents)."""
 
     name = ""
     names: tuple[str, ...] = ()
@@ -182,6 +188,17 @@ def _lse2(u, v):
     eu, ev = np.exp(u - hi), np.exp(v - hi)
     tot = eu + ev
     return hi + np.log(tot), eu / tot, ev / tot
+
+
+def _floor_lse(E: float, t: np.ndarray):
+    """log(E + Σ_k exp(t_k)) over the rows of ``t`` (k, n), E >= 0, stable; with the derivative in E
+    (1 / L) and the weights exp(t_k) / L of the terms."""
+    hi = t.max(axis=0)
+    if E > 0:
+        hi = np.maximum(hi, math.log(E))
+    e = np.exp(t - hi)
+    tot = E * np.exp(-hi) + e.sum(axis=0)
+    return hi + np.log(tot), np.exp(-hi) / tot, e / tot
 
 
 # fractions of the smallest (share-adjusted) loss tried as the floor C; ordered so the first starts
@@ -301,7 +318,8 @@ class _Share(_Form):
 
 
 class _Exponential(_Form):
-    """θ = (log c, log k, t_1..t_m); t is indexed by the fit's domains (the training domains)."""
+    """θ = (c, log k, t_1..t_m); t is indexed by the fit's domains (the training domains). The floor
+    c is fitted as itself in [0, _FLOOR_BOUND] (see there), k through its log."""
 
     name, group = "exponential", "step"
 
@@ -309,15 +327,15 @@ class _Exponential(_Form):
         return m + 2
 
     def bounds(self, m):
-        return (np.r_[-_LOG_BOUND, -_LOG_BOUND, np.full(m, -_LOG_BOUND)],
-                np.r_[_LOG_BOUND, _LOG_BOUND, np.full(m, _LOG_BOUND)])
+        return (np.r_[0.0, -_LOG_BOUND, np.full(m, -_LOG_BOUND)],
+                np.r_[_FLOOR_BOUND, _LOG_BOUND, np.full(m, _LOG_BOUND)])
 
     def log_pred(self, th, u):
-        return _lse2(np.full(len(u.y), th[0]), th[1] + u.R @ th[2:])[0]
+        return _floor_lse(th[0], (th[1] + u.R @ th[2:])[None, :])[0]
 
     def jac(self, th, u):
-        _, p, q = _lse2(np.full(len(u.y), th[0]), th[1] + u.R @ th[2:])
-        return np.column_stack([p, q, q[:, None] * u.R])
+        _, d_c, w = _floor_lse(th[0], (th[1] + u.R @ th[2:])[None, :])
+        return np.column_stack([d_c, w[0], w[0][:, None] * u.R])
 
     def starts(self, u, n):
         m, y = u.R.shape[1], u.y
@@ -328,71 +346,90 @@ class _Exponential(_Form):
             A = np.column_stack([np.ones(len(y)), u.R])
             coef, *_ = np.linalg.lstsq(A, np.log(y - c), rcond=None)
             t = np.clip(coef[1:], -_LOG_BOUND + 1, _LOG_BOUND - 1)
-            out.append(np.r_[math.log(c), np.clip(coef[0], -_LOG_BOUND + 1, _LOG_BOUND - 1), t])
+            out.append(np.r_[c, np.clip(coef[0], -_LOG_BOUND + 1, _LOG_BOUND - 1), t])
         return out
 
     def params(self, th, domains):
-        out = {"c": float(np.exp(th[0])), "k": float(np.exp(th[1]))}
+        out = {"c": float(th[0]), "k": float(np.exp(th[1]))}
         out.update({f"t[{d}]": float(v) for d, v in zip(domains, th[2:])})
         return out
 
     def theta(self, p, domains):
-        return np.r_[math.log(p["c"]), math.log(p["k"]), [p[f"t[{d}]"] for d in domains]]
+        return np.r_[p["c"], math.log(p["k"]), [p[f"t[{d}]"] for d in domains]]
+
+
+# part of the (share-adjusted) floor given to E in the additive law's starts; the rest is the share
+# term A r^-a at the domain's typical share. Cycled with _FLOOR_FRACTIONS, first the likeliest.
+_FLOOR_SPLITS = (0.5, 0.0, 0.9, 0.25, 0.0, 0.75)
 
 
 class _Additive(_Form):
-    name, names = "additive", ("log_E", "log_A", "a", "log_B", "b")
+    """θ = (E, log A, a, log B, b). The floor E is fitted as itself in [0, _FLOOR_BOUND] (a vanishing
+    floor is common: then the share and step terms carry the whole loss), A and B through their logs."""
+
+    name, names = "additive", ("E", "log_A", "a", "log_B", "b")
     zero_share_excluded, needs_distinct_r, needs_distinct_s = True, 2, 3
 
     def bounds(self, m):
-        lo = np.array([-_LOG_BOUND, -_LOG_BOUND, _EXP_FLOOR, -_LOG_BOUND, _EXP_FLOOR])
-        hi = np.array([_LOG_BOUND, _LOG_BOUND, _EXP_BOUND, _LOG_BOUND, _EXP_BOUND])
+        lo = np.array([0.0, -_LOG_BOUND, _EXP_FLOOR, -_LOG_BOUND, _EXP_FLOOR])
+        hi = np.array([_FLOOR_BOUND, _LOG_BOUND, _EXP_BOUND, _LOG_BOUND, _EXP_BOUND])
         return lo, hi
 
     def _terms(self, th, u):
-        t = np.stack([np.full(len(u.y), th[0]), th[1] - th[2] * u.log_r, th[3] - th[4] * u.log_s])
-        hi = t.max(axis=0)
-        e = np.exp(t - hi)
-        tot = e.sum(axis=0)
-        return hi + np.log(tot), e / tot
+        return _floor_lse(th[0], np.stack([th[1] - th[2] * u.log_r, th[3] - th[4] * u.log_s]))
 
     def log_pred(self, th, u):
         return self._terms(th, u)[0]
 
     def jac(self, th, u):
-        _, w = self._terms(th, u)
-        return np.column_stack([w[0], w[1], -w[1] * u.log_r, w[2], -w[2] * u.log_s])
+        _, d_e, w = self._terms(th, u)
+        return np.column_stack([d_e, w[0], -w[0] * u.log_r, w[1], -w[1] * u.log_s])
 
     def starts(self, u, n):
+        """From the data: the step law B s^-b + C through the losses gives b, B and the floor C at
+        the domain's typical share; C is split between E and the share term D = A r^-a there, and
+        a follows from the slope of log loss on log share at fixed steps (−a D / L)."""
         alpha = _share_slope(u)
+        log_r_mid = float(np.mean(u.log_r))
+        y_mid = float(np.exp(np.mean(u.log_y)))
         out = []
-        for lb, beta, lc in _step_starts(u.s, u.log_y, n):
-            # split the floor between E and the share term A r^-a, evaluated at the median share
-            lA = lc - alpha * np.median(-u.log_r) - math.log(2.0)
-            out.append(np.array([lc - math.log(2.0), lA, alpha, lb, beta]))
+        for i, (lb, beta, lc) in enumerate(_step_starts(u.s, u.log_y, n)):
+            C = math.exp(lc)
+            q = _FLOOR_SPLITS[i % len(_FLOOR_SPLITS)]
+            D = (1.0 - q) * C
+            a = float(np.clip(alpha * y_mid / D, 0.01, _EXP_BOUND - 1))
+            lA = float(np.clip(math.log(D) + a * log_r_mid, -_LOG_BOUND + 1, _LOG_BOUND - 1))
+            out.append(np.array([q * C, lA, a, lb, beta]))
         return out
 
     def params(self, th, domains):
-        return {"E": float(np.exp(th[0])), "A": float(np.exp(th[1])), "a": float(th[2]),
+        return {"E": float(th[0]), "A": float(np.exp(th[1])), "a": float(th[2]),
                 "B": float(np.exp(th[3])), "b": float(th[4])}
 
     def theta(self, p, domains):
-        return np.array([math.log(p["E"]), math.log(p["A"]), p["a"], math.log(p["B"]), p["b"]])
+        return np.array([p["E"], math.log(p["A"]), p["a"], math.log(p["B"]), p["b"]])
 
 
 _FORMS: dict[str, _Form] = {f.name: f for f in (_Bimix(), _Steps(), _Share(), _Exponential(), _Additive())}
 
 
+_THREADPOOLS: dict[int, Any] = {}  # process id -> threadpoolctl controller
+
+
 def _blas_single_thread():
     """Limit BLAS to one thread for the duration of a fit (restored afterwards). The fits do
     linear algebra on tiny arrays (≤ a few hundred × 5), which threads cannot speed up; on a busy
-    machine idle BLAS threads spin, and L-BFGS-B was measured 20× slower with them. A no-op when
-    threadpoolctl is not installed."""
+    machine idle BLAS threads spin, and L-BFGS-B was measured 20× slower with them. The loaded BLAS
+    libraries are looked up once per process (about 3 ms a time, which per-step fits of a public
+    table would repeat thousands of times). A no-op when threadpoolctl is not installed."""
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:
         return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    controller = _THREADPOOLS.get(os.getpid())
+    if controller is None:
+        controller = _THREADPOOLS[os.getpid()] = ThreadpoolController()
+    return controller.limit(limits=1, user_api="blas")
 
 
 def _form(name: str) -> _Form:
@@ -856,7 +893,7 @@ def _effective_form(form: _Form, u: _Unit, m: int) -> _Form:
 
 
 def _theta_names(eff: _Form, domains) -> tuple[str, ...]:
-    return eff.names if eff.name != "exponential" else ("log_c", "log_k", *[f"t[{d}]" for d in domains])
+    return eff.names if eff.name != "exponential" else ("c", "log_k", *[f"t[{d}]" for d in domains])
 
 
 def _unit_fit(form: _Form, eff: _Form, u: _Unit, sol: _Solved, n_starts: int, domains) -> UnitFit:
@@ -864,25 +901,30 @@ def _unit_fit(form: _Form, eff: _Form, u: _Unit, sol: _Solved, n_starts: int, do
     span = hi - lo
     names = _theta_names(eff, domains)
     at = tuple(n for n, x, a, b, w in zip(names, sol.theta, lo, hi, span) if min(x - a, b - x) <= 1e-6 * w)
-    # the lower bounds of exponents (> 0) and of log-coefficients (a term that vanishes) are limits
-    # the law allows; an upper bound, or either bound of the exponential law's t and log k, only
-    # stops an optimum that ran away (the coefficient would go to infinity)
-    # stops an optimum that ran away (the coefficient would go to infinity). The exponential law's
-    # t at its bound (|t| = 50) is its best approximation of a loss that jumps between r = 0 and
-    # r > 0: reported in at_bound, still a fit.
+    # the lower bounds of exponents (> 0), of log-coefficients and of the floors E and c (a term
+    # that vanishes) are limits the law allows; an upper bound, or either bound of the exponential
+    # law's log k, only stops an optimum that ran away (the coefficient would go to infinity). The
+    # exponential law's t at its bound (|t| = 50) is its best approximation of a loss that jumps
+    # between r = 0 and r > 0: reported in at_bound, still a fit.
     runaway = [n for n, x, b, w in zip(names, sol.theta, hi, span) if b - x <= 1e-6 * w]
     if eff.name == "exponential":
-        runaway = [n for n in at if n == "log_k"]
+        runaway = [n for n in at if n == "log_k" or (n == "c" and n in runaway)]
     n_ident = (len(domains) + 1 if eff.name == "exponential" and u.R is not None
                and np.allclose(u.R.sum(axis=1), 1, atol=1e-6) else len(sol.theta))
+    # what identifies the exponential law is the number of distinct mixtures, not of points: seeds
+    # of one mixture repeat its vector, and with no more mixtures than identified coefficients the
+    # solver can only pick one of many exact interpolations (checked first: it also explains a
+    # solver that wanders along the flat directions without converging)
+    n_mix = len(np.unique(np.round(u.R, 12), axis=0)) if eff.name == "exponential" and u.R is not None else 0
     failure = ""
-    if not np.all(np.isfinite(sol.residuals)):
+    if eff.name == "exponential" and n_mix <= n_ident:
+        seeds = f" ({len(u.y)} points)" if len(u.y) != n_mix else ""
+        failure = (f"{n_mix} distinct mixtures{seeds} for {n_ident} identified coefficients: the fit "
+                   "interpolates them and says nothing about other mixtures")
+    elif not np.all(np.isfinite(sol.residuals)):
         failure = "the fit's predictions are not finite"
     elif not sol.success and np.sqrt(np.mean(sol.residuals**2)) > _EXACT_FIT:
         failure = "the solver did not converge (iteration limit reached)"
-    elif len(u.y) <= n_ident and eff.name == "exponential":
-        failure = (f"{len(u.y)} points for {n_ident} identified coefficients: the fit interpolates the "
-                   "points and says nothing about other mixtures")
     elif runaway:
         failure = (f"degenerate optimum: {', '.join(runaway)} ran to the bound of its range (the "
                    "coefficient would go to infinity; the data do not identify it)")

@@ -10,11 +10,20 @@ strictly convex; the KKT conditions give r_i(λ) = (α_i K_i / λ)^{1/(1+α_i)},
 Σ_i r_i(λ) = 1, which is monotone in λ. That exact solution is ``method="kkt"``; every form can use
 ``method="slsqp"`` (``scipy.optimize.minimize``, analytic gradients), which the tests check against it.
 
+By default every share also stays within the shares the law was fitted on (``within_support=True``;
+``LawFit.support``): outside them the law is extrapolated, and r^-α pulls the optimiser towards
+shares no run measured. ``within_support=False`` (CLI ``--outside-support``) leaves them. Whenever the
+answer touches a bound, or (outside the support) leaves the fitted shares, ``MixtureOptimum.warnings``
+says so in words and a Python warning is issued: :class:`AtBoundWarning`,
+:class:`OutsideSupportWarning`, or :class:`UnknownSupportWarning` when the fit does not record its
+support (a fit written by an older version), so it cannot be kept there.
+
 This module imports only numpy, scipy and pandas.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -27,6 +36,23 @@ from bimix.law import LawError, LawFit, NotPredictableError, _as_step
 
 class OptimizeError(LawError, ValueError):
     """Bad bounds, weights or step; or bounds that no mixture satisfies."""
+
+
+class OptimumWarning(UserWarning):
+    """The optimum needs a second look (base class of the warnings below)."""
+
+
+class AtBoundWarning(OptimumWarning):
+    """A share of the optimum sits at a bound (a given one, or an end of the fitted support): the bound
+    decided that share, not the law."""
+
+
+class OutsideSupportWarning(OptimumWarning):
+    """A share of the optimum lies outside the shares the law was fitted on: the law is extrapolated."""
+
+
+class UnknownSupportWarning(OptimumWarning):
+    """The fit does not record the shares it was fitted on, so the optimum cannot be kept within them."""
 
 
 @dataclass
@@ -43,6 +69,7 @@ class MixtureOptimum:
     lam: float | None = None  # KKT multiplier of Σ r = 1 (kkt only)
     warnings: list[str] = field(default_factory=list)  # an answer at a bound or outside the support
     support: dict[str, tuple[float, float]] = field(default_factory=dict)  # fitted shares per domain
+    within_support: bool = False  # were the shares kept within ``support``
 
     @property
     def shares(self) -> dict[str, float]:
@@ -61,11 +88,16 @@ class MixtureOptimum:
                 "lower": dict(zip(self.domains, map(float, self.lower))),
                 "upper": dict(zip(self.domains, map(float, self.upper))),
                 "at_bound": dict(zip(self.domains, _at_bound(self.r, self.lower, self.upper))),
-                "support": {d: list(v) for d, v in self.support.items()}, "warnings": list(self.warnings)}
+                "support": {d: list(v) for d, v in self.support.items()},
+                "within_support": self.within_support, "warnings": list(self.warnings)}
+
+
+_SHARE_FLOOR = 1e-10  # SLSQP's strictly positive floor for a lower bound of 0 (r^-α is infinite at 0)
 
 
 def _at_bound(r, lo, hi) -> list[str]:
-    return ["lower" if x <= a + 1e-12 else "upper" if x >= b - 1e-12 else "" for x, a, b in zip(r, lo, hi)]
+    return ["lower" if x <= max(a, _SHARE_FLOOR) + 1e-12 else "upper" if x >= b - 1e-12 else ""
+            for x, a, b in zip(r, lo, hi)]
 
 
 def _vector(values, domains: Sequence[str], default: float, what: str) -> np.ndarray:
@@ -192,19 +224,23 @@ def _losses(fit: LawFit, r: np.ndarray, step: float) -> np.ndarray:
 
 
 def optimize_mixture(fit: LawFit, step: float, weights=None, lower=None, upper=None,
-                     method: str = "auto", within_support: bool = False) -> MixtureOptimum:
+                     method: str = "auto", within_support: bool = True) -> MixtureOptimum:
     """Minimise Σ_i w_i L_i(r, step) over the simplex with lower ≤ r ≤ upper.
 
     ``weights``, ``lower``, ``upper``: None, a scalar, a sequence in ``fit.domains`` order or a
     mapping domain -> value (unnamed domains take the defaults 1, 0, 1). ``method``: "kkt" (exact,
     ``bimix`` only), "slsqp", or "auto" (kkt for bimix, else slsqp).
 
-    ``within_support``: each share also stays within the shares the law was fitted on
-    (``fit.support``): outside them the law is extrapolated, and r^-α drives the optimiser towards
-    shares no run measured. The CLI does this by default (``--outside-support`` leaves it); here it
-    is off by default because notebook 00 compares the optimum with an unbounded grid search. Off,
-    the result warns about every share outside the support. Either way ``warnings`` names each share
-    at a bound.
+    ``within_support`` (default True): each share also stays within the shares its domain had in the
+    fitted runs (``fit.support``), where the law was measured; the bounds are intersected with them,
+    and OptimizeError says so when no mixture satisfies both. A domain whose support the fit does
+    not record (a fit written by an older version) keeps only the given bounds, with an
+    :class:`UnknownSupportWarning`. ``within_support=False`` leaves the support (notebook 00 does, to
+    compare the exact optimum with an unbounded grid search).
+
+    Either way ``MixtureOptimum.warnings`` names every share at a bound (:class:`AtBoundWarning`) and
+    every share outside the fitted support (:class:`OutsideSupportWarning`), and each is also issued
+    through :mod:`warnings`.
     """
     doms = fit.domains
     if not np.isfinite(step) or step <= 0:
@@ -213,20 +249,22 @@ def optimize_mixture(fit: LawFit, step: float, weights=None, lower=None, upper=N
     lo = _vector(lower, doms, 0.0, "lower bounds")
     hi = _vector(upper, doms, 1.0, "upper bounds")
     _check(doms, w, lo, hi)
-    notes: list[str] = []
+    notes: list[tuple[str, type[OptimumWarning]]] = []
     support = {d: fit.support[d] for d in doms if d in fit.support}
-    if within_support and len(support) == len(doms):
-        s_lo = np.array([support[d][0] for d in doms])
-        s_hi = np.array([support[d][1] for d in doms])
+    if within_support:
+        unknown = [d for d in doms if d not in support]
+        if unknown:
+            notes.append((f"the fit does not record the shares it was fitted on for {', '.join(unknown)} "
+                          "(written by an older version): those shares are not kept within them",
+                          UnknownSupportWarning))
+        s_lo = np.array([support.get(d, (0.0, 1.0))[0] for d in doms])
+        s_hi = np.array([support.get(d, (0.0, 1.0))[1] for d in doms])
         lo, hi = np.maximum(lo, s_lo), np.minimum(hi, s_hi)
         if np.any(lo > hi) or lo.sum() > 1 + 1e-12 or hi.sum() < 1 - 1e-12:
             raise OptimizeError(
                 f"no mixture lies within both the given bounds and the shares the law was fitted on "
                 f"(per domain {dict((d, [round(a, 6), round(b, 6)]) for d, a, b in zip(doms, s_lo, s_hi))}); "
                 "relax the bounds or leave the fitted support (within_support=False, CLI --outside-support)")
-    elif within_support:
-        notes.append("the fit does not record the shares it was fitted on (written by an older "
-                     "version): the optimum is not kept within them")
     if method == "auto":
         method = "kkt" if fit.form == "bimix" else "slsqp"
     f = _objective(fit, step, w)
@@ -245,21 +283,27 @@ def optimize_mixture(fit: LawFit, step: float, weights=None, lower=None, upper=N
     losses = _losses(fit, r, step)
     for d, x, a, b, where in zip(doms, r, lo, hi, _at_bound(r, lo, hi)):
         if where:
+            end = (a, b)[where == "upper"]
             origin = ("the fitted support" if within_support and d in support
-                      and np.isclose((a, b)[where == "upper"], support[d][where == "upper"], rtol=0, atol=1e-15)
+                      and np.isclose(end, support[d][where == "upper"], rtol=0, atol=1e-15)
                       else "its bound")
-            notes.append(f"{d}: r = {float(x):.6g} is at the {where} end of {origin} ({float((a, b)[where == 'upper']):.6g})")
+            notes.append((f"{d}: r = {float(x):.6g} is at the {where} end of {origin} ({float(end):.6g})",
+                          AtBoundWarning))
         if d in support and not (support[d][0] - 1e-12 <= x <= support[d][1] + 1e-12):
-            notes.append(f"{d}: r = {float(x):.6g} is outside the shares the law was fitted on "
-                         f"[{support[d][0]:.6g}, {support[d][1]:.6g}]: the law is extrapolated there")
+            notes.append((f"{d}: r = {float(x):.6g} is outside the shares the law was fitted on "
+                          f"[{support[d][0]:.6g}, {support[d][1]:.6g}]: the law is extrapolated there",
+                          OutsideSupportWarning))
+    for text, category in notes:
+        warnings.warn(text, category, stacklevel=2)
     return MixtureOptimum(domains=doms, r=r, step=float(step), objective=float(w @ losses),
                           losses=losses, weights=w, lower=lo, upper=hi, method=method, lam=lam,
-                          warnings=notes, support=support)
+                          warnings=[text for text, _ in notes], support=support,
+                          within_support=within_support)
 
 
 def _slsqp(f, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     # a strictly positive floor: the r^-α forms are infinite at 0
-    lo_eff = np.maximum(lo, 1e-10)
+    lo_eff = np.maximum(lo, _SHARE_FLOOR)
     span = hi - lo_eff
     x0 = lo_eff + (1.0 - lo_eff.sum()) * span / span.sum() if span.sum() > 0 else lo_eff
     scale = 1.0 / max(abs(f(x0)[0]), 1e-300)  # SLSQP's tolerances are absolute: make f ~ 1
@@ -370,13 +414,17 @@ def sensitivity(fit: LawFit, opt: MixtureOptimum, eps: float = 0.01) -> pd.DataF
 
 def optimum_interval(boot, step: float, level: float = 0.95, **kwargs) -> pd.DataFrame:
     """Interval of the optimal shares over bootstrap replicates (:class:`bimix.law.Bootstrap`): each
-    replicate's fit is optimised with the same ``kwargs``; percentile interval per domain."""
+    replicate's fit is optimised with the same ``kwargs`` (``within_support`` included: a replicate
+    keeps the base fit's support); percentile interval per domain. Only the base fit's optimum warns
+    (:class:`OptimumWarning`); the replicates' would repeat it a hundred times."""
     rs = []
     for b in range(boot.thetas.shape[0]):
         rep = boot.replicate(b)
         if len(rep.units) < len(boot.base.units):
             continue
-        rs.append(optimize_mixture(rep, step, **kwargs).r)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", OptimumWarning)
+            rs.append(optimize_mixture(rep, step, **kwargs).r)
     rs = np.array(rs)
     opt = optimize_mixture(boot.base, step, **kwargs)
     lo, hi = np.quantile(rs, [(1 - level) / 2, (1 + level) / 2], axis=0)

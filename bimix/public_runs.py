@@ -15,24 +15,27 @@ caller gets ``None`` and a message, so a machine without network says so and car
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from bimix.files import atomic_path, sha256_file
 from bimix.paths import cache_dir
-from bimix.law import LawError, bootstrap, fit_law
+from bimix.law import LawError, bootstrap, exponential_loss, fit_exponential_matrix, fit_law
 from bimix.protocols import (equal_share_spread, extrapolate_steps, lomo_points, pooled_scores,
                              share_adjusted_spread, spearman)
-from bimix.runs import ConversionReport, from_dml, from_regmix
+from bimix.runs import ConversionReport, dml_mixtures, from_dml, from_regmix
 
 LOMO_FORMS = ("bimix", "additive", "share", "exponential")
+SHARE_FORMS = ("bimix", "additive", "share")  # the forms that need a validation domain's own share r
 EXTRAPOLATE_STEPS = (1, 3)  # Table 1: the last step, and the last three, held out
 
 
@@ -45,6 +48,13 @@ class PublicTable:
     files: list[Path]
     table: pd.DataFrame
     report: ConversionReport
+    # sets that train on groups (5Mix, RedPajama): every run's shares over the training groups
+    # (index run), which the share-free exponential law uses; None where the validation domains
+    # are the training domains
+    mixtures: pd.DataFrame | None = None
+    # how validation domains got their share r: {"own_shares": True} or, for a set that trains on
+    # groups, {"own_shares": False, "share_map": None | its name, "map": {validation: training}}
+    shares: dict = field(default_factory=lambda: {"own_shares": True})
 
 
 @dataclass
@@ -90,8 +100,17 @@ class Pinned:
 @dataclass(frozen=True)
 class DmlSet:
     """One published set: its loss tables, and the training domains in the order of the shares in
-    its run names (the files do not name them). ``domains`` is None where no share mapping is
-    decided: the set is fetched and verified but not converted (``note`` says why)."""
+    its run names (the files do not name them; ``None``: not decided, the set is fetched and
+    verified but not converted, ``note`` says why).
+
+    ``own_shares``: the validation domains include the training domains themselves (3Mix, 2Mix), so
+    each has its own share r. Sets that train on groups of sources but validate on the 22 Pile
+    domains (5Mix, RedPajama) have ``own_shares=False``: by default no validation domain has a
+    share, the forms that need one (``SHARE_FORMS``: bimix, additive, share) are not applicable
+    there, and the share-free exponential law predicts each validation domain from the whole vector
+    of group shares. ``share_maps`` are named, opt-in representative maps (validation domain ->
+    training group) that give mapped validation domains their group's share, so that BiMix can be
+    fitted there; :func:`load_dml` takes one of them, or any map, and the result records which."""
 
     name: str
     tables: tuple[Pinned, ...]
@@ -99,7 +118,31 @@ class DmlSet:
     proportions: Pinned | None = None
     domain_map: tuple[tuple[str, str], ...] = ()  # validation domain -> training domain
     note: str = ""
+    own_shares: bool = True
+    share_maps: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()  # name -> validation -> training
 
+
+# The 5Mix groups, in run-name order, and their Pile domains as the validation files name them: the
+# grouping of Ye et al.'s five-domain experiments (their notebook for this set).
+FIVE_MIX_GROUPS: dict[str, tuple[str, ...]] = {
+    "academic": ("ArXiv", "PubMed_Abstracts", "PhilPapers", "NIH_ExPorter", "FreeLaw", "USPTO_Backgrounds",
+                 "PubMed_Central"),
+    "prose": ("PG19", "Books3", "BookCorpus2"),
+    "dialogue": ("Ubuntu_IRC", "OpenSubtitles", "EuroParl", "Enron_Emails", "HackerNews", "YoutubeSubtitles"),
+    "symbolic": ("DM_Mathematics", "Github"),
+    "internet": ("Pile-CC", "OpenWebText2", "StackExchange", "Wikipedia_en"),
+}
+# RedPajama's seven sources in run-name order. The files do not name them; the authors' reference
+# mixture for this set (0.668, 0.148, 0.047, 0.043, 0.043, 0.027, 0.023) is LLaMA's sampling mixture
+# (CommonCrawl 67 %, C4 15 %, GitHub 4.5 %, Wikipedia 4.5 %, Books 4.5 %, ArXiv 2.5 %,
+# StackExchange 2 %) in the order LLaMA's table lists it. Wikipedia and Books have equal shares
+# there, so their order (4th, 5th) rests on that listing alone.
+REDPAJAMA_SOURCES = ("CommonCrawl", "C4", "GitHub", "Wikipedia", "Books", "ArXiv", "StackExchange")
+# Opt-in for RedPajama: the Pile domains drawn from the same kind of source as a RedPajama source
+# (C4 has no Pile counterpart; the other 14 Pile domains get no share).
+REDPAJAMA_SAME_SOURCE = (("Pile-CC", "CommonCrawl"), ("Github", "GitHub"), ("Wikipedia_en", "Wikipedia"),
+                         ("Books3", "Books"), ("PG19", "Books"), ("BookCorpus2", "Books"),
+                         ("ArXiv", "ArXiv"), ("StackExchange", "StackExchange"))
 
 DML_SETS: dict[str, DmlSet] = {s.name: s for s in (
     DmlSet("3Mix", (
@@ -112,28 +155,33 @@ DML_SETS: dict[str, DmlSet] = {s.name: s for s in (
         Pinned("data/2Mix/70M.txt", 25345, "f145e8c9d2a017de8eeb16c3c4e2fb096dc15a815f3aeed66d617283627db76e"),
         Pinned("data/2Mix/160M.txt", 25459, "15ca2f0b918fb6e34d1e52daa6ef6e1fc0c9fd10ad300fe17fd99f64699214fe")),
         ("Github", "PileCC"),
-        note="two-domain runs of Ye et al. (Github and Pile-CC in their paper's two-domain "
-             "experiments); not checked against the file here: the converter refuses the order if no "
+        note="two-domain runs of Ye et al., validated on Github and Pile-CC; the first share is "
+             "Github's (its loss falls as that share grows); the converter refuses the order if no "
              "validation file matches, and reports any that does not"),
     DmlSet("5Mix", (
         Pinned("data/5Mix/70M.txt", 2223659, "e2291932bc49162c4d57f42b953d9d44c9e7bc2a8617ee051f99c12b89b3c26c"),
         Pinned("data/5Mix/160M.txt", 1902812, "2cfa8f7ee450ac4b1e2e9e605b9fa90372f856fbdb759cc5bcde6a552e843964")),
-        None,
+        tuple(FIVE_MIX_GROUPS),
         proportions=Pinned("data/5Mix/proportions.txt", 703,
                            "41cdb39191417bb75487d5f25229206c4116c93d7667cc1d0b4a5bca35d693c8"),
-        note="trains on five groups of Pile domains (academic, prose, dialogue, symbolic, internet, in "
-             "run-name order per the authors' notebook) but validates on the 22 Pile domains; which "
-             "group each validation domain belongs to is not decided here, so the set is fetched and "
-             "verified but not converted"),
+        own_shares=False,
+        share_maps=(("members", tuple((v, g) for g, vs in FIVE_MIX_GROUPS.items() for v in vs)),),
+        note="trains on five groups of Pile domains (academic, prose, dialogue, symbolic, internet: five "
+             "shares per run name and per line of proportions.txt) but validates on the 22 Pile "
+             "domains: by default only the share-free exponential law applies; the opt-in map "
+             "'members' gives each Pile domain the share of its group"),
     DmlSet("RedPajama", (
         Pinned("data/RedPajama/70M.txt", 2798200, "4a3e3afec60dadfbf77b23e09d89653e9abdfa0c1db35c83fe073e039f142991"),
         Pinned("data/RedPajama/160M.txt", 1411793, "4bd1696e96ef86f8f4114c3b4920f99395ffc9cfe7455d7fd9b080e09f7643d0")),
-        None,
+        REDPAJAMA_SOURCES,
         proportions=Pinned("data/RedPajama/proportions.txt", 959,
                            "63c9cb67cbbfd1d09143ac2398413b4bd32290d89925140d174e31c4fcd84482"),
-        note="trains on seven RedPajama sources but validates on the 22 Pile domains; the source order "
-             "in the run names and a validation-domain mapping are not decided here, so the set is "
-             "fetched and verified but not converted"),
+        own_shares=False,
+        share_maps=(("same-source", REDPAJAMA_SAME_SOURCE),),
+        note="trains on seven RedPajama sources (seven shares per run name and per line of "
+             "proportions.txt) but validates on the 22 Pile domains: by default only the share-free "
+             "exponential law applies; the opt-in map 'same-source' gives 8 Pile domains the share "
+             "of the RedPajama source of the same kind"),
 )}
 
 
@@ -204,19 +252,72 @@ def fetch_dml(names: Sequence[str] = tuple(DML_SETS), cache: str | Path | None =
     return got, messages
 
 
+def resolve_share_map(dml: DmlSet, share_map: str | Mapping[str, str] | None) -> tuple[dict[str, str] | None, str | None]:
+    """``(map, name)`` for :func:`load_dml`: None (the default: no validation domain of a set that
+    trains on groups has a share), the name of one of the set's ``share_maps``, a JSON file holding
+    ``{validation domain: training domain}``, or such a mapping. Raises ValueError, in words, for a
+    set that needs no map, an unknown name or a map naming no training domain of the set."""
+    if share_map is None or share_map == "":
+        return None, None
+    if dml.own_shares:
+        raise ValueError(f"dml {dml.name} validates on its own training domains: a share map is for sets "
+                         f"that train on groups ({', '.join(n for n, s in DML_SETS.items() if not s.own_shares)})")
+    named = dict(dml.share_maps)
+    if isinstance(share_map, str):
+        if share_map in named:
+            return dict(named[share_map]), share_map
+        path = Path(share_map)
+        if not path.is_file():
+            raise ValueError(f"dml {dml.name}: share map {share_map!r} is neither one of the set's maps "
+                             f"({', '.join(named) or 'none'}) nor a JSON file")
+        try:
+            mapping = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"dml {dml.name}: share map {share_map} is not JSON ({exc.msg}, line {exc.lineno})") from None
+        name = str(path)
+    else:
+        mapping, name = dict(share_map), "custom"
+    if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+        raise ValueError(f"dml {dml.name}: a share map is a JSON object {{validation domain: training domain}}")
+    bad = sorted({v for v in mapping.values() if v not in (dml.domains or ())})
+    if bad or not mapping:
+        raise ValueError(f"dml {dml.name}: the share map names {bad or 'nothing'}, not training domains of "
+                         f"the set ({', '.join(dml.domains or ())})")
+    return mapping, name
+
+
 def load_dml(name: str, files: Sequence[Path], registry: dict[str, DmlSet] | None = None,
-             run_filter: str = "") -> PublicTable | str:
-    """Convert a fetched set, or say in words why it is not converted."""
+             run_filter: str = "", share_map: str | Mapping[str, str] | None = None) -> PublicTable | str:
+    """Convert a fetched set, or say in words why it is not converted.
+
+    A set that trains on groups (``DmlSet.own_shares`` False: 5Mix, RedPajama) is converted with its
+    validation domains as they are and, unless ``share_map`` is given, no share of their own (r = 0
+    in the table); ``PublicTable.mixtures`` holds every run's group shares for the share-free
+    exponential law. ``share_map`` (opt-in; see :func:`resolve_share_map`) gives each mapped
+    validation domain its group's share, split equally among the domains mapped to one group (the
+    r^-α laws absorb a constant factor per domain). ``PublicTable.shares`` records the map used."""
     dml = (DML_SETS if registry is None else registry)[name]
     if dml.domains is None:
         return f"dml {name}: not converted: {dml.note}"
-    table, report = from_dml(list(files), list(dml.domains), dict(dml.domain_map) or None)
+    mapping, map_name = resolve_share_map(dml, share_map)
+    mixtures = None
+    if dml.own_shares:
+        table, report = from_dml(list(files), list(dml.domains), dict(dml.domain_map) or None)
+        shares = {"own_shares": True}
+    else:
+        table, report = from_dml(list(files), list(dml.domains), mapping, own_shares=False)
+        mixtures = dml_mixtures(table, dml.domains)
+        shares = {"own_shares": False, "training_domains": list(dml.domains), "share_map": map_name,
+                  "map": mapping or {}, "without_share": list(report.unmatched_validation)}
     if run_filter:
         keep = table["run"].str.contains(run_filter, regex=True).to_numpy(bool)
         report.notes.append(f"run_filter {run_filter!r} kept {table[keep]['run'].nunique()} of "
                             f"{table['run'].nunique()} runs")
         table = table[keep].reset_index(drop=True)
-    return PublicTable(name=f"dml_{name}", source="dml", files=list(files), table=table, report=report)
+        if mixtures is not None:
+            mixtures = mixtures.loc[sorted(set(table["run"]), key=list(mixtures.index).index)]
+    return PublicTable(name=f"dml_{name}", source="dml", files=list(files), table=table, report=report,
+                       mixtures=mixtures, shares=shares)
 
 
 def dml_domains_from_name(path: str | Path) -> list[str]:
@@ -268,46 +369,132 @@ class Analysis:
     coefficients: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
+def no_share_reason(pub: PublicTable, form: str, domains: Sequence[str]) -> str:
+    """Why a form that needs a domain's own share r does not apply to a set that trains on groups."""
+    groups = ", ".join(pub.shares.get("training_domains", []))
+    first, rest = (domains[0], len(domains) - 1) if domains else ("?", 0)
+    return (f"validation domain {first!r}" + (f" (and {rest} more)" if rest else "")
+            + f" has no training share of its own: the set trains on groups ({groups}), so the {form} "
+            "law has no r to use; an explicit share map (load_dml(share_map=...), notebook 07's "
+            "dml_share_maps) supplies one")
+
+
+def exponential_on_mixtures(table: pd.DataFrame, mixtures: pd.DataFrame, fit_on: Sequence[str],
+                            method: str = "trf", n_starts: int = 2):
+    """The exponential law fitted per (validation domain, step) on the runs of mixtures ``fit_on``,
+    each run's share vector taken from ``mixtures`` (index run; the training groups) rather than from
+    the table's r: the share-free rival on sets whose validation domains are not the training
+    domains. Returns ``({(domain, step): UnitFit}, [(domain, step, reason)], names)``: units not
+    fitted (too few mixtures at a step, ...) are listed with their reason; failed units are kept
+    (``UnitFit.failure``) for the caller to leave out."""
+    names = [c for c in mixtures.columns if float(mixtures[c].max()) > 0]
+    train = table[table["mixture"].isin(list(fit_on))]
+    units, missed = {}, []
+    for (d, st), g in train.groupby(["domain", "step"], sort=False):
+        try:
+            units[(d, int(st))] = fit_exponential_matrix(mixtures.loc[g["run"], names].to_numpy(float),
+                                                         g["loss"].to_numpy(float), names, domain=d,
+                                                         method=method, n_starts=n_starts)
+        except LawError as exc:
+            missed.append((d, int(st), f"step {int(st)}: {exc}"))
+    return units, missed, names
+
+
+def lomo_on_mixtures(table: pd.DataFrame, mixtures: pd.DataFrame, method: str = "trf",
+                     n_starts: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Leave-one-mixture-out for the exponential law on full share vectors
+    (:func:`exponential_on_mixtures`); the same output as :func:`bimix.protocols.lomo_points`.
+    A prediction whose mixture has a share outside the range the fitted runs gave that training
+    group is marked ``outside_support``."""
+    pieces, skipped = [], []
+    for held in dict.fromkeys(table["mixture"]):
+        rest = [m for m in dict.fromkeys(table["mixture"]) if m != held]
+        units, missed, names = exponential_on_mixtures(table, mixtures, rest, method, n_starts)
+        test = table[table["mixture"] == held]
+        train_runs = table.loc[table["mixture"] != held, "run"].unique()
+        lo = mixtures.loc[train_runs, names].min().to_numpy(float)
+        hi = mixtures.loc[train_runs, names].max().to_numpy(float)
+        skipped += [{"heldout": held, "domain": d, "reason": why} for d, _, why in missed]
+        for (d, st), g in test.groupby(["domain", "step"], sort=False):
+            u = units.get((d, int(st)))
+            if u is None:
+                if not any(md == d and ms == int(st) for md, ms, _ in missed):
+                    skipped.append({"heldout": held, "domain": d, "reason": f"domain {d!r} at step "
+                                    f"{int(st)} is measured only in the held-out mixture {held!r}"})
+                continue
+            if u.failure:
+                skipped.append({"heldout": held, "domain": d, "reason": f"failed fit: {u.failure}"})
+                continue
+            R = mixtures.loc[g["run"], names].to_numpy(float)
+            t = np.array([u.params[f"t[{e}]"] for e in names])
+            pred = exponential_loss(R, u.params["c"], u.params["k"], t)
+            outside = np.any((R < lo - 1e-12) | (R > hi + 1e-12), axis=1)
+            pieces.append(g.assign(pred=pred, heldout=held, outside_support=outside))
+    points = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame(
+        columns=[*table.columns, "pred", "heldout", "outside_support"])
+    return points, pd.DataFrame(skipped, columns=["heldout", "domain", "reason"])
+
+
 def analyse(pub: PublicTable, method: str = "trf", holdout_last: int = 1, n_starts: int = 8,
             lomo_starts: int = 2, n_bootstrap: int = 0, seed: int = 0) -> Analysis:
     """Table 1 (when runs have enough steps), leave-one-mixture-out for every form in ``LOMO_FORMS``
     (the only held-out protocol a table without named entropy mixtures allows), the law fitted on all
     runs with bootstrap intervals, and the no-interaction checks. Rows with r = 0 are excluded from
-    every fit and counted; a protocol a table cannot support is reported with its reason."""
+    every fit and counted; a protocol a table cannot support is reported with its reason.
+
+    A set that trains on groups (``pub.mixtures`` given: 5Mix, RedPajama) is judged by its policy
+    (``pub.shares``, recorded in the claims): the forms that need a domain's own share apply only to
+    the validation domains a share map gave one, and are "not applicable", with the reason, where
+    none has; the exponential law uses every run's group shares (:func:`lomo_on_mixtures`); Table 1
+    fits each run alone, where the share is a constant the step law absorbs, so it needs none."""
     table = pub.table
+    grouped = pub.mixtures is not None
     usable = table[table["r"] > 0]
-    steps_per_run = usable.groupby("run")["step"].nunique()
+    without = sorted(set(table["domain"]) - set(usable["domain"])) if grouped else []
+    # Table 1 data: each run is fitted alone, so for a set that trains on groups any constant share
+    # stands in for the one a validation domain lacks
+    stepped = table.assign(r=1.0) if grouped else usable
+    steps_per_run = stepped.groupby("run")["step"].nunique()
     claims: dict = {"source": pub.source, "files": [p.name for p in pub.files],
                     "n_runs": int(table["run"].nunique()), "n_mixtures": int(table["mixture"].nunique()),
                     "n_domains": int(table["domain"].nunique()), "n_steps": int(table["step"].nunique()),
                     "n_rows": len(table), "n_excluded_zero_share": len(table) - len(usable),
-                    "conversion": pub.report.to_json()}
-    multi_step = bool((steps_per_run >= 3 + holdout_last).all())
+                    "shares": pub.shares, "conversion": pub.report.to_json()}
+    if grouped:
+        claims["n_excluded_zero_share"] = 0  # r = 0 here means "no share of its own", not "absent"
+        claims["n_rows_without_share"] = len(table) - len(usable)
+        claims["domains_without_share"] = without
+    multi_step = bool(len(steps_per_run) and (steps_per_run >= 3 + holdout_last).all())
     if multi_step:
-        ext = extrapolate_steps(usable, form="bimix", method=method, holdout_last=holdout_last,
+        ext = extrapolate_steps(stepped, form="bimix", method=method, holdout_last=holdout_last,
                                 n_starts=n_starts)
         claims["extrapolation"] = ext.to_json()
     else:
         claims["extrapolation"] = {"applicable": False, "reason": (
-            f"runs have {int(steps_per_run.min())} step(s); extrapolating {holdout_last} step(s) "
-            "needs at least 3 more to fit the step law")}
+            f"runs have {int(steps_per_run.min()) if len(steps_per_run) else 0} step(s); extrapolating "
+            f"{holdout_last} step(s) needs at least 3 more to fit the step law")}
     # Table 1 for the two laws with a step variable, one and three steps ahead, on the same runs
     claims["extrapolation_by_form"] = {}
     for form in ("bimix", "additive"):
         for k in EXTRAPOLATE_STEPS:
-            if bool((steps_per_run >= 3 + k).all()):
-                e = extrapolate_steps(table, form=form, method=method, holdout_last=k, n_starts=n_starts)
+            if len(steps_per_run) and bool((steps_per_run >= 3 + k).all()):
+                e = extrapolate_steps(stepped if grouped else table, form=form, method=method,
+                                      holdout_last=k, n_starts=n_starts)
                 entry = {"applicable": e.applicable, "reason": e.reason, "mre_mean": e.mre_mean,
                          "mre_worst": e.mre_worst, "n_runs": len(e.per_run), "n_failed": len(e.failed),
                          "n_excluded_zero_share": e.n_excluded_zero_share}
             else:
                 entry = {"applicable": False, "reason": (
-                    f"runs have {int(steps_per_run.min())} step(s); holding out {k} needs at least "
-                    f"{3 + k}")}
+                    f"runs have {int(steps_per_run.min()) if len(steps_per_run) else 0} step(s); "
+                    f"holding out {k} needs at least {3 + k}")}
             claims["extrapolation_by_form"][f"{form}, last {k}"] = entry
     lomo, claims["lomo"] = {}, {}
     n_steps = int(usable["step"].nunique())
     for form in LOMO_FORMS:
+        if grouped and form in SHARE_FORMS and usable.empty:
+            claims["lomo"][form] = {"n_points": 0, "applicable": False,
+                                    "reason": no_share_reason(pub, form, without)}
+            continue
         if form in ("bimix", "additive") and n_steps < 3:
             claims["lomo"][form] = {"n_points": 0, "applicable": False, "reason": (
                 f"the table has {n_steps} step(s): the {form} law's step part needs at least 3")}
@@ -315,17 +502,30 @@ def analyse(pub: PublicTable, method: str = "trf", holdout_last: int = 1, n_star
         # the exponential law has no r^-α: rows where a domain is absent are data for it
         data = table if form == "exponential" else usable
         t0 = time.perf_counter()
-        pts, skipped = lomo_points(data, form=form, method=method, n_starts=lomo_starts)
+        if grouped and form == "exponential":
+            pts, skipped = lomo_on_mixtures(table, pub.mixtures, method=method, n_starts=lomo_starts)
+        else:
+            pts, skipped = lomo_points(data, form=form, method=method, n_starts=lomo_starts)
         lomo_s = time.perf_counter() - t0
         lomo[form] = (pts, skipped)
         entry = {"n_points": len(pts), "applicable": bool(len(pts)), "n_skipped": len(skipped),
                  "skip_reasons": sorted(set(skipped["reason"]))[:3], "lomo_seconds": lomo_s}
+        if grouped and form in SHARE_FORMS:
+            entry.update(share_map=pub.shares.get("share_map"), domains_without_share=without)
+        if not len(pts) and len(skipped):
+            entry["reason"] = f"nothing to score; first: {skipped['reason'].iloc[0]}"
         # coefficients and fit time of the form fitted once on every run
         try:
             t0 = time.perf_counter()
-            whole = fit_law(data, form=form, method=method, n_starts=lomo_starts)
-            entry.update(n_params=whole.n_params, fit_seconds=time.perf_counter() - t0,
-                         n_failed_units=sum(bool(u.failure) for u in whole.units.values()))
+            if grouped and form == "exponential":
+                units, _, names = exponential_on_mixtures(table, pub.mixtures, list(dict.fromkeys(table["mixture"])),
+                                                          method, lomo_starts)
+                entry.update(n_params=(len(names) + 2) * len(units), fit_seconds=time.perf_counter() - t0,
+                             n_failed_units=sum(bool(u.failure) for u in units.values()))
+            else:
+                whole = fit_law(data, form=form, method=method, n_starts=lomo_starts)
+                entry.update(n_params=whole.n_params, fit_seconds=time.perf_counter() - t0,
+                             n_failed_units=sum(bool(u.failure) for u in whole.units.values()))
         except LawError as exc:
             entry.update(n_params=None, fit_seconds=None, fit_error=str(exc))
         if len(pts):
@@ -337,8 +537,8 @@ def analyse(pub: PublicTable, method: str = "trf", holdout_last: int = 1, n_star
             fin = fin[common].groupby("heldout")[["loss", "pred"]].mean()
             entry.update(pooled_scores(pts.assign(all="all"), "all").iloc[0][["r2_log", "mre"]].to_dict())
             # predictions for mixtures whose shares leave the range the fit saw are extrapolations
-            inside = pts[~pts["outside_support"]]
-            entry["n_outside_support"] = int(pts["outside_support"].sum())
+            inside = pts[~pts["outside_support"].astype(bool)]
+            entry["n_outside_support"] = int(pts["outside_support"].astype(bool).sum())
             entry["r2_log_within_support"] = (pooled_scores(inside.assign(all="all"), "all")["r2_log"].iloc[0]
                                               if len(inside) else None)
             entry["spearman_final"] = spearman(fin["loss"], fin["pred"])
@@ -346,6 +546,12 @@ def analyse(pub: PublicTable, method: str = "trf", holdout_last: int = 1, n_star
         claims["lomo"][form] = entry
     form = "bimix" if multi_step else "share"
     coef = pd.DataFrame()
+    if grouped and usable.empty:
+        claims["fit_all"] = {"form": form, "applicable": False, "reason": no_share_reason(pub, form, without)}
+        claims["interaction"] = {"applicable": False, "reason": (
+            "the no-interaction checks compare losses at equal own share: "
+            + no_share_reason(pub, "bimix", without).split(": ", 1)[0])}
+        return Analysis(claims=claims, lomo=lomo, coefficients=coef)
     try:
         fit = fit_law(usable, form=form, method=method, n_starts=n_starts)
         coef = fit.summary()

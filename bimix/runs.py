@@ -352,7 +352,8 @@ _DML_RUN = re.compile(rf"^(?:(?P<prefix>.*)_)?(?P<index>\d+)-(?P<shares>{_NUMBER
 
 
 def from_dml(paths: Sequence[str | os.PathLike], domains: Sequence[str],
-             domain_map: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, ConversionReport]:
+             domain_map: Mapping[str, str] | None = None,
+             own_shares: bool = True) -> tuple[pd.DataFrame, ConversionReport]:
     """Convert Data Mixing Laws loss tables (tab-separated ``checkpoint  validation-file  loss``).
 
     ``domains``: the training domains in the order of the shares in the run names — the files do not
@@ -360,12 +361,28 @@ def from_dml(paths: Sequence[str | os.PathLike], domains: Sequence[str],
     ``…valid.<Domain>.bin`` are matched to them through ``domain_map`` or :func:`normalise_domain`.
     Steps that are not numbers (``last``) are skipped and counted; duplicate (checkpoint, domain)
     lines with equal losses are dropped and counted.
+
+    ``own_shares=False`` is for sets whose training domains are groups or sources that the
+    validation domains are not (5Mix, RedPajama): a validation domain then has a share only through
+    an explicit ``domain_map`` entry (no name matching), and every other one is written with r = 0,
+    which here means "no training share of its own", and listed in ``unmatched_validation``. The
+    run's shares over ``domains`` stay readable from its mixture name (:func:`dml_mixtures`).
     """
     if not domains:
         raise ConversionError("Data Mixing Laws tables do not name their training domains: pass "
                               "them in the order of the shares in the run names (e.g. the set's "
                               "folder name Github-Books3-PileCC gives Github,Books3,PileCC)")
-    resolve = _Resolver(domains, domain_map)
+    if own_shares:
+        resolve = _Resolver(domains, domain_map)
+    else:
+        explicit = dict(domain_map or {})
+        bad = sorted({v for v in explicit.values() if v not in domains})
+        if bad:
+            raise ConversionError(f"the share map names {bad}, which are not training domains of the "
+                                  f"set ({', '.join(domains)})")
+
+        def resolve(raw: str) -> str | None:
+            return explicit.get(raw)
     report = ConversionReport(source="dml", files=[str(p) for p in paths])
     rows, unmatched, last_steps = [], set(), {}
     sources: dict[str, set[str]] = {}  # training domain -> validation names matched to it
@@ -420,11 +437,21 @@ def from_dml(paths: Sequence[str | os.PathLike], domains: Sequence[str],
         raise ConversionError(f"no usable rows in {report.files} (skipped: {report.skipped})")
     report.unmatched_validation = sorted(unmatched)
     report.unmatched_training = sorted(set(domains) - set(sources))
-    if not sources:
+    if not own_shares:
+        report.notes.append(
+            f"the runs train on {', '.join(domains)}, not on the validation domains: "
+            + (f"{len(sources)} training domain(s) give a share to validation domains through the share "
+               f"map; the {len(unmatched)} validation domain(s) without one are written with r = 0 "
+               "(no training share of their own)" if sources else
+               f"no share map, so none of the {len(unmatched)} validation domains has a training share "
+               "of its own (written with r = 0); the run's shares are in its mixture name"))
+    elif not sources:
         raise ConversionError(f"none of the training domains {list(domains)} matches a validation "
                               f"file in {report.files} (validation domains: {sorted(unmatched)[:12]}); "
                               "pass --domain-map to say which validation domain belongs to which")
-    grouped = {d: sorted(v) for d, v in sources.items() if len(v) > 1}
+    # where the training domains are groups (own_shares False) a validation domain always keeps its
+    # own name, even when it is the only one mapped to its group
+    grouped = {d: sorted(v) for d, v in sources.items() if len(v) > 1 or not own_shares}
     if grouped:
         # several validation domains draw on one training group: each keeps its own name (one loss
         # per row) and an equal part of the group's share as r. The split keeps a run's shares
@@ -446,6 +473,21 @@ def from_dml(paths: Sequence[str | os.PathLike], domains: Sequence[str],
         report.notes.append(f"runs end at different steps: {ends}")
     report.notes.append("seed unknown (set to 0); tokens unknown (missing)")
     return _finish(pd.DataFrame(rows), report, ("run", "step", "domain")), report
+
+
+def dml_mixtures(table: pd.DataFrame, domains: Sequence[str]) -> pd.DataFrame:
+    """(runs, training domains) shares of a converted Data Mixing Laws table, read from its mixture
+    names (the share strings of the run names, in the order of ``domains``): what the share-free
+    exponential law needs where the validation domains are not the training domains."""
+    runs = table.drop_duplicates("run").set_index("run")["mixture"]
+    rows = {}
+    for run, mix in runs.items():
+        shares = [float(x) for x in str(mix).split("-")]
+        if len(shares) != len(domains):
+            raise ConversionError(f"run {run!r}: mixture {mix!r} has {len(shares)} shares for "
+                                  f"{len(domains)} training domains {list(domains)}")
+        rows[run] = shares
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(domains)).rename_axis("run")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -640,6 +682,11 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--domain-map", default=None,
                         help="JSON file mapping source names to canonical domain names; combinable "
                              "with --domains (dml: validation domain -> training domain)")
+    parser.add_argument("--groups", action="store_true",
+                        help="dml: the --domains are groups or sources that the validation domains are "
+                             "not (5Mix, RedPajama): no name matching; a validation domain gets a share "
+                             "only from --domain-map (validation domain -> group), every other one r = 0, "
+                             "meaning no training share of its own")
     parser.add_argument("--step", type=int, default=1,
                         help="step given to final-only formats (regmix, olmix); default 1")
     parser.add_argument("--strict", action="store_true",
@@ -686,8 +733,10 @@ def regmix_pairs(inputs: Sequence[str]) -> list[tuple[str, str]]:
 def run_convert(args: argparse.Namespace) -> int:
     domains = [d.strip() for d in args.domains.split(",") if d.strip()] if args.domains else None
     domain_map = json.loads(Path(args.domain_map).read_text(encoding="utf-8")) if args.domain_map else None
+    if args.groups and args.source != "dml":
+        raise ConversionError(f"--groups is for Data Mixing Laws tables (--from dml), not {args.source}")
     if args.source == "dml":
-        table, report = from_dml(args.inputs, domains or [], domain_map)
+        table, report = from_dml(args.inputs, domains or [], domain_map, own_shares=not args.groups)
     elif args.source == "regmix":
         parts = [from_regmix(mix, loss, domains=domains, domain_map=domain_map, step=args.step)
                  for mix, loss in regmix_pairs(args.inputs)]

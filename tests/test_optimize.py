@@ -12,6 +12,9 @@ from bimix.optimize import (OptimizeError, grid_search, kkt_bimix, near_optimal_
                             sensitivity)
 from bimix.synthetic import dirichlet_mixtures, random_coefficients, synthetic_runs
 
+# the optimiser's arithmetic, mostly unbounded; its warnings are tested in test_optimize_support.py
+pytestmark = pytest.mark.filterwarnings("ignore::bimix.optimize.OptimumWarning")
+
 
 def _law(alpha, K):
     """A bimix LawFit with A = 1, C = K and B = 0⁺ (so K_i = C_i at every step)."""
@@ -33,8 +36,9 @@ def fit3():
 
 
 def test_kkt_equals_slsqp_and_fine_grid(fit3):
-    kkt = optimize_mixture(fit3, 100_000)
-    slsqp = optimize_mixture(fit3, 100_000, method="slsqp")
+    # the law's own optimum, unbounded like the grid (the default keeps the fitted support)
+    kkt = optimize_mixture(fit3, 100_000, within_support=False)
+    slsqp = optimize_mixture(fit3, 100_000, method="slsqp", within_support=False)
     assert kkt.method == "kkt" and kkt.lam > 0
     np.testing.assert_allclose(kkt.r, slsqp.r, atol=1e-6)
     assert kkt.r.sum() == pytest.approx(1.0, abs=1e-12)
@@ -50,8 +54,8 @@ def test_kkt_equals_slsqp_and_fine_grid(fit3):
 def test_kkt_with_bounds_equals_slsqp(fit3):
     hi = {"books": 0.05}
     lo = {"code": 0.5}
-    kkt = optimize_mixture(fit3, 100_000, lower=lo, upper=hi)
-    slsqp = optimize_mixture(fit3, 100_000, lower=lo, upper=hi, method="slsqp")
+    kkt = optimize_mixture(fit3, 100_000, lower=lo, upper=hi, within_support=False)
+    slsqp = optimize_mixture(fit3, 100_000, lower=lo, upper=hi, method="slsqp", within_support=False)
     np.testing.assert_allclose(kkt.r, slsqp.r, atol=1e-6)
     t = kkt.table().set_index("domain")
     assert t.loc["books", "r"] <= 0.05 + 1e-15 and t.loc["code", "r"] >= 0.5 - 1e-15
@@ -72,13 +76,13 @@ def test_optimum_on_simplex_within_bounds_equals_slsqp_and_permutes(args):
     alpha, K, lo, hi, perm = (np.array(x) for x in args)
     if lo.sum() > 1 or hi.sum() < 1:
         with pytest.raises(OptimizeError, match="no mixture satisfies the bounds"):
-            optimize_mixture(_law(alpha, K), 1000.0, lower=lo, upper=hi)
+            optimize_mixture(_law(alpha, K), 1000.0, lower=lo, upper=hi, within_support=False)
         return
-    law = _law(alpha, K)
-    opt = optimize_mixture(law, 1000.0, lower=lo, upper=hi)
+    law = _law(alpha, K)  # a law written by hand has no fitted support: the math alone
+    opt = optimize_mixture(law, 1000.0, lower=lo, upper=hi, within_support=False)
     assert opt.r.sum() == pytest.approx(1.0, abs=1e-9)
     assert np.all(opt.r >= lo - 1e-12) and np.all(opt.r <= hi + 1e-12)
-    ref = optimize_mixture(law, 1000.0, lower=lo, upper=hi, method="slsqp")
+    ref = optimize_mixture(law, 1000.0, lower=lo, upper=hi, method="slsqp", within_support=False)
     # SLSQP agrees to 1e-6 in shares
     np.testing.assert_allclose(opt.r, ref.r, atol=1e-6)
     # SLSQP meets Σ r = 1 only to ~1e-11, which can lower its objective by λ·1e-11
@@ -106,9 +110,9 @@ def test_bad_bounds_and_weights():
 
 def test_weights_shift_the_optimum():
     law = _law([0.2, 0.2], [1.0, 1.0])
-    even = optimize_mixture(law, 1e4)
+    even = optimize_mixture(law, 1e4, within_support=False)
     np.testing.assert_allclose(even.r, [0.5, 0.5], atol=1e-12)
-    tilted = optimize_mixture(law, 1e4, weights={"d0": 3.0})
+    tilted = optimize_mixture(law, 1e4, weights={"d0": 3.0}, within_support=False)
     assert tilted.r[0] > 0.5
     # closed form for equal α: r_i ∝ (w_i)^{1/(1+α)}
     expect = np.array([3.0, 1.0]) ** (1 / 1.2)
@@ -128,16 +132,16 @@ def test_other_forms_use_slsqp(fit3):
     doms = list(fit3.domains)
     table = synthetic_runs(random_coefficients(doms, rng), dirichlet_mixtures(doms, 5, rng), rng=rng)
     add = fit_law(table, form="additive", n_starts=4)
-    opt = optimize_mixture(add, 100_000)
+    opt = optimize_mixture(add, 100_000, within_support=False)
     assert opt.method == "slsqp" and opt.r.sum() == pytest.approx(1.0, abs=1e-9)
     grid = grid_search(add, 100_000, resolution=400)
     assert opt.objective <= grid.objective + 1e-9
     with pytest.raises(OptimizeError, match="bimix form only"):
-        optimize_mixture(add, 100_000, method="kkt")
+        optimize_mixture(add, 100_000, method="kkt", within_support=False)
 
 
 def test_near_optimal_region_and_sensitivity(fit3):
-    opt = optimize_mixture(fit3, 100_000)
+    opt = optimize_mixture(fit3, 100_000, within_support=False)  # interior: every move costs
     summary, samples = near_optimal_region(fit3, opt, delta=0.005, n_samples=4000, seed=0)
     assert len(samples) > 100
     assert (samples["mean_loss"] <= opt.objective / 3 + 0.005 + 1e-12).all()

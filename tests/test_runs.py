@@ -179,6 +179,26 @@ def test_olmix_converter_with_explicit_map():
     assert any("bits per byte" in n for n in report.notes)
 
 
+def test_convert_cli_groups_gives_shares_only_through_the_map(tmp_path, capsys):
+    # the 3Mix fixture read as if its three training domains were groups the validation domains are
+    # not: no name matching; only the mapped validation domain gets its group's share
+    mapfile = tmp_path / "map.json"
+    mapfile.write_text(json.dumps({"Github": "code"}))
+    out = tmp_path / "groups.csv"
+    assert main(["convert", "--from", "dml", str(DML), "--out", str(out), "--groups",
+                 "--domains", "code,books,web", "--domain-map", str(mapfile)]) == 0
+    t = read_runs(out)
+    assert set(t.loc[t["r"] > 0, "domain"]) == {"Github"} and set(t["domain"]) >= {"Github", "Books3", "Pile-CC"}
+    assert "no training share of their own" in capsys.readouterr().out
+    # without a map no validation domain has a share; a map naming no group is refused in one line
+    assert main(["convert", "--from", "dml", str(DML), "--out", str(out), "--groups", "--domains", "code,books,web"]) == 0
+    assert (read_runs(out)["r"] == 0).all()
+    mapfile.write_text(json.dumps({"Github": "Github"}))
+    assert main(["convert", "--from", "dml", str(DML), "--out", str(out), "--groups",
+                 "--domains", "code,books,web", "--domain-map", str(mapfile)]) == 2
+    assert "error: the share map names ['Github'], which are not training domains" in capsys.readouterr().err
+
+
 def test_convert_cli(tmp_path, capsys):
     out = tmp_path / "dml.csv"
     assert main(["convert", "--from", "dml", str(DML), "--out", str(out),
