@@ -459,6 +459,21 @@ def pooled_scores(points: pd.DataFrame, by: str | Sequence[str] = "domain") -> p
     return pd.DataFrame(rows)
 
 
+def lomo_summary(table: pd.DataFrame, forms: Sequence[str], method: str = "trf",
+                 n_starts: int = 8) -> dict[str, dict]:
+    """Per form, leave-one-mixture-out over ``table`` (:func:`lomo_points`, identical splits) summed up:
+    mean and worst relative error of the held-out points, how many points and held-out mixtures were
+    scored, and how many (held-out mixture, domain) pairs were skipped."""
+    out = {}
+    for form in forms:
+        pts, skipped = lomo_points(table, form=form, method=method, n_starts=n_starts)
+        err = relative_error(pts["loss"], pts["pred"]) if len(pts) else np.array([np.nan])
+        out[form] = {"mean_rel_error": float(np.mean(err)), "worst_rel_error": float(np.max(err)),
+                     "n_points": int(len(pts)), "n_heldout": int(pts["heldout"].nunique()) if len(pts) else 0,
+                     "n_skipped": int(len(skipped))}
+    return out
+
+
 def json_ready(obj):
     """A nested result made JSON-clean: numpy scalars to Python numbers, NaN/inf to None (so the
     notebooks' JSON is standard JSON), tuples to lists, non-string keys to strings."""

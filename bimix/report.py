@@ -209,8 +209,7 @@ REPORT_KEYS: dict[str, tuple[str, ...]] = {
     "02_entropy_mixtures": ("paper_chain_rule_gap", "cost"),
     "04_proxy_pretraining": ("final_average_by_seed", "final_average_loss", "seeds"),
     "05_fit_law": ("table1_by_seed", "table2_by_seed", "table1_all", "table2", "fit_on", "predict"),
-    "06_optimize_mixture": ("speedup_by_seed", "speedup_vs_natural", "steps_to_natural_final_by_seed",
-                            "rival_ratio_by_seed", "seeds"),
+    "06_optimize_mixture": ("speedup_by_seed", "speedup_vs_natural", "rival_ratio_by_seed", "seeds"),
 }
 
 # the notebooks whose results the claims read; a profile's column is written only when it has them all

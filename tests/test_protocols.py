@@ -121,3 +121,19 @@ def test_fit_cli_json(tables, tmp_path, capsys):
     o = json.loads(opt.read_text())
     assert sum(o["r"].values()) == pytest.approx(1.0) and o["r"]["books"] <= 0.2 + 1e-12
     assert o["method"] == "kkt" and set(o["near_optimal"]["r_min"]) == {"web", "code", "books"}
+
+
+def test_lomo_summary_is_exact_on_clean_runs_and_counts_what_it_cannot_predict(tables):
+    from bimix.protocols import lomo_summary
+
+    clean, noisy = tables
+    last = clean[clean["step"] == clean["step"].max()]
+    summary = lomo_summary(last, ("share", "exponential"), n_starts=2)
+    share = summary["share"]
+    assert share["n_heldout"] == 6 and share["n_points"] == len(last) and share["n_skipped"] == 0
+    assert share["worst_rel_error"] < 1e-6  # the share law is Eq. 3 at one step: exact on noiseless runs
+    # the exponential law has m + 2 = 5 coefficients per domain: 5 mixtures left per fit identify it,
+    # and its error on Eq. 3 data is a real, positive misfit
+    assert summary["exponential"]["n_heldout"] == 6 and summary["exponential"]["mean_rel_error"] > 0
+    noisy_last = noisy[noisy["step"] == noisy["step"].max()]
+    assert lomo_summary(noisy_last, ("share",), n_starts=2)["share"]["mean_rel_error"] > share["mean_rel_error"]
