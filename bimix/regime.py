@@ -163,6 +163,12 @@ def doremi_eta_study(profile: str, etas: Sequence[float], seeds: Sequence[int], 
                 target = out / "doremi_proxy" / eta_trajectory_name(eta, seed)
                 if target.is_file():
                     continue
+                spec = proxy.make_spec(profile, "doremi-proxy", store, seed=seed, config=config, objective="doremi",
+                                       weights=proxy.resolve_mixture(config.doremi.sample, store))
+                if proxy.is_complete(spec, out / "doremi_proxy"):  # stopped between the run and the rename
+                    raise RuntimeError(f"proxy {spec.run_id} is finished but its trajectory {target.name} is "
+                                       f"missing; delete {out / 'doremi_proxy' / 'sidecars' / spec.run_id}.json "
+                                       "and its rows in runs.csv to retrain it")
                 result = run_doremi(profile, store, seed=seed, config=config, out_dir=out)
                 os.replace(result["trajectory_path"], target)
                 done.append(f"eta={eta:g}/s{seed}")
