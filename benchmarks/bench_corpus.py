@@ -25,11 +25,11 @@ def main() -> None:
 
     cache = Path(tempfile.mkdtemp(prefix="bimix-bench-"))
     os.environ["BIMIX_CACHE"] = str(cache)
-    from bimix.corpus import load_corpus
+    from bimix.data.corpus import load_corpus
     from bimix.files import write_json
     from bimix.profiles import get_profile
     from bimix.provenance import environment
-    from bimix.tokens import build_store, load_tokenizer
+    from bimix.data.tokens import build_store, load_tokenizer
 
     profile = get_profile(args.profile)
     out: dict = {"profile": args.profile, "environment": environment(), "cpus": os.cpu_count()}

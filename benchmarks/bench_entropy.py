@@ -8,7 +8,7 @@ Counts every domain's train split of the profile's token store for each tokenize
 and GPT-2's 50,257 ids), never from the cache. Throughput is tokens per second of wall time and per
 CPU-second (the machine is shared, so CPU time is the fairer "one core" figure); each figure is the
 best of ``--repeats``. The Counter baseline runs on the first 1M tokens of the largest domain, beside
-bimix.entropy on the same tokens. Peak memory is measured in a fresh child process (ru_maxrss) that
+bimix.data.entropy on the same tokens. Peak memory is measured in a fresh child process (ru_maxrss) that
 counts the whole corpus, less the resident size before counting.
 """
 
@@ -51,8 +51,8 @@ def peak_child(profile: str, tokenizer: str, seq_len: int, num_proc: int) -> dic
     """Run in a fresh process: count the whole corpus, report resident-memory growth."""
     import numpy as np  # noqa: F401
 
-    from bimix import entropy
-    from bimix.tokens import open_store
+    from bimix.data import entropy
+    from bimix.data.tokens import open_store
 
     store = open_store(profile, tokenizer, progress=False)
     import tracemalloc
@@ -76,8 +76,8 @@ def peak_child(profile: str, tokenizer: str, seq_len: int, num_proc: int) -> dic
 def bench_tokenizer(profile: str, tokenizer: str, seq_len: int, repeats: int) -> dict:
     import numpy as np
 
-    from bimix import entropy
-    from bimix.tokens import open_store
+    from bimix.data import entropy
+    from bimix.data.tokens import open_store
 
     store = open_store(profile, tokenizer, progress=False)
     arrays = {d: np.asarray(store.tokens(d)) for d in store.domains}  # read once: time counting, not disk
@@ -123,8 +123,8 @@ def bench_tokenizer(profile: str, tokenizer: str, seq_len: int, repeats: int) ->
 
 
 def full_table(profile: str, tokenizer: str, seq_len: int, n_docs: int) -> dict:
-    from bimix import entropy
-    from bimix.tokens import open_store
+    from bimix.data import entropy
+    from bimix.data.tokens import open_store
 
     t0, c0 = time.perf_counter(), time.process_time()
     store = open_store(profile, tokenizer, progress=False)

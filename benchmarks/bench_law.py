@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 
 from bimix.files import write_json
-from bimix.law import bootstrap, fit_law
-from bimix.optimize import OptimumWarning, optimize_mixture
-from bimix.protocols import compare_forms, extrapolate_steps, generalise_mixtures, relative_error
+from bimix.law.forms import bootstrap, fit_law
+from bimix.law.optimize import OptimumWarning, optimize_mixture
+from bimix.law.protocols import compare_forms, extrapolate_steps, generalise_mixtures, relative_error
 from bimix.provenance import environment
-from bimix.synthetic import dirichlet_mixtures, pile_sized, random_coefficients, synthetic_runs
+from bimix.law.synthetic import dirichlet_mixtures, pile_sized, random_coefficients, synthetic_runs
 
 NOISE = 0.003
 

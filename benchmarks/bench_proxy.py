@@ -46,7 +46,7 @@ def peak_matmul_flops(n: int = 2048, repeats: int = 5) -> float:
 def time_training(model_cfg: ModelConfig, vocab: int, batch: int, steps: int, warmup: int = 2,
                   compile: bool = False) -> dict:
     from bimix.profiles import TrainConfig
-    from bimix.proxy import build_model, count_parameters, make_optimizer, token_losses
+    from bimix.train.proxy import build_model, count_parameters, make_optimizer, token_losses
 
     net = build_model(model_cfg, vocab, seed=0)
     optimizer, scheduler = make_optimizer(net, TrainConfig(steps=10 ** 6))

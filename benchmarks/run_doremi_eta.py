@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/run_doremi_eta.py [--profile cpu] [--etas 1,0.3,0.1,3] [--seeds 0,1,2]
 
 Group-DRO proxies of the profile for each step size η and seed go to data/runs/regime/doremi-eta/;
-notebook 08 summarises them (bimix.regime.doremi_eta_table), without training.
+notebook 08 summarises them (bimix.train.regime.doremi_eta_table), without training.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from bimix.regime import doremi_eta_study
+from bimix.train.regime import doremi_eta_study
 
 
 def main() -> None:

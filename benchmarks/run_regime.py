@@ -4,7 +4,7 @@
         [--spread-seeds 1,2] [--doremi-seeds 1,2] [--workers 2]
 
 Each config's runs go to data/runs/regime/<name>/; the study's table is computed from those tables by
-notebook 08 (bimix.regime.regime_table), without training.
+notebook 08 (bimix.train.regime.regime_table), without training.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import argparse
 import time
 
 from bimix.config import load_config
-from bimix.regime import train_regime
+from bimix.train.regime import train_regime
 
 
 def main() -> None:

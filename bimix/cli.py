@@ -2,8 +2,8 @@
 
 Each subcommand lives in the module that does the work. The table names its entry points: a module
 that serves one subcommand defines ``add_arguments(parser)`` and ``run(args) -> int``; one that serves
-several (``"bimix.tokens:stats"``) defines ``add_stats_arguments`` and ``run_stats``. Nothing else in
-the module is looked up, so a library function such as ``bimix.doremi.run_doremi`` can never be taken
+several (``"bimix.data.tokens:stats"``) defines ``add_stats_arguments`` and ``run_stats``. Nothing else in
+the module is looked up, so a library function such as ``bimix.train.doremi.run_doremi`` can never be taken
 for an entry point. A module is imported only when its subcommand runs, so ``--help`` stays fast and
 torch is loaded only by commands that train.
 
@@ -25,20 +25,20 @@ from typing import Callable, Iterator
 
 # name -> ("module" or "module:verb", one-line help), in pipeline order
 COMMANDS: dict[str, tuple[str, str]] = {
-    "corpus": ("bimix.corpus", "build, verify or describe the embedded mini-pile corpus"),
-    "tokenize": ("bimix.tokens:tokenize", "train/load a tokenizer and build the token store"),
-    "stats": ("bimix.tokens:stats", "per-domain statistics table (documents, bytes, tokens)"),
-    "entropy": ("bimix.entropy", "SE/JE/CE/VNE entropies per domain and their softmax mixtures (Eq. 12-13)"),
-    "train": ("bimix.proxy", "train one proxy model on a mixture, logging every domain's loss"),
-    "sweep": ("bimix.sweep", "train the missing proxy runs of mixtures x seeds (idempotent, parallel)"),
-    "doremi": ("bimix.doremi", "DoReMi baseline: Group-DRO proxy against a reference run -> mixture"),
-    "fit": ("bimix.fitcli:fit", "fit a law (bimix or a rival) to a run table; held-out and extrapolation metrics"),
-    "optimize": ("bimix.fitcli:optimize", "loss-minimising mixture at a step from a fitted law (exact KKT for bimix)"),
-    "convert": ("bimix.runs:convert", "convert public run tables (Data Mixing Laws, RegMix, Olmix) to the run format"),
-    "evaluate": ("bimix.evaluate", "one-shot downstream scores of trained proxies with lm-eval (Figs 4, 6, 7)"),
-    "reproduce": ("bimix.reproduce", "execute the notebooks of a profile with papermill"),
-    "report": ("bimix.report", "paper-vs-compendium table and README gallery from notebook results"),
-    "site": ("bimix.site", "static HTML site of a profile's executed notebooks, gallery and report (no training)"),
+    "corpus": ("bimix.data.corpus", "build, verify or describe the embedded mini-pile corpus"),
+    "tokenize": ("bimix.data.tokens:tokenize", "train/load a tokenizer and build the token store"),
+    "stats": ("bimix.data.tokens:stats", "per-domain statistics table (documents, bytes, tokens)"),
+    "entropy": ("bimix.data.entropy", "SE/JE/CE/VNE entropies per domain and their softmax mixtures (Eq. 12-13)"),
+    "train": ("bimix.train.proxy", "train one proxy model on a mixture, logging every domain's loss"),
+    "sweep": ("bimix.train.sweep", "train the missing proxy runs of mixtures x seeds (idempotent, parallel)"),
+    "doremi": ("bimix.train.doremi", "DoReMi baseline: Group-DRO proxy against a reference run -> mixture"),
+    "fit": ("bimix.law.fitcli:fit", "fit a law (bimix or a rival) to a run table; held-out and extrapolation metrics"),
+    "optimize": ("bimix.law.fitcli:optimize", "loss-minimising mixture at a step from a fitted law (exact KKT for bimix)"),
+    "convert": ("bimix.data.runs:convert", "convert public run tables (Data Mixing Laws, RegMix, Olmix) to the run format"),
+    "evaluate": ("bimix.train.evaluate", "one-shot downstream scores of trained proxies with lm-eval (Figs 4, 6, 7)"),
+    "reproduce": ("bimix.compendium.reproduce", "execute the notebooks of a profile with papermill"),
+    "report": ("bimix.compendium.report", "paper-vs-compendium table and README gallery from notebook results"),
+    "site": ("bimix.compendium.site", "static HTML site of a profile's executed notebooks, gallery and report (no training)"),
 }
 
 DEBUG_ENV = "BIMIX_DEBUG"

@@ -25,7 +25,7 @@ def bimix_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def smoke_corpus(bimix_cache):
-    from bimix.corpus import load_corpus
+    from bimix.data.corpus import load_corpus
     from bimix.profiles import get_profile
 
     return load_corpus(get_profile("smoke").corpus, progress=False)
@@ -33,13 +33,13 @@ def smoke_corpus(bimix_cache):
 
 @pytest.fixture(scope="session")
 def smoke_store(smoke_corpus):
-    from bimix.tokens import open_store
+    from bimix.data.tokens import open_store
 
     return open_store("smoke", "bpe", progress=False)
 
 
 @pytest.fixture(scope="session")
 def smoke_store_gpt2(smoke_corpus):
-    from bimix.tokens import open_store
+    from bimix.data.tokens import open_store
 
     return open_store("smoke", "gpt2", progress=False)

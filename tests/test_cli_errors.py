@@ -29,8 +29,8 @@ def test_every_subcommand_resolves_to_its_modules_entry_points():
         assert run.__module__ == target.split(":")[0] == add.__module__, name
         assert list(inspect.signature(run).parameters) == ["args"], f"{name}: {run.__qualname__}"
         assert list(inspect.signature(add).parameters) == ["parser"], f"{name}: {add.__qualname__}"
-    # bimix.doremi has a library function run_doremi(profile, store, ...): never the entry point
-    assert cli.entry_points("doremi")[1] is importlib.import_module("bimix.doremi").run
+    # bimix.train.doremi has a library function run_doremi(profile, store, ...): never the entry point
+    assert cli.entry_points("doremi")[1] is importlib.import_module("bimix.train.doremi").run
 
 
 def test_doremi_runs_its_own_cli_entry_point(bimix_cache, capsys):
@@ -115,7 +115,7 @@ def test_debug_flag_and_environment_show_the_traceback(tmp_path, monkeypatch):
 
 def test_bugs_keep_their_traceback_and_interrupts_exit_130():
     from bimix.profiles import ProfileError
-    from bimix.tokens import StoreError
+    from bimix.data.tokens import StoreError
 
     assert cli.classify(TypeError("unhashable type")) is None
     assert cli.classify(KeyError("column")) is None and cli.classify(AttributeError("x")) is None
@@ -139,7 +139,7 @@ def test_corpus_info_on_a_damaged_cache_says_so_and_does_not_rebuild(smoke_corpu
 def test_mixture_file_whose_name_disagrees_is_refused(tmp_path):
     import json
 
-    from bimix.mixtures import Mixture, MixtureError, load_named, save_named
+    from bimix.data.mixtures import Mixture, MixtureError, load_named, save_named
 
     path = save_named(Mixture("ce", {"a": 0.25, "b": 0.75}), tmp_path)
     obj = json.loads(path.read_text())

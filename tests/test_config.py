@@ -64,7 +64,7 @@ def test_refusals_name_the_key(tmp_path, text, message):
 
 
 def test_run_id_changes_with_the_config(tmp_path, smoke_store):
-    from bimix.proxy import make_spec
+    from bimix.train.proxy import make_spec
 
     base = get_profile("smoke")
     other = register(load_config(write(tmp_path, 'profile = "smoke"\nproxy.model.d_model = 32\n')))
@@ -86,7 +86,7 @@ def test_cli_config_flag_refuses_with_one_line(tmp_path):
 
 
 def test_notebooks_receive_the_config(tmp_path):
-    from bimix import reproduce
+    from bimix.compendium import reproduce
     from bimix.config import use_config
 
     path = write(tmp_path, 'profile = "smoke"\nproxy.seeds = [0, 1]\n')

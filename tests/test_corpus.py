@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 
-from bimix.corpus import SPLITS, corpus_dir, load_corpus, verify_corpus
+from bimix.data.corpus import SPLITS, corpus_dir, load_corpus, verify_corpus
 from bimix.paths import REPO_ROOT
 from bimix.profiles import get_profile
 

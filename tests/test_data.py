@@ -1,4 +1,4 @@
-"""Paper datasets: the streaming reader on local fixtures in the Pile and SlimPajama schemas (bimix.data).
+"""Paper datasets: the streaming reader on local fixtures in the Pile and SlimPajama schemas (bimix.data.hub).
 
 The fixtures are written here, into tmp_path, as JSON Lines and Parquet; they are read through
 ``iter_documents``, the function a hub load uses. The hub itself is never contacted.
@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from bimix import data
-from bimix.data import DataError
+from bimix.data import hub
+from bimix.data.hub import DataError
 
 
 @pytest.fixture(autouse=True)
@@ -105,25 +105,25 @@ def expected_pile(split: str) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("split", ["train", "validation"])
 def test_pile_schema_jsonl_and_parquet(request, fixture, split):
     folder = request.getfixturevalue(fixture)
-    docs = list(data.load_local(folder, split))
+    docs = list(hub.load_local(folder, split))
     assert docs == expected_pile(split)
-    assert list(data.iter_documents(folder, split)) == docs  # the same code path
-    assert list(data.iter_documents(str(folder), split, schema="pile")) == docs
+    assert list(hub.iter_documents(folder, split)) == docs  # the same code path
+    assert list(hub.iter_documents(str(folder), split, schema="pile")) == docs
 
 
 def test_slimpajama_names_are_mapped_and_filterable(slim_parquet):
-    docs = list(data.load_local(slim_parquet, "test"))
+    docs = list(hub.load_local(slim_parquet, "test"))
     assert {d for d, _ in docs} == {"CommonCrawl", "C4", "GitHub", "ArXiv"}
     assert docs[0] == ("CommonCrawl", "test RedPajamaCommonCrawl doc 0")
-    arxiv = list(data.load_local(slim_parquet, "test", domains=["ArXiv"]))
+    arxiv = list(hub.load_local(slim_parquet, "test", domains=["ArXiv"]))
     assert [t for _, t in arxiv] == [f"test RedPajamaArXiv doc {i}" for i in range(4)]
     # the raw RedPajama name selects the same domain
-    assert list(data.load_local(slim_parquet, "test", domains=["RedPajamaArXiv"])) == arxiv
+    assert list(hub.load_local(slim_parquet, "test", domains=["RedPajamaArXiv"])) == arxiv
 
 
 def test_slimpajama_jsonl_matches_parquet(tmp_path, slim_parquet):
     write_jsonl(tmp_path / "slim_jsonl" / "train" / "chunk1.jsonl", slim_records("train"))
-    assert list(data.load_local(tmp_path / "slim_jsonl")) == list(data.load_local(slim_parquet))
+    assert list(hub.load_local(tmp_path / "slim_jsonl")) == list(hub.load_local(slim_parquet))
 
 
 def test_mini_pile_layout_with_valid_alias(tmp_path):
@@ -134,30 +134,30 @@ def test_mini_pile_layout_with_valid_alias(tmp_path):
             rows = [{"text": f"{domain} {split} {i}", "meta": {"pile_set_name": domain, "id": i}} for i in range(3)]
             write_jsonl(root / domain / f"{split}-00000.jsonl", rows)
     (root / "manifest.json").write_text("{}")
-    valid = list(data.load_local(root, "validation"))
+    valid = list(hub.load_local(root, "validation"))
     assert sorted(valid) == sorted((d, f"{d} valid {i}") for d in ("code", "math") for i in range(3))
-    assert list(data.load_local(root, "valid")) == valid
+    assert list(hub.load_local(root, "valid")) == valid
     # Pile schema, non-Pile domain names: fine for a local folder
-    assert len(list(data.load_local(root, "train", domains=["math"], schema="pile"))) == 3
+    assert len(list(hub.load_local(root, "train", domains=["math"], schema="pile"))) == 3
 
 
 def test_single_file_and_explicit_data_files(tmp_path):
     path = write_jsonl(tmp_path / "one.jsonl", pile_records("train"))
-    assert list(data.load_local(path)) == expected_pile("train")
-    assert list(data.iter_documents("ignored", data_files=[path])) == expected_pile("train")
+    assert list(hub.load_local(path)) == expected_pile("train")
+    assert list(hub.iter_documents("ignored", data_files=[path])) == expected_pile("train")
 
 
 # ------------------------------------------------------------------------------------- caps
 
 
 def test_per_domain_caps_honoured(pile_parquet):
-    docs = list(data.load_local(pile_parquet, "train", max_docs_per_domain=2))
+    docs = list(hub.load_local(pile_parquet, "train", max_docs_per_domain=2))
     counts = {d: sum(1 for x, _ in docs if x == d) for d in PILE_DOCS}
     assert counts == {d: min(2, n) for d, n in PILE_DOCS.items()}
     # each domain keeps its first documents in file order
     assert [t for d, t in docs if d == "ArXiv"] == ["train ArXiv doc 0", "train ArXiv doc 1"]
     # a cap above a domain's size takes all of it
-    docs = list(data.load_local(pile_parquet, "train", max_docs_per_domain=4))
+    docs = list(hub.load_local(pile_parquet, "train", max_docs_per_domain=4))
     assert sum(1 for d, _ in docs if d == "Pile-CC") == 4 and sum(1 for d, _ in docs if d == "Github") == 3
 
 
@@ -167,18 +167,18 @@ def test_stops_once_every_requested_domain_is_full(tmp_path):
     rows.insert(6, {"text": "late", "meta": {"other": "x"}})  # after P G A P G A
     folder = tmp_path / "poisoned"
     write_jsonl(folder / "train.jsonl", rows)
-    docs = list(data.load_local(folder, domains=["Pile-CC", "Github"], max_docs_per_domain=2))
+    docs = list(hub.load_local(folder, domains=["Pile-CC", "Github"], max_docs_per_domain=2))
     assert [d for d, _ in docs] == ["Pile-CC", "Github", "Pile-CC", "Github"]
     with pytest.raises(DataError, match="document 6"):
-        list(data.load_local(folder, domains=["Pile-CC", "Github"], max_docs_per_domain=3))
+        list(hub.load_local(folder, domains=["Pile-CC", "Github"], max_docs_per_domain=3))
 
 
 def test_bad_caps_and_domains_arguments(pile_jsonl):
     for cap in (0, -1, 2.5, True):
         with pytest.raises(DataError, match="max_docs_per_domain"):
-            data.load_local(pile_jsonl, max_docs_per_domain=cap)
+            hub.load_local(pile_jsonl, max_docs_per_domain=cap)
     with pytest.raises(DataError, match="string 'ArXiv'"):
-        data.load_local(pile_jsonl, domains="ArXiv")
+        hub.load_local(pile_jsonl, domains="ArXiv")
 
 
 def test_zstd_jsonl_read_or_clear_error(tmp_path):
@@ -191,17 +191,17 @@ def test_zstd_jsonl_read_or_clear_error(tmp_path):
     if importlib.util.find_spec("zstandard") is None:
         path.write_bytes(b"not read")
         with pytest.raises(DataError, match="install the zstandard package"):
-            data.load_local(tmp_path / "z")
+            hub.load_local(tmp_path / "z")
     else:
         import zstandard
 
         path.write_bytes(zstandard.ZstdCompressor().compress(lines))
-        assert list(data.load_local(tmp_path / "z")) == expected_pile("train")
+        assert list(hub.load_local(tmp_path / "z")) == expected_pile("train")
 
 
 def test_shuffle_is_seeded(pile_jsonl):  # JSONL: datasets sleeps 5 s after a shuffled Parquet stream
-    once = list(data.load_local(pile_jsonl, shuffle_buffer=100, seed=1))
-    assert list(data.load_local(pile_jsonl, shuffle_buffer=100, seed=1)) == once
+    once = list(hub.load_local(pile_jsonl, shuffle_buffer=100, seed=1))
+    assert list(hub.load_local(pile_jsonl, shuffle_buffer=100, seed=1)) == once
     assert sorted(once) == sorted(expected_pile("train")) and once != expected_pile("train")
 
 
@@ -212,13 +212,13 @@ def test_missing_domain_field_is_a_clear_error(tmp_path):
     folder = tmp_path / "noschema"
     write_jsonl(folder / "train.jsonl", [{"text": "a", "meta": {"source": "web"}}])
     with pytest.raises(DataError) as err:
-        list(data.load_local(folder))
+        list(hub.load_local(folder))
     msg = str(err.value)
     assert "'meta.pile_set_name'" in msg and "'meta.redpajama_set_name'" in msg and "meta{source}" in msg
     with pytest.raises(DataError, match=r"document 0 has no domain field 'meta.pile_set_name'"):
-        list(data.load_local(folder, schema="pile"))
+        list(hub.load_local(folder, schema="pile"))
     # a custom field path reads it
-    assert list(data.load_local(folder, schema="meta.source")) == [("web", "a")]
+    assert list(hub.load_local(folder, schema="meta.source")) == [("web", "a")]
 
 
 def test_domain_field_missing_mid_stream_names_the_document(tmp_path):
@@ -226,71 +226,71 @@ def test_domain_field_missing_mid_stream_names_the_document(tmp_path):
     rows[5] = {"text": "x", "meta": {"pile_set_name": None}}
     write_parquet(tmp_path / "p" / "train.parquet", rows)
     with pytest.raises(DataError, match=r"document 5 has no domain field 'meta.pile_set_name'"):
-        list(data.load_local(tmp_path / "p"))
+        list(hub.load_local(tmp_path / "p"))
 
 
 def test_missing_text_field(tmp_path):
     write_jsonl(tmp_path / "t" / "train.jsonl", [{"content": "a", "meta": {"pile_set_name": "ArXiv"}}])
     with pytest.raises(DataError, match=r"document 0 \(ArXiv\) has no text field 'text'"):
-        list(data.load_local(tmp_path / "t"))
+        list(hub.load_local(tmp_path / "t"))
 
 
 def test_requested_domain_absent_from_local_data(pile_jsonl):
     with pytest.raises(DataError, match=r"no documents for requested domains \['EuroParl'\]"):
-        list(data.load_local(pile_jsonl, domains=["ArXiv", "EuroParl"]))
+        list(hub.load_local(pile_jsonl, domains=["ArXiv", "EuroParl"]))
 
 
 def test_local_split_and_format_errors(pile_jsonl, tmp_path):
     with pytest.raises(DataError, match=r"no files for split 'test'; splits present: \['train', 'validation'\]"):
-        data.load_local(pile_jsonl, "test")
+        hub.load_local(pile_jsonl, "test")
     with pytest.raises(DataError, match="unknown split 'dev2'"):
-        data.load_local(pile_jsonl, "dev2")
+        hub.load_local(pile_jsonl, "dev2")
     with pytest.raises(DataError, match="does not exist"):
-        data.load_local(tmp_path / "nowhere")
+        hub.load_local(tmp_path / "nowhere")
     write_jsonl(tmp_path / "mixed" / "a.jsonl", pile_records("train"))
     write_parquet(tmp_path / "mixed" / "b.parquet", pile_records("train"))
     with pytest.raises(DataError, match="mixes JSON Lines"):
-        data.load_local(tmp_path / "mixed")
+        hub.load_local(tmp_path / "mixed")
     flat = tmp_path / "flat"
     write_jsonl(flat / "shard0.jsonl", pile_records("train"))
-    assert len(list(data.load_local(flat))) == sum(PILE_DOCS.values())
+    assert len(list(hub.load_local(flat))) == sum(PILE_DOCS.values())
     with pytest.raises(DataError, match="only 'train' exists"):
-        data.load_local(flat, "validation")
+        hub.load_local(flat, "validation")
 
 
 # ------------------------------------------------------------------------- registry and hub
 
 
 def test_registry():
-    pile, slim, slim6 = data.DATASETS["pile"], data.DATASETS["slimpajama"], data.DATASETS["slimpajama-6b"]
+    pile, slim, slim6 = hub.DATASETS["pile"], hub.DATASETS["slimpajama"], hub.DATASETS["slimpajama-6b"]
     assert pile.hub_id == "monology/pile-uncopyrighted" and pile.domain_field == "meta.pile_set_name"
     assert len(pile.domains) == 22 and len(pile.available) == 17
     assert slim.hub_id == "cerebras/SlimPajama-627B" and slim6.hub_id == "DKYoon/SlimPajama-6B"
     assert slim.domain_field == slim6.domain_field == "meta.redpajama_set_name"
     assert sorted(slim.domains) == ["ArXiv", "Books", "C4", "CommonCrawl", "GitHub", "StackExchange", "Wikipedia"]
-    for spec in data.DATASETS.values():
+    for spec in hub.DATASETS.values():
         assert set(spec.splits) == {"train", "validation", "test"}
 
 
 def test_registry_domains_match_published_mixtures():
-    from bimix import mixtures
+    from bimix.data import mixtures
 
-    mixtures.published("pile", "baseline").check_domains(data.DATASETS["pile"].domains)
-    mixtures.published("slimpajama", "ce").check_domains(data.DATASETS["slimpajama"].domains)
-    mixtures.published("pile", "regmix").check_domains(data.DATASETS["pile"].available)
+    mixtures.published("pile", "baseline").check_domains(hub.DATASETS["pile"].domains)
+    mixtures.published("slimpajama", "ce").check_domains(hub.DATASETS["slimpajama"].domains)
+    mixtures.published("pile", "regmix").check_domains(hub.DATASETS["pile"].available)
 
 
 def test_hub_argument_errors_come_before_any_download():
     with pytest.raises(DataError, match=r"unknown domains \['Pile CC'\]"):
-        data.iter_documents("pile", domains=["Pile CC"])
+        hub.iter_documents("pile", domains=["Pile CC"])
     with pytest.raises(DataError, match=r"\['Books3'\] are not in this copy"):
-        data.iter_documents("pile", domains=["ArXiv", "Books3"])
+        hub.iter_documents("pile", domains=["ArXiv", "Books3"])
     with pytest.raises(DataError, match="no split 'dev'"):
-        data.iter_documents("slimpajama", "dev")
+        hub.iter_documents("slimpajama", "dev")
     with pytest.raises(DataError, match="unknown source 'pil'"):
-        data.iter_documents("pil")
+        hub.iter_documents("pil")
 
 
 def test_unreachable_hub_is_a_clear_error():
     with pytest.raises(DataError, match=r"could not open 'DKYoon/SlimPajama-6B'.*HF_DATASETS_OFFLINE"):
-        data.iter_documents("slimpajama-6b", "validation", max_docs_per_domain=1)
+        hub.iter_documents("slimpajama-6b", "validation", max_docs_per_domain=1)

@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bimix.public_runs import (DML_COMMIT, DML_SETS, FIVE_MIX_GROUPS, SHARE_FORMS, DmlSet, Pinned, analyse,
-                               fetch_dml, fetch_pinned, load_dml)
+from bimix.data.public_runs import (DML_COMMIT, DML_SETS, FIVE_MIX_GROUPS, DmlSet, Pinned, fetch_dml,
+                                    fetch_pinned, load_dml)
+from bimix.law.public_analysis import SHARE_FORMS, analyse
 
 FIXTURE = Path(__file__).parent / "fixtures" / "dml_Github-Books3-PileCC.txt"
 SLOW = "data/slow/160M.txt"

@@ -11,8 +11,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bimix import doremi, proxy
-from bimix.mixtures import load_named
+from bimix.train import doremi, proxy
+from bimix.data.mixtures import load_named
 from bimix.profiles import get_profile
 
 SMOKE = get_profile("smoke").proxy

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import torch
 
-from bimix import export, localtasks, proxy
+from bimix.train import export, localtasks, proxy
 from bimix.cli import main
 from bimix.files import read_json
 from bimix.profiles import get_profile
@@ -167,7 +167,7 @@ def test_evaluate_command_scores_longer_and_matched_training_better(trained, cap
 
 def test_notebook_draws_the_table_through_the_runner(trained, tmp_path):
     """Notebook 09 on the table the command test wrote (same task settings: nothing is re-scored)."""
-    from bimix import reproduce
+    from bimix.compendium import reproduce
 
     runs_dir, specs = trained
     if not (runs_dir / "downstream.csv").exists():
@@ -197,7 +197,7 @@ def test_evaluate_bad_input_is_one_line(tmp_path, capsys):
 def test_paper_tasks_are_summarised_by_exact_match():
     """lm-eval's result keys for the paper's tasks (TriviaQA's metric carries its filter) become rows,
     and the figures use exact match (acc for LAMBADA), never perplexity."""
-    from bimix import evaluate
+    from bimix.train import evaluate
 
     results = {"triviaqa": {"alias": "triviaqa", "exact_match,remove_whitespace": 0.1,
                             "exact_match_stderr,remove_whitespace": 0.01},

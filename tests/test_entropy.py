@@ -1,4 +1,4 @@
-"""bimix.entropy: counts against a naive reference, entropies of known distributions, the chain rule
+"""bimix.data.entropy: counts against a naive reference, entropies of known distributions, the chain rule
 (constructed and on the paper's Tables 4/5), VNE limits, errors, and the real smoke store."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bimix import entropy as E
+from bimix.data import entropy as E
 
 
 def assert_matches_naive(counts: E.Counts, x, seq_len):
@@ -149,7 +149,7 @@ def test_chain_rule_holds_exactly_when_first_marginal_equals_unigram():
 
 @pytest.mark.parametrize("collection, n_domains", [("pile", 22), ("slimpajama", 7)])
 def test_chain_rule_on_the_papers_tables(collection, n_domains):
-    from bimix.mixtures import published
+    from bimix.data.mixtures import published
 
     se, ce, je = (dict(published(collection, m).weights) for m in ("se", "ce", "je"))
     assert len(se) == n_domains
@@ -241,7 +241,7 @@ def test_errors_name_the_problem():
 # ---------------------------------------------------------------------------- the real smoke store
 
 def test_smoke_store_entropies_and_mixtures(smoke_store, tmp_path):
-    from bimix.mixtures import load_named
+    from bimix.data.mixtures import load_named
 
     store = smoke_store
     domain = store.domains[0]
@@ -290,9 +290,9 @@ def test_pretrained_fasttext_vectors_when_present():
 
 
 def test_notebook_02_runs_in_smoke(smoke_store, smoke_store_gpt2, tmp_path):
-    from bimix import reproduce
+    from bimix.compendium import reproduce
     from bimix.files import read_json
-    from bimix.mixtures import load_named
+    from bimix.data.mixtures import load_named
 
     reproduce.reproduce("smoke", ["02_entropy_mixtures"], output_dir=tmp_path, figures_dir=tmp_path / "fig",
                         progress=False)

@@ -9,8 +9,8 @@ import pytest
 
 from bimix.cli import main
 from bimix.files import write_json
-from bimix.runs import write_runs
-from bimix.synthetic import random_coefficients, synthetic_runs
+from bimix.data.runs import write_runs
+from bimix.law.synthetic import random_coefficients, synthetic_runs
 
 MIXTURES = {"baseline": {"code": 0.5, "books": 0.5}, "m1": {"code": 0.2, "books": 0.8},
             "m2": {"code": 0.7, "books": 0.3}, "m3": {"code": 0.35, "books": 0.65}}

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from bimix.cli import main
-from bimix.law import TooFewPointsError, bimix_loss, fit_law
-from bimix.protocols import extrapolate_steps, generalise_mixtures
-from bimix.runs import from_dml, write_runs
+from bimix.law.forms import TooFewPointsError, bimix_loss, fit_law
+from bimix.law.protocols import extrapolate_steps, generalise_mixtures
+from bimix.data.runs import from_dml, write_runs
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -129,7 +129,7 @@ def test_exponential_law_mixes_only_domains_some_run_trains_on():
 
 
 def test_lomo_marks_predictions_outside_the_fitted_shares():
-    from bimix.protocols import lomo_points
+    from bimix.law.protocols import lomo_points
 
     t = _synthetic(n_mix=5, steps=(100, 200, 400, 800))
     # give m4 a share of "a" below every other run's, and rescale its other shares to keep Σ = 1

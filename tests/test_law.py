@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bimix.law import (LawFit, LawInputError, NotPredictableError, SCALE_CONVENTION, TooFewPointsError,
-                       additive_loss, bimix_loss, bootstrap, fit_law, n_params)
-from bimix.synthetic import dirichlet_mixtures, random_coefficients, synthetic_runs
+from bimix.law.forms import (LawFit, LawInputError, NotPredictableError, SCALE_CONVENTION, TooFewPointsError,
+                             additive_loss, bimix_loss, bootstrap, fit_law, n_params)
+from bimix.law.synthetic import dirichlet_mixtures, random_coefficients, synthetic_runs
 
 NOISE = 0.003  # 0.3 % multiplicative noise, as the issue asks
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bimix.law_benchmark import LIGHTGBM, Split, fit_models, load_regmix, predict, run_regmix_benchmark
+from bimix.law.benchmark import LIGHTGBM, Split, fit_models, load_regmix, predict, run_regmix_benchmark
 
 
 @pytest.fixture(scope="module")

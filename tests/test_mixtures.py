@@ -1,4 +1,4 @@
-"""Mixtures: validation, published tables, files, conversions (bimix.mixtures)."""
+"""Mixtures: validation, published tables, files, conversions (bimix.data.mixtures)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bimix import mixtures as mx
-from bimix.mixtures import Mixture, MixtureError
+from bimix.data import mixtures as mx
+from bimix.data.mixtures import Mixture, MixtureError
 
 PILE_22 = [
     "ArXiv", "BookCorpus2", "Books3", "DM Mathematics", "Enron Emails", "EuroParl", "FreeLaw", "Github",
@@ -27,11 +27,11 @@ MINI_PILE = ["code", "books", "speeches", "legal", "reference", "math"]
 
 
 def test_package_face_reexports_its_modules_public_names():
-    """``bimix.mixtures`` holds no code of its own: every public name comes from one of its modules."""
+    """``bimix.data.mixtures`` holds no code of its own: every public name comes from one of its modules."""
     for name in mx.__all__:
         obj = getattr(mx, name)
         if callable(obj):
-            assert obj.__module__.startswith("bimix.mixtures."), name
+            assert obj.__module__.startswith("bimix.data.mixtures."), name
 
 
 # ------------------------------------------------------------------------------------ validation

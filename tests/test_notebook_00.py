@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bimix import reproduce
+from bimix.compendium import reproduce
 from bimix.files import read_json
 
 

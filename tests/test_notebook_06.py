@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bimix.optimize import OptimizeError, epoch_upper_bounds
-from bimix.protocols import average_loss_curves, compute_accounting, steps_to_reach
+from bimix.law.optimize import OptimizeError, epoch_upper_bounds
+from bimix.law.protocols import average_loss_curves, compute_accounting, steps_to_reach
 
 # ------------------------------------------------------------------------------------------ helpers
 
@@ -81,10 +81,10 @@ def private_checkpoints(smoke_store, bimix_cache, tmp_path, monkeypatch):
 def test_notebook_06_after_03_trains_only_the_optimum(smoke_store, private_checkpoints, tmp_path):
     """02 writes the entropy mixtures (and their cost), 03 trains the smoke sweep with DoReMi, 04 draws
     it, 06 fits, optimises and trains ``bimix_opt`` only, reusing every other run."""
-    from bimix import reproduce
+    from bimix.compendium import reproduce
     from bimix.files import read_json
-    from bimix.mixtures import load_named
-    from bimix.runs import read_runs
+    from bimix.data.mixtures import load_named
+    from bimix.data.runs import read_runs
 
     out, fig, runs_dir = tmp_path / "out", tmp_path / "fig", tmp_path / "runs"
     reproduce.reproduce("smoke", ["02_entropy_mixtures"], output_dir=out, figures_dir=fig,

@@ -1,18 +1,18 @@
 """Notebooks 05 (the law on a run table) and 07 (public runs) through the runner, and the analysis
-helpers behind them (bimix.protocols: seed spread, the no-interaction check, leave-one-mixture-out)."""
+helpers behind them (bimix.law.protocols: seed spread, the no-interaction check, leave-one-mixture-out)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from bimix import reproduce
+from bimix.compendium import reproduce
 from bimix.files import read_json
-from bimix.law import FORMS
-from bimix.protocols import (equal_share_spread, lomo_points, pooled_scores, resolve_mixture_names,
-                             seed_variance, share_adjusted_spread)
-from bimix.runs import write_runs
-from bimix.synthetic import dirichlet_mixtures, random_coefficients, synthetic_runs
+from bimix.law.forms import FORMS
+from bimix.law.protocols import (equal_share_spread, lomo_points, pooled_scores, resolve_mixture_names,
+                                 seed_variance, share_adjusted_spread)
+from bimix.data.runs import write_runs
+from bimix.law.synthetic import dirichlet_mixtures, random_coefficients, synthetic_runs
 
 # the sweep's mixture names (bimix.profiles): the paper's six plus one diverse mixture
 SWEEP_NAMES = ("baseline", "doremi", "se", "ce", "je", "vne", "div0")

@@ -7,13 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bimix.law import LawFit, NotPredictableError, fit_law
-from bimix.optimize import (OptimizeError, grid_search, kkt_bimix, near_optimal_region, optimize_mixture,
-                            sensitivity)
-from bimix.synthetic import dirichlet_mixtures, random_coefficients, synthetic_runs
+from bimix.law.forms import LawFit, NotPredictableError, fit_law
+from bimix.law.optimize import (OptimizeError, grid_search, kkt_bimix, near_optimal_region, optimize_mixture,
+                                sensitivity)
+from bimix.law.synthetic import dirichlet_mixtures, random_coefficients, synthetic_runs
 
 # the optimiser's arithmetic, mostly unbounded; its warnings are tested in test_optimize_support.py
-pytestmark = pytest.mark.filterwarnings("ignore::bimix.optimize.OptimumWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::bimix.law.optimize.OptimumWarning")
 
 
 def _law(alpha, K):

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from bimix.cli import main
-from bimix.law import LawFit, fit_law
-from bimix.law import bootstrap
-from bimix.optimize import (AtBoundWarning, OptimizeError, OptimumWarning, OutsideSupportWarning,
-                            UnknownSupportWarning, optimize_mixture, optimum_interval)
-from bimix.runs import write_runs
-from bimix.synthetic import dirichlet_mixtures, random_coefficients, synthetic_runs
+from bimix.law.forms import LawFit, fit_law
+from bimix.law.forms import bootstrap
+from bimix.law.optimize import (AtBoundWarning, OptimizeError, OptimumWarning, OutsideSupportWarning,
+                                UnknownSupportWarning, optimize_mixture, optimum_interval)
+from bimix.data.runs import write_runs
+from bimix.law.synthetic import dirichlet_mixtures, random_coefficients, synthetic_runs
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bimix.law import LawError, exponential_loss
-from bimix.optimum import epoch_caps, exponential_optimum
-from bimix.seeds import step_ratios_by_seed
+from bimix.law.forms import LawError, exponential_loss
+from bimix.law.optimum import epoch_caps, exponential_optimum
+from bimix.law.seeds import step_ratios_by_seed
 
 DOMAINS = ("a", "b", "c")
 

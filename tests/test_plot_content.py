@@ -15,9 +15,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from bimix import plots  # noqa: E402
-from bimix.law import fit_law  # noqa: E402
-from bimix.synthetic import PAPER_STEPS, dirichlet_mixtures, random_coefficients, synthetic_runs  # noqa: E402
+from bimix.compendium import plots  # noqa: E402
+from bimix.law.forms import fit_law  # noqa: E402
+from bimix.law.synthetic import PAPER_STEPS, dirichlet_mixtures, random_coefficients, synthetic_runs  # noqa: E402
 
 DOMAINS = ["code", "math", "books"]
 
@@ -133,7 +133,7 @@ def test_loss_vs_share_legend_or_colour_bar(table, fit):
 
 
 def test_predicted_vs_observed_coloured_by_domain(table, fit):
-    from bimix.protocols import generalise_mixtures
+    from bimix.law.protocols import generalise_mixtures
 
     gen = generalise_mixtures(table, ["mix0", "mix1", "mix2", "mix3"], ["mix4", "mix5"], n_starts=2)
     fig, ax = plt.subplots(figsize=(6, 4.5), layout="constrained")

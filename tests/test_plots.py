@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bimix.plots import save_figure
+from bimix.compendium.plots import save_figure
 
 
 def _figure(seed: int):

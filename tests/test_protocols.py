@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from bimix.cli import main
-from bimix.protocols import (compare_forms, extrapolate_steps, generalise_mixtures, leave_one_mixture_out,
-                             r2_log, relative_error, spearman)
-from bimix.runs import write_runs
-from bimix.synthetic import dirichlet_mixtures, random_coefficients, synthetic_runs
+from bimix.law.protocols import (compare_forms, extrapolate_steps, generalise_mixtures, leave_one_mixture_out,
+                                 r2_log, relative_error, spearman)
+from bimix.data.runs import write_runs
+from bimix.law.synthetic import dirichlet_mixtures, random_coefficients, synthetic_runs
 
 NOISE = 0.003
 STEPS = tuple(range(20_000, 200_001, 20_000))  # 10 evaluation points
@@ -124,7 +124,7 @@ def test_fit_cli_json(tables, tmp_path, capsys):
 
 
 def test_lomo_summary_is_exact_on_clean_runs_and_counts_what_it_cannot_predict(tables):
-    from bimix.protocols import lomo_summary
+    from bimix.law.protocols import lomo_summary
 
     clean, noisy = tables
     last = clean[clean["step"] == clean["step"].max()]

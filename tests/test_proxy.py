@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 import torch
 
-from bimix import proxy, sweep
-from bimix.mixtures import Mixture, largest_remainder
+from bimix.train import proxy, sweep
+from bimix.data.mixtures import Mixture, largest_remainder
 from bimix.profiles import get_profile
-from bimix.runs import read_runs, validate_runs
+from bimix.data.runs import read_runs, validate_runs
 
 SMOKE = get_profile("smoke").proxy
 
@@ -168,7 +168,7 @@ def _ddp_worker(rank, world, init_file, cache, out, steps):
     torch.set_num_threads(1)
     torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
-        from bimix.tokens import open_store
+        from bimix.data.tokens import open_store
 
         store = open_store("smoke", "bpe", progress=False)
         config = _config(steps=steps, n_evals=3)
@@ -216,7 +216,7 @@ def test_sweep_is_idempotent(smoke_store, tmp_path):
 _POOL_PARENT = """
 import multiprocessing as mp, sys, time
 from concurrent.futures import ProcessPoolExecutor
-from bimix.sweep import _init_worker
+from bimix.train.sweep import _init_worker
 
 if __name__ == "__main__":
     ctx = mp.get_context("spawn")

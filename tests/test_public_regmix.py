@@ -10,7 +10,7 @@ import pytest
 
 from bimix.cli import main
 from bimix.paths import REPO_ROOT
-from bimix.runs import ConversionError, from_dml, from_regmix, read_runs, regmix_pairs
+from bimix.data.runs import ConversionError, from_dml, from_regmix, read_runs, regmix_pairs
 
 REGMIX = REPO_ROOT / "data" / "public" / "regmix"
 PAIRS = {"train_1m": 512, "test_1m": 256, "test_60m": 256, "test_1B": 64}

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bimix.regime import ETA_STUDY, doremi_eta_table, eta_trajectory_name
+from bimix.train.regime import ETA_STUDY, doremi_eta_table, eta_trajectory_name
 
 
 def _proxy(folder, eta, seed, weights, trajectory):

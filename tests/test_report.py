@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from bimix import report
+from bimix.compendium import report
 from bimix.files import write_json
 from bimix.paths import REPO_ROOT
 

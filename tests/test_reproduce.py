@@ -10,7 +10,7 @@ import sys
 import nbformat
 import pytest
 
-from bimix import reproduce
+from bimix.compendium import reproduce
 from bimix.paths import NOTEBOOKS_DIR, REPO_ROOT
 
 

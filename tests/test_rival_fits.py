@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bimix.law import additive_loss, fit_law
-from bimix.protocols import lomo_points
-from bimix.runs import from_dml, read_runs
+from bimix.law.forms import additive_loss, fit_law
+from bimix.law.protocols import lomo_points
+from bimix.data.runs import from_dml, read_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU_RUNS = ROOT / "data" / "runs" / "cpu" / "runs.csv"

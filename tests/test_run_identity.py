@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from bimix import proxy, sweep
-from bimix.mixtures import Mixture, save_named
+from bimix.train import proxy, sweep
+from bimix.data.mixtures import Mixture, save_named
 from bimix.profiles import get_profile
-from bimix.runs import current_runs, mark_superseded, read_runs
+from bimix.data.runs import current_runs, mark_superseded, read_runs
 
 
 def _tiny(steps: int = 2):
@@ -89,7 +89,7 @@ def test_a_run_trains_with_its_own_thread_count(smoke_store, tmp_path):
 
 
 def test_optimum_name_follows_the_thread_count_only_when_it_is_not_the_default():
-    from bimix.optimum import optimum_name
+    from bimix.law.optimum import optimum_name
 
     cfg = get_profile("smoke").proxy
     shares = {"a": 0.25, "b": 0.75}

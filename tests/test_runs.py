@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bimix.cli import main
-from bimix.runs import (COLUMNS, ConversionError, RunsSchemaError, from_dml, from_olmix, from_regmix,
-                        normalise_domain, read_runs, read_sidecar, read_sidecars, validate_runs, write_runs,
-                        write_sidecar)
+from bimix.data.runs import (COLUMNS, ConversionError, RunsSchemaError, from_dml, from_olmix, from_regmix,
+                             normalise_domain, read_runs, read_sidecar, read_sidecars, validate_runs, write_runs,
+                             write_sidecar)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DML = FIXTURES / "dml_Github-Books3-PileCC.txt"

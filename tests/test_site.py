@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from bimix import site
+from bimix.compendium import site
 
 
 def _png() -> str:

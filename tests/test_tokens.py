@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bimix.profiles import TokenizerConfig
-from bimix.tokens import StoreError, build_store, load_tokenizer, store_dtype
+from bimix.data.tokens import StoreError, build_store, load_tokenizer, store_dtype
 
 
 def test_gpt2_tokenizer_gives_the_canonical_ids(smoke_store_gpt2):
@@ -67,12 +67,12 @@ def test_bad_tokenizer_requests_are_clear(smoke_corpus):
     with pytest.raises(StoreError, match="needs a name"):
         load_tokenizer(TokenizerConfig(kind="hf"), smoke_corpus)
     with pytest.raises(StoreError, match="unknown domain"):
-        from bimix.tokens import TokenStore
+        from bimix.data.tokens import TokenStore
         TokenStore(smoke_corpus.root, {"domains": {"code": {}}, "dtype": "uint16"}).tokens("poetry")
 
 
 def test_store_ships_natural_and_uniform_mixtures(smoke_store):
-    from bimix.mixtures import load_named
+    from bimix.data.mixtures import load_named
 
     nat = load_named("natural", smoke_store.mixtures_dir, smoke_store.domains)
     train = {d: len(smoke_store.tokens(d, "train")) for d in smoke_store.domains}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bimix import verdicts as v
+from bimix.law import verdicts as v
 
 
 def test_interval_is_a_t_interval():

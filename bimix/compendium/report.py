@@ -1,0 +1,379 @@
+"""The paper-vs-compendium report and the README's figure gallery, generated from notebook results.
+
+Each claim of the paper (docs/paper.md#published-numbers) is set beside what our notebooks measured, per profile, with a verdict decided
+by a declared rule of :mod:`bimix.law.verdicts` (agrees, disagrees, inconclusive) — whichever way it goes.
+Inputs are the JSON files the notebooks write (``build/<profile>/results/<notebook>.json``) and, for
+notebooks not executed this time, their committed extracts in ``data/results/<profile>/``; nothing here
+trains or fits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from bimix.law import verdicts
+from bimix.files import atomic_path, read_json
+from bimix.paths import BUILD_DIR, FIGURES_DIR, REPO_ROOT
+
+ENTROPY_MIXTURES = ("se", "ce", "je", "vne")
+SCALE = {
+    "cpu": "2-layer, d=64 GPT-NeoX proxies (0.17M parameters), 1.2M tokens per run (~7 per parameter), "
+           "constant learning rate after warm-up, 6-domain mini-pile, BPE 1,024, 3 paired seeds",
+    "gpu": "6-layer, d=384 proxies on one GPU, mini-pile, BPE 16,384",
+    "paper": "124M proxies, 100B tokens per run, the Pile / SlimPajama, GPT-NeoX tokenizer",
+}
+
+# paper label -> (figure stem, notebook, what it shows); a row appears only if its PNG exists
+GALLERY: tuple[tuple[str, str, str, str], ...] = (
+    ("Fig. 1", "fig1_loss_vs_steps", "05_fit_law", "loss vs steps per domain, coloured by share, fitted law dotted"),
+    ("Fig. 2", "fig2_loss_vs_share", "05_fit_law", "loss vs share at several steps (log-log), fitted law"),
+    ("Fig. 3 / Table 2", "fig3_predicted_vs_observed", "05_fit_law", "held-out mixtures: predicted vs observed"),
+    ("Fig. 5", "avg_logppl_vs_steps", "04_proxy_pretraining", "average log-perplexity vs steps per mixture"),
+    ("Fig. 1 (raw)", "loss_vs_steps_by_share", "04_proxy_pretraining", "measured loss curves coloured by share"),
+    ("Fig. 2 (raw)", "loss_vs_share_by_step", "04_proxy_pretraining", "measured loss vs share coloured by step"),
+    ("Fig. 8", "fig8_optimised_vs_baselines", "06_optimize_mixture",
+     "BiMix-optimised mixture vs Ye et al.-optimised, natural, DoReMi, CE"),
+    ("§5.3", "optimum_mixture", "06_optimize_mixture", "the optimised mixture, near-optimal region"),
+    ("§5.3", "bimix_opt_predicted_vs_measured", "06_optimize_mixture", "law's prediction vs the optimised run"),
+    ("Tables 4/5", "entropy_mixtures", "02_entropy_mixtures", "entropy mixtures beside the natural mixture"),
+    ("Eq. 13 (unstated base)", "entropy_temperature", "02_entropy_mixtures", "how log base / temperature move the mixtures"),
+    ("DoReMi", "doremi_weights", "03_doremi", "DoReMi domain weights over training"),
+    ("beyond", "fig_lomo_heldout", "05_fit_law", "leave-one-mixture-out R² for every law form"),
+    ("beyond", "fig_interaction_spread", "05_fit_law", "no-interaction check: spread at equal share vs seed noise"),
+    ("beyond", "fig_public_runs_lomo", "07_public_runs", "the law on published runs"),
+    ("beyond", "fig_law_benchmark", "07_public_runs", "share law, exponential law and LightGBM on RegMix's runs"),
+    ("Fig. 4", "downstream_average", "09_downstream", "one-shot downstream score averaged over tasks"),
+    ("Figs. 6–7", "downstream_tasks", "09_downstream", "one-shot downstream score per task"),
+    ("setup (data)", "corpus_domains", "01_build_corpus", "tokens and bytes per token per domain"),
+    ("teaching", "fig1_loss_vs_steps_synthetic", "00_law_in_five_minutes", "Fig. 1 on synthetic runs"),
+    ("teaching", "fig3_pred_vs_obs_synthetic", "00_law_in_five_minutes", "Fig. 3 on synthetic runs"),
+)
+
+
+def _get(obj: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(obj, dict) or key not in obj:
+            return None
+        obj = obj[key]
+    return obj
+
+
+def _num(x: Any) -> float | None:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+@dataclass(frozen=True)
+class Claim:
+    label: str  # the paper's claim
+    paper: str  # the paper's number
+    measure: Callable[[dict[str, dict]], verdicts.Verdict]  # results -> verdict (rule in bimix.law.verdicts)
+
+
+def _finals_by_seed(r) -> dict[str, dict[str, float]]:
+    """{mixture: {seed: final average loss}} from notebook 04 (older results: one unnamed seed)."""
+    by_seed = _get(r, "04_proxy_pretraining", "final_average_by_seed")
+    if isinstance(by_seed, dict) and by_seed:
+        return {m: {str(k): v for k, v in seeds.items() if _num(v) is not None} for m, seeds in by_seed.items()}
+    final = _get(r, "04_proxy_pretraining", "final_average_loss") or {}
+    return {m: {"0": v} for m, v in final.items() if _num(v) is not None}
+
+
+def _paired(finals: dict[str, dict[str, float]], m: str, ref: str) -> list[float]:
+    return [finals[m][s] - finals[ref][s] for s in finals.get(m, {}) if s in finals.get(ref, {})]
+
+
+def _baseline(finals: dict) -> str | None:
+    return next((k for k in ("baseline", "natural") if k in finals), None)
+
+
+def _table1(r) -> verdicts.Verdict:
+    per_seed = _get(r, "05_fit_law", "table1_by_seed")
+    if isinstance(per_seed, dict) and per_seed:
+        values = [_num(_get(v, "mre_mean")) for v in per_seed.values()]
+    else:
+        values = [_num(_get(r, "05_fit_law", "table1_all", "mre_mean"))]
+    return verdicts.table1_rule([v for v in values if v is not None])
+
+
+def _table2(r) -> verdicts.Verdict:
+    per_seed = _get(r, "05_fit_law", "table2_by_seed")
+    series: dict[str, dict[str, list[float]]] = {}
+    if isinstance(per_seed, dict) and per_seed:
+        for seed in sorted(per_seed):
+            for m, v in per_seed[seed].items():
+                series.setdefault(m, {"mean": [], "worst": []})
+                series[m]["mean"].append(_num(v.get("mean")))
+                series[m]["worst"].append(_num(v.get("worst")))
+    else:
+        for m, row in (_get(r, "05_fit_law", "table2") or {}).items():
+            series[m] = {"mean": [_num(_get(row, "r2_log_mean"))], "worst": [_num(_get(row, "r2_log_worst"))]}
+    series = {m: {k: [x for x in v if x is not None] for k, v in d.items()} for m, d in series.items()}
+    if not any(d["mean"] for d in series.values()):
+        return verdicts.Verdict(verdicts.NOT_MEASURED, verdicts.table2_rule({}).rule)
+    return verdicts.table2_rule(series)
+
+
+def _entropy_beats_baseline(r) -> verdicts.Verdict:
+    finals = _finals_by_seed(r)
+    base = _baseline(finals)
+    diffs = {m: _paired(finals, m, base) for m in ENTROPY_MIXTURES if base and m in finals}
+    if not diffs:
+        return verdicts.Verdict(verdicts.NOT_MEASURED, verdicts.paired_below({}, "baseline").rule)
+    return verdicts.paired_below(diffs, base)
+
+
+def _ce_best(r) -> verdicts.Verdict:
+    finals = _finals_by_seed(r)
+    others = [m for m in ENTROPY_MIXTURES if m != "ce" and m in finals]
+    if "ce" not in finals or not others:
+        return verdicts.Verdict(verdicts.NOT_MEASURED, verdicts.best_of({}, "ce").rule)
+    return verdicts.best_of({f"ce − {m}": [-x for x in _paired(finals, m, "ce")] for m in others}, "ce")
+
+
+def _optimised_faster(r) -> verdicts.Verdict:
+    by_seed = _get(r, "06_optimize_mixture", "speedup_by_seed", "bimix_opt")
+    if isinstance(by_seed, dict) and by_seed:
+        values = [_num(v) for v in by_seed.values()]
+        reached = any(v is not None for v in values)
+        return verdicts.speedup_rule([v for v in values if v is not None], reached=reached)
+    speed = _get(r, "06_optimize_mixture", "speedup_vs_natural") or {}
+    value = _num(speed.get("bimix_opt")) if isinstance(speed, dict) else None
+    if value is None:
+        return verdicts.Verdict(verdicts.NOT_MEASURED, verdicts.speedup_rule([]).rule)
+    return verdicts.speedup_rule([value])
+
+
+def _faster_than_rival(r) -> verdicts.Verdict:
+    what = "ratio (steps of Ye et al.'s optimum / steps of BiMix's)"
+    never = "the BiMix optimum never reached the natural mixture's final loss"
+    by_seed = _get(r, "06_optimize_mixture", "rival_ratio_by_seed")
+    values = [v for v in by_seed.values() if isinstance(v, dict)] if isinstance(by_seed, dict) else []
+    if not values:
+        return verdicts.Verdict(verdicts.NOT_MEASURED, verdicts.speedup_rule(
+            [], paper=verdicts.RIVAL_RATIO_PAPER, what=what).rule)
+    ratios = [_num(v.get("ratio")) for v in values]
+    verdict = verdicts.speedup_rule([x for x in ratios if x is not None], reached=any(x is not None for x in ratios),
+                                    paper=verdicts.RIVAL_RATIO_PAPER, what=what, never=never)
+    bounded = sum(v.get("bound") == "at least" for v in values)
+    if bounded:  # lower bounds only move the interval up: an "agrees" stands, anything else is open
+        outcome = verdict.outcome if verdict.outcome == verdicts.AGREES else verdicts.INCONCLUSIVE
+        note = f"; Ye et al.'s optimum never reached it in {bounded} seed(s): those ratios are lower bounds"
+        return verdicts.Verdict(outcome, verdict.rule, verdict.measured + note, verdict.kind)
+    return verdict
+
+
+def _chain_rule(r) -> verdicts.Verdict:
+    gap = _get(r, "02_entropy_mixtures", "paper_chain_rule_gap")
+    if isinstance(gap, dict):
+        values = [v for v in (_num(v) for v in gap.values()) if v is not None]
+        gap = max(values) if values else None
+    return verdicts.chain_rule_rule(_num(gap))
+
+
+def _cost(r) -> verdicts.Verdict:
+    cost = _get(r, "02_entropy_mixtures", "cost") or {}
+    if "cpu_seconds_at_most" in cost:  # a committed extract: the bound of the measured duration's bucket
+        return verdicts.cost_rule(_num(cost["cpu_seconds_at_most"]), at_most=True)
+    seconds = _num(cost.get("cpu_seconds"))
+    return verdicts.cost_rule(_bucket(seconds) if seconds is not None else None, at_most=True)
+
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim("Step extrapolation of the final loss is accurate (Table 1)",
+          "mean 0.16–0.19 %, worst 0.24–0.95 %", _table1),
+    Claim("The law predicts unseen mixtures at every step (Table 2, R² on log loss)",
+          "mean R² 0.974–0.995 (worst 0.79–0.99)", _table2),
+    Claim("Entropy mixtures beat the Baseline on average log-perplexity (Fig. 5)",
+          "all four below Baseline", _entropy_beats_baseline),
+    Claim("CE is the best entropy proxy (Fig. 5)", "CE lowest", _ce_best),
+    Claim("The BiMix-optimised mixture reaches the Baseline's final loss early (Fig. 8)",
+          "after 80k of 200k steps (2.5×)", _optimised_faster),
+    Claim("The BiMix-optimised mixture needs half the steps of the one Ye et al.'s law optimises (Fig. 8)",
+          "80k vs 160k steps (2×)", _faster_than_rival),
+    Claim("JE = renormalised SE × CE (chain rule, Tables 4/5)", "±0.0001 on all 29 domains", _chain_rule),
+    Claim("Entropy mixtures need no training (§4)", "no GPU time vs 670 GPU-hours for DoReMi", _cost),
+)
+
+# What the report reads from each notebook's JSON: the committed extract (data/results/<profile>/)
+# keeps exactly these keys, so the fast path and a fresh clone report what was measured.
+REPORT_KEYS: dict[str, tuple[str, ...]] = {
+    "02_entropy_mixtures": ("paper_chain_rule_gap", "cost"),
+    "04_proxy_pretraining": ("final_average_by_seed", "final_average_loss", "seeds"),
+    "05_fit_law": ("table1_by_seed", "table2_by_seed", "table1_all", "table2", "fit_on", "predict"),
+    "06_optimize_mixture": ("speedup_by_seed", "speedup_vs_natural", "rival_ratio_by_seed", "seeds"),
+}
+
+# the notebooks whose results the claims read; a profile's column is written only when it has them all
+NEEDED_RESULTS = ("02_entropy_mixtures", "04_proxy_pretraining", "05_fit_law", "06_optimize_mixture")
+
+
+class ReportError(RuntimeError):
+    """The results a report needs are absent; nothing was written."""
+
+
+def check_results(results: dict[str, dict[str, dict]], build_dir: Path = BUILD_DIR) -> None:
+    """Refuse to report from missing or partial results (a profile with none at all is skipped)."""
+    present = {p: r for p, r in results.items() if r}
+    if not present:
+        raise ReportError(f"no notebook results for profile(s) {', '.join(results)} under {build_dir}; "
+                          "run `python -m bimix reproduce --profile PROFILE` first (nothing written)")
+    for profile, r in present.items():
+        missing = [n for n in NEEDED_RESULTS if n not in r]
+        if missing:
+            raise ReportError(f"{Path(build_dir) / profile / 'results'} and the committed extracts lack "
+                              f"{', '.join(missing)}; run "
+                              f"`python -m bimix reproduce --profile {profile}` first (nothing written)")
+
+
+def results_extract(notebook: str, result: dict) -> dict:
+    """The keys of a notebook's results that the report uses, with CPU time rounded to 2 significant
+    digits (it is the one measured duration the report shows)."""
+    out = {k: result[k] for k in REPORT_KEYS.get(notebook, ()) if k in result}
+    seconds = _num(_get(out, "cost", "cpu_seconds"))
+    if "cost" in out:
+        out["cost"] = {"cpu_seconds_at_most": _bucket(seconds) if seconds is not None else None}
+    return _rounded(out)
+
+
+COST_BUCKETS = (10, 30, 60, 300, 600, 1800, 3600, 36000)  # seconds
+
+
+def _bucket(seconds: float) -> float:
+    """The smallest bucket bound at or above a measured duration: the committed report shows how long
+    something takes to an order of magnitude, which a rerun on the same machine does not change."""
+    return float(next((b for b in COST_BUCKETS if seconds <= b), math.ceil(seconds)))
+
+
+def _rounded(x, digits: int = 6):
+    """Floats to ``digits`` significant digits: the last bits of a fit may differ between thread
+    counts, and a committed file must not change when nothing it reports has."""
+    if isinstance(x, dict):
+        return {k: _rounded(v, digits) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_rounded(v, digits) for v in x]
+    if isinstance(x, float) and math.isfinite(x):
+        return float(f"{x:.{digits}g}")
+    return x
+
+
+def committed_results_dir(profile: str) -> Path:
+    return REPO_ROOT / "data" / "results" / profile
+
+
+def load_results(profile: str, build_dir: Path = BUILD_DIR, committed_dir: Path | None = None) -> dict[str, dict]:
+    """A profile's notebook results: those of the latest execution in ``build_dir`` and, for notebooks
+    not executed there, the committed extract (so the fast path never forgets a measured claim)."""
+    folder = Path(build_dir) / profile / "results"
+    fresh = {p.stem: read_json(p) for p in sorted(folder.glob("*.json"))} if folder.exists() else {}
+    committed = Path(committed_dir) if committed_dir else committed_results_dir(profile)
+    kept = {p.stem: read_json(p) for p in sorted(committed.glob("*.json"))} if committed.is_dir() else {}
+    return {**kept, **fresh}
+
+
+def save_extracts(profile: str, build_dir: Path = BUILD_DIR, committed_dir: Path | None = None) -> list[Path]:
+    """Refresh the committed extracts from the notebooks executed in ``build_dir``."""
+    from bimix.files import write_json
+
+    folder = Path(build_dir) / profile / "results"
+    committed = Path(committed_dir) if committed_dir else committed_results_dir(profile)
+    written = []
+    for path in sorted(folder.glob("*.json")) if folder.exists() else []:
+        if path.stem in REPORT_KEYS:
+            extract = results_extract(path.stem, read_json(path))
+            if extract:
+                written.append(write_json(committed / path.name, extract))
+    return written
+
+
+def report_markdown(results: dict[str, dict[str, dict]]) -> str:
+    """The claims table; ``results`` maps profile -> notebook name -> that notebook's JSON."""
+    profiles = [p for p, r in results.items() if r]
+    head = "| claim of the paper | kind | paper | " + " | ".join(f"ours ({p})" for p in profiles) + " |"
+    lines = [head, "|" + "---|" * (3 + len(profiles))]
+    rules = []
+    for i, claim in enumerate(CLAIMS, 1):
+        cells, kind = [], verdicts.REPRODUCTION
+        for p in profiles:
+            v = claim.measure(results[p])
+            kind = v.kind
+            shown = v.outcome if v.outcome in (verdicts.AGREES, verdicts.NOT_MEASURED) else f"**{v.outcome}**"
+            cells.append(f"{v.measured} — {shown}" if v.measured else shown)
+            rule = v.rule
+        if not profiles:
+            rule = claim.measure({}).rule
+        lines.append(f"| {claim.label} [{i}] | {kind} | {claim.paper} | " + " | ".join(cells) + " |")
+        rules.append(f"{i}. {rule}")
+    scale = "\n".join(f"- `{p}`: {SCALE.get(p, p)}" for p in profiles)
+    return ("Scale of each column (the paper: " + SCALE["paper"] + "):\n" + scale + "\n\n"
+            + "\n".join(lines) + "\n\nVerdict rules (bimix/law/verdicts.py; intervals are 95 % t-intervals over "
+            "paired seeds):\n\n" + "\n".join(rules) + "\n")
+
+
+def gallery_markdown(figures_dir: Path = FIGURES_DIR, relative_to: Path = REPO_ROOT) -> str:
+    lines = ["| paper | our figure | notebook | shows |", "|---|---|---|---|"]
+    for label, stem, notebook, shows in GALLERY:
+        png = Path(figures_dir) / f"{stem}.png"
+        if png.exists():
+            rel = png.relative_to(relative_to).as_posix()
+            pdf = rel[:-4] + ".pdf"
+            lines.append(f"| {label} | [![{stem}]({rel})]({pdf}) | `notebooks/{notebook}.ipynb` | {shows} |")
+    return "\n".join(lines) + "\n"
+
+
+def _replace_block(text: str, name: str, body: str) -> str:
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise ValueError(f"README has no {start} … {end} block")
+    return pattern.sub(lambda _: f"{start}\n{body}{end}", text)
+
+
+def write_report(profiles: list[str], *, build_dir: Path = BUILD_DIR, figures_dir: Path = FIGURES_DIR,
+                 readme: Path | None = None, results_root: Path | None = None) -> Path:
+    """Write ``figures/paper_vs_compendium.md``; with ``readme``, refresh its generated blocks.
+    Fresh results in ``build_dir`` first refresh the committed extracts (``results_root/<profile>``,
+    default ``data/results``), which then stand in for every notebook not executed this time.
+    Raises :class:`ReportError`, writing nothing, when the results the claims need are absent from
+    both."""
+    folders = {p: (Path(results_root) / p if results_root else committed_results_dir(p)) for p in profiles}
+    results = {p: load_results(p, build_dir, folders[p]) for p in profiles}
+    check_results(results, build_dir)
+    for p in profiles:
+        save_extracts(p, build_dir, folders[p])
+    report = report_markdown(results)
+    target = Path(figures_dir) / "paper_vs_compendium.md"
+    with atomic_path(target) as tmp:
+        tmp.write_text("# Paper vs compendium\n\nGenerated by `python -m bimix report` from the "
+                       "notebooks' results JSON.\n\n" + report, encoding="utf-8")
+    if readme is not None:
+        text = readme.read_text(encoding="utf-8")
+        text = _replace_block(text, "report", report)
+        text = _replace_block(text, "gallery", gallery_markdown(figures_dir, readme.parent))
+        with atomic_path(readme) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    return target
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profiles", default="cpu,gpu",
+                        help="comma-separated profiles whose results to report (missing ones are skipped)")
+    parser.add_argument("--update-readme", action="store_true",
+                        help="also refresh the README's report and gallery blocks")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bimix.profiles import get_profile
+
+    profiles = [get_profile(p).name for p in args.profiles.split(",") if p]  # unknown names refused
+    path = write_report(profiles, readme=REPO_ROOT / "README.md" if args.update_readme else None)
+    print(path.read_text(encoding="utf-8"))
+    return 0

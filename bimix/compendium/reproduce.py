@@ -1,0 +1,310 @@
+"""Run the notebooks of a profile with papermill, in pipeline order.
+
+Executed copies go to ``build/<profile>/notebooks/`` (git-ignored), never over the sources. Every
+notebook receives ``profile``, ``figures_dir`` and ``results_dir`` plus the registry's parameters for
+that profile; a parameter the notebook does not declare is refused before anything runs (papermill
+itself only warns). A failing cell stops the run with the notebook's name, the cell and the error.
+``build/<profile>/manifest.json`` records code version, parameters, durations and package versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from bimix.files import read_json, write_json
+from bimix.paths import BUILD_DIR, FIGURES_DIR, NOTEBOOKS_DIR, REPO_ROOT, RUNS_DIR
+from bimix.profiles import PROFILES
+from bimix.provenance import environment
+
+ALWAYS_INJECTED = ("profile", "figures_dir", "results_dir")
+
+
+class ReproduceError(RuntimeError):
+    pass
+
+
+class ParameterError(ReproduceError):
+    pass
+
+
+class NotebookFailed(ReproduceError):
+    pass
+
+
+@dataclass(frozen=True)
+class NotebookSpec:
+    name: str  # file stem in notebooks/
+    profiles: Mapping[str, Mapping[str, Any]] = field(
+        default_factory=lambda: {p: {} for p in PROFILES})  # profile -> extra parameters
+    source: Path | None = None  # default: notebooks/<name>.ipynb
+    fast: bool = False  # part of the fast path: redraws from committed run tables, never trains
+
+    @property
+    def path(self) -> Path:
+        return self.source or NOTEBOOKS_DIR / f"{self.name}.ipynb"
+
+
+# Pipeline order. A notebook absent from a profile's mapping does not run in that profile.
+NOTEBOOKS: tuple[NotebookSpec, ...] = (
+    NotebookSpec("00_law_in_five_minutes", {"smoke": {"n_bootstrap": 20}, "cpu": {}, "cpu-long": {}, "gpu": {}, "paper": {}},
+                 fast=True),
+    NotebookSpec("01_build_corpus"),
+    NotebookSpec("02_entropy_mixtures", {"smoke": {"n_docs": 200}, "cpu": {}, "cpu-long": {}, "gpu": {},
+                                         "paper": {"tokenizers": "hf", "num_proc": 16}}),
+    NotebookSpec("03_doremi"),
+    NotebookSpec("04_proxy_pretraining"),
+    NotebookSpec("05_fit_law", {"smoke": {"n_bootstrap": 20, "lomo_starts": 1}, "cpu": {}, "cpu-long": {}, "gpu": {},
+                                "paper": {"n_bootstrap": 1000}}, fast=True),
+    NotebookSpec("06_optimize_mixture", {"smoke": {"n_bootstrap": 10}, "cpu": {}, "cpu-long": {}, "gpu": {},
+                                         "paper": {"n_bootstrap": 1000}}),
+    NotebookSpec("07_public_runs", {"smoke": {"public_dir": "tests/fixtures", "n_bootstrap": 10, "lomo_starts": 1,
+                                              "lightgbm_iterations": 100, "download": False},
+                                    "cpu": {}, "cpu-long": {}, "gpu": {}, "paper": {"n_bootstrap": 1000}}, fast=True),
+    NotebookSpec("08_proxy_regime", {"smoke": {"n_starts": 1}, "cpu": {}, "cpu-long": {}, "gpu": {}, "paper": {}},
+                 fast=True),
+    NotebookSpec("09_downstream", {"smoke": {"n_items": 20, "steps": "final"}, "cpu": {}, "cpu-long": {}, "gpu": {},
+                                   "paper": {}}),
+)
+
+
+def declared_parameters(path: Path) -> dict[str, dict]:
+    import papermill
+
+    return dict(papermill.inspect_notebook(str(path)))
+
+
+def _select(profile: str, only: list[str] | None, fast: bool = False) -> list[NotebookSpec]:
+    from bimix.config import base_profile
+    from bimix.profiles import ProfileError, get_profile
+
+    try:
+        get_profile(profile)
+    except ProfileError as exc:
+        raise ReproduceError(exc.args[0]) from None
+    profile = base_profile(profile)  # a profile from a config file takes its base profile's notebooks
+    names = [spec.name for spec in NOTEBOOKS]
+    unknown = [n for n in (only or []) if n not in names]
+    if unknown:
+        raise ReproduceError(f"unknown notebook(s) {unknown}; registered: {', '.join(names)}")
+    return [spec for spec in NOTEBOOKS
+            if profile in spec.profiles and (not only or spec.name in only) and (spec.fast or not fast)]
+
+
+# Profiles whose figures belong in the repository's figures/ (and README gallery); the others (the
+# test profile) draw into build/<profile>/figures/, leaving the checkout clean.
+COMMITTED_FIGURES = ("cpu", "gpu", "paper")
+
+# ipykernel warns on every start that its local TCP sockets are unencrypted; the kernel runs on this
+# machine for this process only, so the warning is noise in the batch log. Errors still show.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
+
+def default_figures_dir(profile: str) -> Path:
+    return FIGURES_DIR if profile in COMMITTED_FIGURES else BUILD_DIR / profile / "figures"
+
+
+def plan(profile: str, only: list[str] | None = None, *, figures_dir: Path | None = None,
+         results_dir: Path | None = None, extra: Mapping[str, Any] | None = None, fast: bool = False,
+         optional: Mapping[str, Any] | None = None) -> list[tuple[NotebookSpec, dict[str, Any]]]:
+    """The notebooks that would run and the parameters each receives (validated). ``optional``
+    parameters go only to the notebooks that declare them."""
+    out_dir = BUILD_DIR / profile
+    figures_dir = Path(figures_dir or default_figures_dir(profile))
+    results_dir = Path(results_dir or out_dir / "results")
+    steps = []
+    for spec in _select(profile, only, fast):
+        from bimix.config import base_profile
+
+        params = {"profile": profile, "figures_dir": str(figures_dir),
+                  "results_dir": str(results_dir), **spec.profiles[base_profile(profile)], **(extra or {})}
+        declared = declared_parameters(spec.path)
+        params.update({k: v for k, v in (optional or {}).items() if k in declared})
+        unknown = sorted(set(params) - set(declared))
+        if unknown:
+            raise ParameterError(
+                f"notebook {spec.name} does not declare parameter(s) {unknown}; "
+                f"it declares: {', '.join(sorted(declared)) or 'none'}")
+        steps.append((spec, params))
+    return steps
+
+
+def reproduce(profile: str = "cpu", only: list[str] | None = None, *, keep_going: bool = False,
+              dry_run: bool = False, output_dir: Path | None = None, figures_dir: Path | None = None,
+              results_dir: Path | None = None, extra: Mapping[str, Any] | None = None,
+              fast: bool = False, progress: bool = True, from_scratch: bool = False,
+              config_optional: Mapping[str, Any] | None = None) -> dict:
+    """Execute the selected notebooks; returns the manifest (also written beside them).
+
+    ``from_scratch`` retrains every run into ``<output_dir>/runs`` (default output
+    ``build/<profile>-scratch``), draws figures there too, leaves the committed tables and figures
+    alone, and compares the rebuilt run table with the committed one (``comparison.json``)."""
+    import papermill
+    from tqdm.auto import tqdm
+
+    optional = dict(config_optional or {})
+    if from_scratch:
+        if fast:
+            raise ReproduceError("--from-scratch retrains everything; it cannot be combined with --fast")
+        output_dir = Path(output_dir or BUILD_DIR / f"{profile}-scratch")
+        figures_dir = Path(figures_dir or output_dir / "figures")
+        optional.update({"runs_dir": str(output_dir / "runs"), "profile_runs_dir": str(output_dir / "runs")})
+    out_dir = Path(output_dir or BUILD_DIR / profile)
+    if results_dir is None and output_dir is not None:
+        results_dir = out_dir / "results"
+    if figures_dir is None and output_dir is not None and profile not in COMMITTED_FIGURES:
+        figures_dir = out_dir / "figures"
+    steps = plan(profile, only, figures_dir=figures_dir, results_dir=results_dir, extra=extra, fast=fast,
+                 optional=optional)
+    manifest = {"profile": profile, "fast": fast, "environment": environment(), "notebooks": [],
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    if dry_run:
+        for spec, params in steps:
+            print(f"{spec.name}: {params}")
+        return manifest
+    (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
+    failures = []
+    bar = tqdm(steps, desc=f"reproduce [{profile}]", unit="notebook", disable=not progress)
+    for spec, params in bar:
+        bar.set_postfix_str(spec.name)
+        Path(params["results_dir"]).mkdir(parents=True, exist_ok=True)
+        results = Path(params["results_dir"]) / f"{spec.name}.json"
+        # an earlier run's claims must not outlive a failure of this one
+        results.unlink(missing_ok=True)
+        started = time.perf_counter()
+        entry = {"name": spec.name, "parameters": params,
+                 "output": str(out_dir / "notebooks" / f"{spec.name}.ipynb")}
+        try:
+            papermill.execute_notebook(str(spec.path), entry["output"], parameters=params,
+                                       kernel_name="python3", cwd=str(REPO_ROOT),
+                                       progress_bar=False, log_output=False,
+                                       extra_arguments=KERNEL_ARGUMENTS)
+            entry["status"] = "ok"
+        except papermill.PapermillExecutionError as exc:
+            entry["status"] = "failed"
+            entry["error"] = (f"notebook {spec.name} failed in cell {exc.exec_count} "
+                              f"(index {exc.cell_index}): {exc.ename}: {exc.evalue}")
+            failures.append(entry["error"])
+        entry["seconds"] = round(time.perf_counter() - started, 2)
+        if entry["status"] == "ok" and results.exists():
+            entry["results"] = str(results)
+        elif results.exists():  # written by cells before the one that failed: not a result
+            results.unlink()
+        manifest["notebooks"].append(entry)
+        write_json(out_dir / "manifest.json", manifest)
+        if failures and not keep_going:
+            break
+    manifest["seconds"] = round(sum(e["seconds"] for e in manifest["notebooks"]), 2)
+    manifest["inputs"] = _input_hashes(manifest)
+    write_json(out_dir / "manifest.json", manifest)
+    if from_scratch and not failures:
+        manifest["comparison"] = compare_run_tables(RUNS_DIR / profile / "runs.csv", out_dir / "runs" / "runs.csv")
+        write_json(out_dir / "comparison.json", manifest["comparison"])
+        write_json(out_dir / "manifest.json", manifest)
+    if failures:
+        raise NotebookFailed("\n".join(failures) + f"\n(executed copies in {out_dir / 'notebooks'})")
+    return manifest
+
+
+def compare_run_tables(committed: Path, rebuilt: Path) -> dict:
+    """Row-by-row comparison of two run tables on (run, step, domain): rows only in one of them, and
+    the largest absolute and relative loss difference over the rows both have."""
+    from bimix.data.runs import read_runs
+
+    a, b = read_runs(committed), read_runs(rebuilt)
+    key = ["run", "step", "domain"]
+    both = a.merge(b, on=key, suffixes=("_committed", "_rebuilt"))
+    diff = (both["loss_committed"] - both["loss_rebuilt"]).abs()
+    worst = both.loc[diff.idxmax()] if len(both) else None
+    return {"committed": str(committed), "rebuilt": str(rebuilt), "rows_compared": int(len(both)),
+            "only_committed": int(len(a) - len(both)), "only_rebuilt": int(len(b) - len(both)),
+            "max_abs_diff": float(diff.max()) if len(both) else None,
+            "max_rel_diff": float((diff / both["loss_committed"].abs()).max()) if len(both) else None,
+            "identical": bool(len(both) == len(a) == len(b) and (diff == 0).all()),
+            "worst_row": {k: (worst[k].item() if hasattr(worst[k], "item") else worst[k])
+                          for k in key} if worst is not None else None}
+
+
+def _input_hashes(manifest: dict) -> dict:
+    """Corpus, token-store and run-table identities, read from what the notebooks reported."""
+    from bimix.files import sha256_file
+
+    inputs: dict[str, Any] = {}
+    for entry in manifest["notebooks"]:
+        if "results" not in entry:
+            continue
+        claims = read_json(entry["results"])
+        if entry["name"] == "01_build_corpus":
+            inputs["corpus_hash"] = claims["corpus"]["hash"]
+            inputs["stores"] = {k: v["store_id"] for k, v in claims["stores"].items()}
+        for key in ("runs_csv",):
+            path = claims.get(key)
+            if path and Path(path).exists():
+                inputs.setdefault("run_tables", {})[path] = sha256_file(path)
+    return inputs
+
+
+def load_results(name: str, results_dir: Path) -> dict:
+    return read_json(Path(results_dir) / f"{name}.json")
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+
+def _parameter(text: str) -> tuple[str, Any]:
+    import ast
+
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", default="cpu", help=f"{' | '.join(PROFILES)} (default: cpu)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these notebooks")
+    parser.add_argument("--list", action="store_true", help="list the registered notebooks and exit")
+    parser.add_argument("--dry-run", action="store_true", help="show what would run, with parameters")
+    parser.add_argument("--keep-going", action="store_true", help="continue after a failing notebook")
+    parser.add_argument("--from-scratch", action="store_true",
+                        help="retrain every run into build/<profile>-scratch and compare with the committed table")
+    parser.add_argument("--fast", action="store_true",
+                        help="only the notebooks that refit and redraw from committed run tables (no training)")
+    parser.add_argument("--output-dir", type=Path, help="default: build/<profile>")
+    parser.add_argument("--figures-dir", type=Path,
+                        help="default: figures/ (smoke: build/smoke/figures/, kept out of the checkout)")
+    parser.add_argument("-p", "--parameter", type=_parameter, action="append", default=[],
+                        metavar="NAME=VALUE", help="extra parameter for every selected notebook")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list:
+        for spec in NOTEBOOKS:
+            fast = "  (fast path)" if spec.fast else ""
+            print(f"{spec.name:<32} profiles: {', '.join(spec.profiles)}{fast}")
+        return 0
+    try:
+        manifest = reproduce(args.profile, args.only, keep_going=args.keep_going,
+                             dry_run=args.dry_run, output_dir=args.output_dir,
+                             figures_dir=args.figures_dir, extra=dict(args.parameter), fast=args.fast,
+                             from_scratch=args.from_scratch,
+                             config_optional={"config": str(Path(args.config).resolve())}
+                             if getattr(args, "config", None) else None)
+    except ReproduceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for entry in manifest["notebooks"]:
+        print(f"{entry['name']:<32} {entry['status']:<7} {entry['seconds']:>8.1f} s")
+    cmp = manifest.get("comparison")
+    if cmp:
+        print(f"rebuilt vs committed run table: {cmp['rows_compared']} rows compared, "
+              f"{cmp['only_committed']} only committed, {cmp['only_rebuilt']} only rebuilt, "
+              f"largest loss difference {cmp['max_abs_diff']} nats"
+              + (" (identical)" if cmp["identical"] else ""))
+    return 0

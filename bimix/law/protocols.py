@@ -1,0 +1,547 @@
+"""The paper's evaluation protocols and metrics, for every law form on identical splits.
+
+``extrapolate_steps``   Table 1: fit on all but the last k steps of a run, predict the held-out steps;
+                        relative error |y − ŷ| / y per domain; mean / worst / best.
+``generalise_mixtures`` Table 2 / Figure 3: fit on named mixtures, predict other mixtures at every
+                        step; R² on log loss per domain over the step points; mean / worst / best per
+                        held-out mixture; relative error of the final loss; Spearman correlation of
+                        final losses across held-out mixtures.
+``leave_one_mixture_out`` each mixture held out once, fitted on all others, for each form.
+
+A form that cannot make a protocol's predictions (``share`` and ``exponential`` have no step variable,
+so they cannot extrapolate in steps; ``steps`` has no share variable, so it cannot generalise to a new
+mixture) is reported as not applicable with the reason, never scored as zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from bimix.law.forms import FORMS, LawError, NotPredictableError, fit_law
+
+
+class ProtocolError(LawError, ValueError):
+    """A split or setting a protocol cannot use (overlapping or unknown mixtures, k < 1)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Metrics.
+
+def relative_error(y, y_hat) -> np.ndarray:
+    """|y − ŷ| / y, elementwise (docs/paper.md#table-1)."""
+    y, y_hat = np.asarray(y, float), np.asarray(y_hat, float)
+    return np.abs(y - y_hat) / y
+
+
+def r2_log(y, y_hat) -> float:
+    """Coefficient of determination on log loss: 1 − Σ(log y − log ŷ)² / Σ(log y − mean log y)²
+    (the paper's score, docs/paper.md#protocols). NaN when log y has no spread."""
+    ly, lh = np.log(np.asarray(y, float)), np.log(np.asarray(y_hat, float))
+    ss_tot = float(np.sum((ly - ly.mean()) ** 2))
+    return 1.0 - float(np.sum((ly - lh) ** 2)) / ss_tot if ss_tot > 0 else float("nan")
+
+
+def spearman(a, b) -> float:
+    """Spearman rank correlation; NaN with fewer than two values or no spread."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
+def _final_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Each run's rows at its own last step (runs need not reach the same step)."""
+    last = table.groupby("run")["step"].transform("max")
+    return table[table["step"] == last]
+
+
+# --------------------------------------------------------------------------------------------------
+# Step extrapolation (Table 1).
+
+@dataclass
+class Extrapolation:
+    form: str
+    applicable: bool
+    reason: str = ""
+    errors: pd.DataFrame = field(default_factory=pd.DataFrame)  # per held-out point
+    per_run: pd.DataFrame = field(default_factory=pd.DataFrame)  # mean/worst/best over domains
+    n_excluded_zero_share: int = 0  # held-out or training rows with r = 0, left out
+    failed: pd.DataFrame = field(default_factory=pd.DataFrame)  # (run, reason) not fitted or not scored
+
+    @property
+    def mre_mean(self) -> float:
+        return float(self.per_run["mre_mean"].mean()) if self.applicable else float("nan")
+
+    @property
+    def mre_worst(self) -> float:
+        return float(self.per_run["mre_worst"].max()) if self.applicable else float("nan")
+
+    @property
+    def mre_best(self) -> float:
+        return float(self.per_run["mre_best"].min()) if self.applicable else float("nan")
+
+    def to_json(self) -> dict:
+        return {"form": self.form, "applicable": self.applicable, "reason": self.reason,
+                "mre_mean": self.mre_mean, "mre_worst": self.mre_worst, "mre_best": self.mre_best,
+                "n_excluded_zero_share": self.n_excluded_zero_share,
+                "n_failed": len(self.failed),
+                "failed": self.failed.head(20).to_dict(orient="records"),
+                "per_run": self.per_run.to_dict(orient="records")}
+
+
+def extrapolate_steps(table: pd.DataFrame, form: str = "bimix", method: str = "trf",
+                      holdout_last: int = 1, n_starts: int = 8, per_run: bool = True) -> Extrapolation:
+    """Fit on all but each run's last ``holdout_last`` steps, predict those steps (docs/paper.md#table-1).
+
+    ``per_run=True`` (the paper's protocol) fits each run on its own: one mixture, so for ``bimix``
+    only the step part is identified, which is all a same-mixture prediction needs.
+    ``per_run=False`` fits all runs jointly on their truncated curves.
+    The relative error of a domain is averaged over its held-out steps; per run the mean, worst and
+    best over domains are reported.
+    """
+    if holdout_last < 1:
+        raise ProtocolError(f"holdout_last must be >= 1, got {holdout_last}")
+    if form in ("share", "exponential"):
+        return Extrapolation(form=form, applicable=False,
+                             reason=f"the {form} law has no step variable: it is fitted per step")
+    # a run-domain where the domain is absent (r = 0) has no r^-α: left out of the protocol, counted
+    zero = (table["r"] <= 0) if form in ("bimix", "additive") else pd.Series(False, index=table.index)
+    n_zero = int(zero.sum())
+    table = table[~zero]
+    rank = table.groupby("run")["step"].rank(method="dense", ascending=False)
+    held = rank <= holdout_last
+    groups = [(run, table["run"] == run) for run in dict.fromkeys(table["run"])] if per_run \
+        else [(None, pd.Series(True, index=table.index))]
+    pieces, failed = [], []
+    for run, sel in groups:
+        train, test = table[sel & ~held], table[sel & held]
+        try:
+            fit = fit_law(train, form=form, method=method, n_starts=n_starts)
+            pred = fit.predict(test, on_zero_share="nan")
+        except LawError as exc:
+            failed.append({"run": run, "reason": str(exc)})
+            continue
+        bad = fit.unit_failed(test)
+        pred[bad] = np.nan
+        failed += [{"run": run, "reason": f"domain {d!r}: {fit.unit(d).failure}"}
+                   for d in dict.fromkeys(test["domain"][bad])]
+        ok = np.isfinite(pred)
+        pieces.append(test[ok].assign(pred=pred[ok]))
+    failed = pd.DataFrame(failed, columns=["run", "reason"])
+    if not pieces or not sum(len(p) for p in pieces):
+        why = failed["reason"].iloc[0] if len(failed) else "no held-out points"
+        return Extrapolation(form=form, applicable=False, reason=f"no run could be fitted ({why})",
+                             n_excluded_zero_share=n_zero, failed=failed)
+    err = pd.concat(pieces)
+    err["rel_error"] = relative_error(err["loss"], err["pred"])
+    err = err[["run", "mixture", "domain", "step", "loss", "pred", "rel_error"]]
+    dom = err.groupby(["run", "mixture", "domain"], sort=False)["rel_error"].mean().reset_index()
+    per = dom.groupby(["run", "mixture"], sort=False)["rel_error"].agg(
+        mre_mean="mean", mre_worst="max", mre_best="min").reset_index()
+    return Extrapolation(form=form, applicable=True, errors=err.reset_index(drop=True), per_run=per,
+                         n_excluded_zero_share=n_zero, failed=failed)
+
+
+# --------------------------------------------------------------------------------------------------
+# Generalisation to unseen mixtures (Table 2).
+
+@dataclass
+class Generalisation:
+    form: str
+    fit_on: tuple[str, ...]
+    predict: tuple[str, ...]
+    applicable: bool
+    reason: str = ""
+    points: pd.DataFrame = field(default_factory=pd.DataFrame)  # every predicted row
+    per_domain: pd.DataFrame = field(default_factory=pd.DataFrame)  # (mixture, domain): r2_log, mre_final
+    per_mixture: pd.DataFrame = field(default_factory=pd.DataFrame)  # mean/worst/best per mixture
+    spearman_final: float = float("nan")  # mean final loss over domains, ranked across mixtures
+    spearman_final_per_domain: float = float("nan")  # per domain across mixtures, then averaged
+    n_excluded_zero_share: int = 0  # held-out rows not predicted: r = 0, or a step the fit skipped
+    n_failed: int = 0  # held-out rows of units whose fit failed (not scored)
+    spearman_domains: tuple[str, ...] = ()  # the domains spearman_final averages over
+    n_outside_support: int = 0  # predicted rows whose shares leave the range the fit saw
+
+    def to_json(self) -> dict:
+        out = {"form": self.form, "fit_on": list(self.fit_on), "predict": list(self.predict),
+               "applicable": self.applicable, "reason": self.reason,
+               "spearman_final": self.spearman_final,
+               "spearman_final_per_domain": self.spearman_final_per_domain,
+               "n_excluded_zero_share": self.n_excluded_zero_share, "n_failed": self.n_failed,
+               "spearman_domains": list(self.spearman_domains),
+               "n_outside_support": self.n_outside_support, "heldout": {}}
+        for _, row in self.per_mixture.iterrows():
+            out["heldout"][row["mixture"]] = {k: float(v) for k, v in row.items() if k != "mixture"}
+        return out
+
+
+def _score(form, fit_on, predict, fit, held) -> Generalisation:
+    pred = fit.predict(held, on_zero_share="nan", on_unfitted="nan")
+    failed = fit.unit_failed(held)
+    pred[failed] = np.nan
+    ok = np.isfinite(pred)
+    if not ok.any():
+        why = next((u.failure for u in fit.units.values() if u.failure), "") or \
+            "every held-out row has r = 0 or a step the fit could not use"
+        return Generalisation(form=form, fit_on=tuple(fit_on), predict=tuple(predict),
+                              applicable=False, reason=f"nothing to score: {why}",
+                              n_excluded_zero_share=int((~ok).sum()))
+    pts = held[ok].assign(pred=pred[ok])
+    pts["outside_support"] = outside_support(fit, pts)
+    rows = []
+    for (mix, d), g in pts.groupby(["mixture", "domain"], sort=False):
+        fin = _final_rows(g)
+        rows.append({"mixture": mix, "domain": d, "r2_log": r2_log(g["loss"], g["pred"]),
+                     "mre_final": float(relative_error(fin["loss"], fin["pred"]).mean()),
+                     "final_loss": float(fin["loss"].mean()), "final_pred": float(fin["pred"].mean())})
+    per_domain = pd.DataFrame(rows)
+    per_mix = per_domain.groupby("mixture", sort=False).agg(
+        r2_log_mean=("r2_log", "mean"), r2_log_worst=("r2_log", "min"), r2_log_best=("r2_log", "max"),
+        mre_final=("mre_final", "mean"), mre_final_worst=("mre_final", "max")).reset_index()
+    # mixtures are compared over the same domains: those predicted for every held-out mixture
+    n_mix = per_domain["mixture"].nunique()
+    common = per_domain.groupby("domain")["mixture"].transform("nunique") == n_mix
+    finals = per_domain[common].groupby("mixture", sort=False)[["final_loss", "final_pred"]].mean()
+    rho_dom = [spearman(g["final_loss"], g["final_pred"]) for _, g in per_domain.groupby("domain")]
+    rho_dom = [x for x in rho_dom if np.isfinite(x)]
+    return Generalisation(form=form, fit_on=tuple(fit_on), predict=tuple(predict), applicable=True,
+                          points=pts, per_domain=per_domain, per_mixture=per_mix,
+                          spearman_final=spearman(finals["final_loss"], finals["final_pred"]),
+                          spearman_final_per_domain=float(np.mean(rho_dom)) if rho_dom else float("nan"),
+                          n_excluded_zero_share=int((~ok & ~failed).sum()), n_failed=int(failed.sum()),
+                          spearman_domains=tuple(sorted(set(per_domain.loc[common, "domain"]))),
+                          n_outside_support=int(pts["outside_support"].sum()))
+
+
+def generalise_mixtures(table: pd.DataFrame, fit_on: Sequence[str], predict: Sequence[str],
+                        form: str = "bimix", method: str = "trf", n_starts: int = 8) -> Generalisation:
+    """Fit ``form`` on the runs of mixtures ``fit_on``, predict the runs of ``predict`` at every
+    step (docs/paper.md#table-2). Rows with r = 0 in an r^-α form are excluded and counted."""
+    overlap = sorted(set(fit_on) & set(predict))
+    if overlap:
+        raise ProtocolError(f"mixtures {overlap} are both fitted on and predicted")
+    missing = sorted(set(predict) - set(table["mixture"]))
+    if missing:
+        raise ProtocolError(f"mixtures to predict {missing} are not in the run table")
+    fit = fit_law(table, form=form, method=method, n_starts=n_starts, mixtures=fit_on)
+    held = table[table["mixture"].isin(list(predict))]
+    try:
+        return _score(form, fit_on, predict, fit, held)
+    except NotPredictableError as exc:
+        return Generalisation(form=form, fit_on=tuple(fit_on), predict=tuple(predict),
+                              applicable=False, reason=str(exc))
+
+
+def leave_one_mixture_out(table: pd.DataFrame, forms: Sequence[str] = ("bimix",), method: str = "trf",
+                          n_starts: int = 8) -> pd.DataFrame:
+    """Each mixture held out once and predicted by a fit on all the others, for each form, on the
+    same splits. One row per (form, held-out mixture); ``spearman_final`` (one value per form) ranks
+    the held-out mixtures' mean final losses, each predicted by the fit that did not see it."""
+    mixtures = list(dict.fromkeys(table["mixture"]))
+    rows = []
+    for form in forms:
+        finals = []
+        for mix in mixtures:
+            rest = [x for x in mixtures if x != mix]
+            try:
+                g = generalise_mixtures(table, rest, [mix], form=form, method=method, n_starts=n_starts)
+            except LawError as exc:  # e.g. too few mixtures left for the exponential law
+                g = Generalisation(form=form, fit_on=tuple(rest), predict=(mix,), applicable=False,
+                                   reason=str(exc))
+            row = {"form": form, "heldout": mix, "applicable": g.applicable, "reason": g.reason}
+            if g.applicable:
+                row.update(g.per_mixture.iloc[0].drop("mixture").to_dict())
+                finals.append(g.per_domain[["mixture", "domain", "final_loss", "final_pred"]])
+            rows.append(row)
+        rho = float("nan")
+        if len(finals) >= 2:
+            # every held-out mixture averaged over the same domains: those predicted for all of them
+            f = pd.concat(finals, ignore_index=True)
+            common = f.groupby("domain")["mixture"].transform("nunique") == f["mixture"].nunique()
+            mean = f[common].groupby("mixture")[["final_loss", "final_pred"]].mean()
+            rho = spearman(mean["final_loss"], mean["final_pred"])
+        for row in rows:
+            if row["form"] == form:
+                row["spearman_final"] = rho
+    return pd.DataFrame(rows)
+
+
+def compare_forms(table: pd.DataFrame, fit_on: Sequence[str], predict: Sequence[str],
+                  forms: Sequence[str] = FORMS, method: str = "trf", holdout_last: int = 1,
+                  n_starts: int = 8) -> pd.DataFrame:
+    """Both protocols for every form on identical splits: one row per form with the held-out
+    mixtures' R² (mean of per-mixture means, and the worst domain) and the step-extrapolation
+    error (mean, worst); NaN with a reason where a form does not apply."""
+    rows = []
+    for form in forms:
+        try:
+            g = generalise_mixtures(table, fit_on, predict, form=form, method=method, n_starts=n_starts)
+        except LawError as exc:
+            g = Generalisation(form=form, fit_on=tuple(fit_on), predict=tuple(predict),
+                               applicable=False, reason=str(exc))
+        e = extrapolate_steps(table, form=form, method=method, holdout_last=holdout_last,
+                              n_starts=n_starts)
+        rows.append({
+            "form": form,
+            "r2_log_mean": float(g.per_mixture["r2_log_mean"].mean()) if g.applicable else np.nan,
+            "r2_log_worst": float(g.per_mixture["r2_log_worst"].min()) if g.applicable else np.nan,
+            "mre_final_heldout": float(g.per_mixture["mre_final"].mean()) if g.applicable else np.nan,
+            "spearman_final": g.spearman_final,
+            "extrap_mre_mean": e.mre_mean, "extrap_mre_worst": e.mre_worst,
+            "note": "; ".join(x for x in (
+                "" if g.applicable else f"mixtures: {g.reason}",
+                "" if e.applicable else f"steps: {e.reason}") if x),
+        })
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# Beyond the paper (docs/paper.md#beyond): mixture names, seed variance, the no-interaction assumption, and
+# leave-one-mixture-out predictions point by point.
+
+# The paper's "Baseline" is the corpus's natural mixture (train-token shares); the sweep writes it as
+# ``baseline`` (bimix.train.proxy.resolve_mixture treats both names alike), other tables may say ``natural``.
+MIXTURE_ALIASES = {"baseline": ("baseline", "natural"), "natural": ("natural", "baseline")}
+
+
+def resolve_mixture_names(table: pd.DataFrame, names: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """Map requested mixture names to the names the run table uses, through ``MIXTURE_ALIASES``.
+    Returns ``({requested: name in table}, [requested names found under no alias])``."""
+    present = set(table["mixture"])
+    found, missing = {}, []
+    for name in names:
+        hit = next((a for a in MIXTURE_ALIASES.get(name, (name,)) if a in present), None)
+        if hit is None:
+            missing.append(name)
+        else:
+            found[name] = hit
+    return found, missing
+
+
+def seed_variance(table: pd.DataFrame) -> pd.DataFrame:
+    """Seed-to-seed spread of every (mixture, domain, step) trained with at least two seeds: the
+    standard deviation of log loss across seeds (≈ relative standard deviation of the loss).
+    Empty when no mixture has two seeds."""
+    t = table.assign(log_loss=np.log(table["loss"].to_numpy(float)))
+    g = t.groupby(["mixture", "domain", "step"], sort=False)
+    out = g.agg(n_seeds=("seed", "nunique"), loss_mean=("loss", "mean"), log_std=("log_loss", "std"))
+    return out[out["n_seeds"] >= 2].reset_index()
+
+
+def share_slopes(table: pd.DataFrame) -> dict[str, float]:
+    """Per domain, the common slope α of Eq. 8 at every step: least squares of log L on −log r with one
+    intercept per step (rows with r = 0 excluded). NaN for a domain with a single share."""
+    out = {}
+    for d, g in table[table["r"] > 0].groupby("domain", sort=False):
+        x = -np.log(g["r"].to_numpy(float))
+        y = np.log(g["loss"].to_numpy(float))
+        step = g["step"].to_numpy()
+        x = x - pd.Series(x).groupby(step).transform("mean").to_numpy()
+        y = y - pd.Series(y).groupby(step).transform("mean").to_numpy()
+        out[d] = float(x @ y / (x @ x)) if x @ x > 0 else float("nan")
+    return out
+
+
+def share_adjusted_spread(table: pd.DataFrame, alpha: dict[str, float] | None = None) -> pd.DataFrame:
+    """How strongly the law's no-interaction assumption (Eq. 3: L_i depends on r_i and s only) fails.
+
+    At a fixed step the law says log L_i + α_i log r_i is the same for every mixture; its spread
+    across mixtures is what the domain's loss varies by at equal share. Per (domain, step): standard
+    deviation and range of that share-adjusted log loss over mixtures (each mixture's seeds averaged
+    first). The spread also holds seed noise and any departure from the power law in r, so read it
+    beside :func:`seed_variance`. ``alpha``: per-domain exponents (e.g. a bimix fit's); default
+    :func:`share_slopes`. Rows with r = 0 are excluded.
+    """
+    alpha = share_slopes(table) if alpha is None else alpha
+    t = table[table["r"] > 0]
+    t = t.assign(adj=np.log(t["loss"].to_numpy(float))
+                 + t["domain"].map(alpha).to_numpy(float) * np.log(t["r"].to_numpy(float)))
+    per_mix = t.groupby(["domain", "step", "mixture"], sort=False)["adj"].mean().reset_index()
+    out = per_mix.groupby(["domain", "step"], sort=False)["adj"].agg(
+        n_mixtures="count", spread_log_std="std", spread_log_range=lambda x: float(x.max() - x.min())).reset_index()
+    out["alpha"] = out["domain"].map(alpha)
+    return out
+
+
+def equal_share_spread(table: pd.DataFrame, decimals: int = 6) -> pd.DataFrame:
+    """The direct check where a table allows it: runs of different mixtures giving a domain the same
+    share (rounded to ``decimals``) are compared at the same step; per group the relative range
+    (max − min) / mean of the domain's loss. Under Eq. 3 it is noise only. Empty if no such groups."""
+    t = table[table["r"] > 0].assign(r_eq=table["r"].round(decimals))
+    g = t.groupby(["domain", "step", "r_eq"], sort=False)
+    out = g.agg(n_mixtures=("mixture", "nunique"), loss_mean=("loss", "mean"),
+                loss_min=("loss", "min"), loss_max=("loss", "max")).reset_index()
+    out = out[out["n_mixtures"] >= 2].rename(columns={"r_eq": "r"})
+    return out.assign(rel_range=(out["loss_max"] - out["loss_min"]) / out["loss_mean"]).reset_index(drop=True)
+
+
+def lomo_points(table: pd.DataFrame, form: str = "bimix", method: str = "trf",
+                n_starts: int = 8) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Leave-one-mixture-out predictions, point by point: each mixture's rows predicted by ``form``
+    fitted on every other mixture. Separable forms are fitted domain by domain, so a domain the other
+    mixtures cannot identify (e.g. a single distinct share left) is skipped with its reason rather
+    than failing the whole mixture; the exponential law uses every domain's share, so it is fitted
+    on all domains at once. Returns ``(points with a pred column, skipped (heldout, domain, reason))``;
+    rows with r = 0 in an r^-α form are skipped and counted there."""
+    mixtures = list(dict.fromkeys(table["mixture"]))
+    domains = list(dict.fromkeys(table["domain"]))
+    groups = [domains] if form == "exponential" else [[d] for d in domains]
+    pieces, skipped = [], []
+    for mix in mixtures:
+        train, held = table[table["mixture"] != mix], table[table["mixture"] == mix]
+        for doms in groups:
+            if form == "exponential":  # one joint fit over the domains the other mixtures measured
+                gone = [d for d in doms if d not in set(train["domain"])]
+                skipped += [{"heldout": mix, "domain": d, "reason": f"domain {d!r} is measured only in "
+                             f"the held-out mixture {mix!r}"} for d in gone if d in set(held["domain"])]
+                doms = [d for d in doms if d not in gone]
+            test = held[held["domain"].isin(doms)]
+            try:
+                fit = fit_law(train[train["domain"].isin(doms)] if form != "exponential" else train,
+                              form=form, method=method, n_starts=n_starts, domains=doms)
+                pred = fit.predict(test, on_zero_share="nan", on_unfitted="nan")
+            except LawError as exc:
+                skipped += [{"heldout": mix, "domain": d, "reason": str(exc)} for d in doms]
+                continue
+            bad = fit.unit_failed(test)
+            if bad.any():
+                pred[bad] = np.nan
+                skipped += [{"heldout": mix, "domain": d, "reason": f"failed fit: {fit.unit(d, g).failure}"}
+                            for d, g in {(u.domain, u.group) for u in fit.units.values() if u.failure}]
+            ok = np.isfinite(pred) | bad
+            if (~ok).any():
+                skipped.append({"heldout": mix, "domain": ", ".join(doms),
+                                "reason": f"{int((~ok).sum())} rows with r = 0 (or at a step the fit "
+                                          "skipped) cannot be predicted"})
+            ok = np.isfinite(pred)
+            pieces.append(test[ok].assign(pred=pred[ok], heldout=mix,
+                                          outside_support=outside_support(fit, test[ok])))
+    points = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame(
+        columns=[*table.columns, "pred", "heldout"])
+    return points, pd.DataFrame(skipped, columns=["heldout", "domain", "reason"])
+
+
+def outside_support(fit, rows: pd.DataFrame) -> np.ndarray:
+    """(rows,) True where a prediction extrapolates beyond the shares the fit saw: the row's own share
+    outside its domain's fitted range (r^-α forms), or, for the exponential law, any share of the
+    row's mixture outside that domain's fitted range."""
+    sup = fit.support
+    if not sup or not len(rows):
+        return np.zeros(len(rows), bool)
+    if fit.form != "exponential":
+        lo = rows["domain"].map(lambda d: sup.get(d, (0.0, 1.0))[0]).to_numpy(float)
+        hi = rows["domain"].map(lambda d: sup.get(d, (0.0, 1.0))[1]).to_numpy(float)
+        r = rows["r"].to_numpy(float)
+        return (r < lo - 1e-12) | (r > hi + 1e-12)
+    from bimix.law.forms import mixture_matrix
+
+    doms = list(fit.t_domains)
+    R = mixture_matrix(rows, doms)  # (rows, m)
+    lo = np.array([sup.get(d, (0.0, 1.0))[0] for d in doms])
+    hi = np.array([sup.get(d, (0.0, 1.0))[1] for d in doms])
+    return np.any((R < lo - 1e-12) | (R > hi + 1e-12), axis=1)
+
+
+def pooled_scores(points: pd.DataFrame, by: str | Sequence[str] = "domain") -> pd.DataFrame:
+    """R² on log loss and mean relative error of predicted points (columns ``loss``, ``pred``),
+    pooled within each group of ``by``: e.g. per domain over every held-out mixture and step, which
+    is defined even where a run has one step only (RegMix)."""
+    rows = []
+    for key, g in points.groupby(by, sort=False):
+        rows.append({**dict(zip([by] if isinstance(by, str) else by, key if isinstance(key, tuple) else (key,))),
+                     "n_points": len(g), "r2_log": r2_log(g["loss"], g["pred"]),
+                     "mre": float(relative_error(g["loss"], g["pred"]).mean())})
+    return pd.DataFrame(rows)
+
+
+def lomo_summary(table: pd.DataFrame, forms: Sequence[str], method: str = "trf",
+                 n_starts: int = 8) -> dict[str, dict]:
+    """Per form, leave-one-mixture-out over ``table`` (:func:`lomo_points`, identical splits) summed up:
+    mean and worst relative error of the held-out points, how many points and held-out mixtures were
+    scored, and how many (held-out mixture, domain) pairs were skipped."""
+    out = {}
+    for form in forms:
+        pts, skipped = lomo_points(table, form=form, method=method, n_starts=n_starts)
+        err = relative_error(pts["loss"], pts["pred"]) if len(pts) else np.array([np.nan])
+        out[form] = {"mean_rel_error": float(np.mean(err)), "worst_rel_error": float(np.max(err)),
+                     "n_points": int(len(pts)), "n_heldout": int(pts["heldout"].nunique()) if len(pts) else 0,
+                     "n_skipped": int(len(skipped))}
+    return out
+
+
+def json_ready(obj):
+    """A nested result made JSON-clean: numpy scalars to Python numbers, NaN/inf to None (so the
+    notebooks' JSON is standard JSON), tuples to lists, non-string keys to strings."""
+    if isinstance(obj, dict):
+        return {str(k): json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_ready(v) for v in obj]
+    if isinstance(obj, (np.integer, np.bool_)):
+        return obj.item()
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    return obj
+
+
+# --------------------------------------------------------------------------------------------------
+# Verifying an optimised mixture (notebook 06): loss curves, steps to a target, compute.
+
+def average_loss_curves(table: pd.DataFrame) -> pd.DataFrame:
+    """Average log-perplexity (docs/paper.md#setup: the unweighted mean over domains of each domain's mean
+    token loss) per step, one column per mixture; seeds are averaged after the domains.
+    Returns (n_steps, n_mixtures), nats."""
+    per_run = table.groupby(["mixture", "seed", "step"], sort=False)["loss"].mean()
+    return per_run.groupby(["step", "mixture"]).mean().unstack("mixture").sort_index()
+
+
+def steps_to_reach(steps, losses, target: float) -> float:
+    """The first step at which a loss curve gets down to ``target`` (Figure 8, docs/paper.md#figures: steps to reach
+    the Baseline's loss), interpolated linearly in log step between the two evaluations that bracket
+    the crossing. The first evaluated step when the curve starts at or below the target (an upper
+    bound: nothing earlier was measured); NaN when the curve never reaches it."""
+    s, y = np.asarray(steps, float), np.asarray(losses, float)
+    ok = np.isfinite(s) & np.isfinite(y)
+    s, y = s[ok], y[ok]
+    order = np.argsort(s)
+    s, y = s[order], y[order]
+    hit = np.flatnonzero(y <= target)
+    if not len(hit):
+        return float("nan")
+    i = int(hit[0])
+    if i == 0 or y[i] == target:
+        return float(s[i])
+    t = (y[i - 1] - target) / (y[i - 1] - y[i])
+    return float(np.exp(np.log(s[i - 1]) + t * (np.log(s[i]) - np.log(s[i - 1]))))
+
+
+def _run_seconds(sidecars: Sequence[dict]) -> tuple[float, str]:
+    devices = sorted({str(sc.get("device", "?")).split(":")[0] for sc in sidecars})
+    return float(sum(sc.get("wall_time_s") or 0.0 for sc in sidecars)), "+".join(devices) or "-"
+
+
+def compute_accounting(*, entropy_s: float, entropy_source: str, doremi_reference: Sequence[dict],
+                       doremi_proxy: Sequence[dict], fit_runs: Sequence[dict], law_fit_s: float,
+                       optimise_s: float, fit_uses_entropy: bool = True) -> pd.DataFrame:
+    """Device seconds each mixture method costs, part by part (a reviewer request, docs/paper.md#beyond).
+
+    ``entropy``: counting and VNE (CPU). ``doremi``: its reference run on the natural mixture plus the
+    Group-DRO proxy (run sidecars' wall time, single-thread CPU workers or one GPU). ``bimix``: the runs
+    the law is fitted on, the fit and the optimisation, plus the entropy mixtures when the fitting
+    runs use them (the paper's choice). Returns rows (method, part, seconds, device, source)."""
+    ref_s, ref_dev = _run_seconds(doremi_reference)
+    prx_s, prx_dev = _run_seconds(doremi_proxy)
+    fit_s, fit_dev = _run_seconds(fit_runs)
+    rows = [("entropy", "unigram/bigram counts and VNE", entropy_s, "cpu", entropy_source),
+            ("doremi", f"reference run(s) on the natural mixture ({len(doremi_reference)})", ref_s, ref_dev, "sidecars"),
+            ("doremi", f"Group-DRO proxy run(s) ({len(doremi_proxy)})", prx_s, prx_dev, "sidecars"),
+            ("bimix", f"fitting runs ({len(fit_runs)})", fit_s, fit_dev, "sidecars"),
+            ("bimix", "law fit", law_fit_s, "cpu", "measured here"),
+            ("bimix", "optimisation (KKT)", optimise_s, "cpu", "measured here")]
+    if fit_uses_entropy:
+        rows.insert(3, ("bimix", "entropy mixtures to fit on", entropy_s, "cpu", entropy_source))
+    return pd.DataFrame(rows, columns=["method", "part", "seconds", "device", "source"])

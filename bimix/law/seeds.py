@@ -1,0 +1,107 @@
+"""The paper's measurements repeated per seed, so every number carries its seed-to-seed spread.
+
+Runs of one seed share their initialisation and each domain's data order across mixtures (the paired
+design of :mod:`bimix.train.proxy`), so differences between mixtures are taken *within* a seed and then
+summarised over seeds (:mod:`bimix.law.verdicts` turns them into intervals and verdicts). Pooled versions
+(all seeds fitted together) sit beside the per-seed ones in the notebooks.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from bimix.law.protocols import average_loss_curves, extrapolate_steps, generalise_mixtures, steps_to_reach
+
+
+def final_average_by_seed(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean over domains of each run's last evaluation: rows mixture, columns seed (nats)."""
+    last = table[table["step"] == table.groupby("run")["step"].transform("max")]
+    avg = last.groupby(["mixture", "seed"])["loss"].mean()
+    return avg.unstack("seed").sort_index()
+
+
+def paired_differences(finals: pd.DataFrame, reference: str, mixtures: Sequence[str]) -> dict[str, list[float]]:
+    """Per seed, mixture − reference (nats), for the seeds both were trained on."""
+    out = {}
+    for m in mixtures:
+        if m in finals.index and reference in finals.index:
+            d = (finals.loc[m] - finals.loc[reference]).dropna()
+            out[m] = [float(x) for x in d]
+    return out
+
+
+def table1_by_seed(table: pd.DataFrame, holdout_last: int = 1, n_starts: int = 8) -> dict[int, dict]:
+    """Table 1 per seed: mean, worst and best relative error of the extrapolated last step(s) over
+    the seed's runs and domains."""
+    out = {}
+    for seed, rows in table.groupby("seed"):
+        ext = extrapolate_steps(rows, holdout_last=holdout_last, n_starts=n_starts)
+        if ext.applicable:
+            out[int(seed)] = {"mre_mean": ext.mre_mean, "mre_worst": ext.mre_worst, "mre_best": ext.mre_best}
+    return out
+
+
+def table2_by_seed(table: pd.DataFrame, fit_on: Sequence[str], predict: Sequence[str],
+                   n_starts: int = 8) -> dict[int, dict[str, dict]]:
+    """Table 2 per seed: the law fitted on one seed's ``fit_on`` runs predicts that seed's ``predict``
+    runs; per held-out mixture the mean and worst R² over domains. Seeds lacking a run are skipped."""
+    out = {}
+    for seed, rows in table.groupby("seed"):
+        present = set(rows["mixture"])
+        if not (set(fit_on) <= present and set(predict) <= present):
+            continue
+        gen = generalise_mixtures(rows, list(fit_on), list(predict), n_starts=n_starts)
+        if gen.applicable:
+            per = gen.per_mixture.set_index("mixture")
+            out[int(seed)] = {m: {"mean": float(per.loc[m, "r2_log_mean"]), "worst": float(per.loc[m, "r2_log_worst"]),
+                                  "mre_final": float(per.loc[m, "mre_final"])} for m in predict}
+    return out
+
+
+def speedups_by_seed(table: pd.DataFrame, natural: str, mixtures: Sequence[str]) -> dict[str, dict[int, float]]:
+    """Per seed: the natural mixture's last step divided by the steps each mixture needs to reach the
+    natural mixture's final average loss (interpolated in log steps); NaN where never reached."""
+    out: dict[str, dict[int, float]] = {m: {} for m in mixtures}
+    for seed, rows in table.groupby("seed"):
+        curves = average_loss_curves(rows)
+        if natural not in curves:
+            continue
+        nat = curves[natural].dropna()
+        target, last = float(nat.iloc[-1]), float(nat.index[-1])
+        for m in mixtures:
+            if m in curves:
+                reach = steps_to_reach(curves.index, curves[m], target)
+                out[m][int(seed)] = last / reach if reach and math.isfinite(reach) else math.nan
+    return out
+
+
+def step_ratios_by_seed(speedups: Mapping[str, Mapping[int, float]], slower: str, faster: str,
+                        ) -> dict[int, dict]:
+    """Per seed, how many times more steps ``slower`` needs than ``faster`` to reach the natural
+    mixture's final loss (the ratio of their speed-ups, from :func:`speedups_by_seed`).
+
+    ``{"ratio": x, "bound": b}``: when only ``slower`` never reached the target, the run's length bounds
+    its steps from below, so ``ratio`` is the lower bound ``b`` = (last step / steps of ``faster``) and
+    ``bound`` is ``"at least"``; NaN with ``bound`` ``"undefined"`` when ``faster`` never reached it."""
+    out = {}
+    for seed in sorted(set(speedups.get(slower, {})) & set(speedups.get(faster, {}))):
+        fast, slow = speedups[faster][seed], speedups[slower][seed]
+        if not math.isfinite(fast):
+            out[int(seed)] = {"ratio": math.nan, "bound": "undefined"}
+        elif not math.isfinite(slow):
+            out[int(seed)] = {"ratio": float(fast), "bound": "at least"}
+        else:
+            out[int(seed)] = {"ratio": float(fast / slow), "bound": ""}
+    return out
+
+
+def spread_summary(values: Sequence[float]) -> dict:
+    """Mean, standard deviation and count of finite values (for JSON)."""
+    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
+    return {"mean": float(x.mean()) if len(x) else math.nan,
+            "std": float(x.std(ddof=1)) if len(x) > 1 else math.nan, "n": int(len(x)),
+            "values": [float(v) for v in x]}

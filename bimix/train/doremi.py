@@ -1,0 +1,216 @@
+"""DoReMi (Xie et al. 2023), the baseline mixture method, exactly as docs/paper.md#doremi describes it.
+
+1. A reference model trained on the baseline mixture (the sweep's baseline run is reused when it has
+   the same config, seed and store).
+2. A proxy of the same size trained with Group DRO over domains. At each step, per domain i present in
+   the batch, the excess loss is the mean over that domain's tokens of max(proxy - reference, 0); then
+   log w <- log w + eta * excess, w <- softmax(log w), w <- (1 - eps) w + eps / m, and the proxy's
+   training loss is sum_i w_i * (mean proxy token loss on domain i).
+3. The output mixture is w averaged over all proxy steps, saved as the named mixture ``doremi``, with the
+   per-step trajectory as a table (step, domain, weight, excess).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from bimix.files import atomic_path, write_json
+from bimix.profiles import get_profile
+from bimix.provenance import code_version
+from bimix.train.proxy import (TrainError, build_model, final_model_path, is_complete, make_spec,
+                               open_profile_store, override_config, resolve_mixture, run_paths, token_losses,
+                               train_run)
+
+
+def update_weights(w: np.ndarray, excess: np.ndarray, eta: float = 1.0, smoothing: float = 1e-3) -> np.ndarray:
+    """One Group-DRO step (docs/paper.md#doremi): exponentiated-gradient ascent on the excess losses, then
+    smoothing towards uniform. ``w`` on the simplex, ``excess`` >= 0 per domain (nats)."""
+    w = np.asarray(w, dtype=np.float64)
+    excess = np.asarray(excess, dtype=np.float64)
+    if w.shape != excess.shape:
+        raise ValueError(f"{w.shape[0]} weights but {excess.shape[0]} excess losses")
+    if np.any(excess < 0) or not np.all(np.isfinite(excess)):
+        raise ValueError(f"excess losses must be finite and >= 0 (clipped), got {excess.tolist()}")
+    logits = np.log(w) + eta * excess
+    logits -= logits.max()
+    w_new = np.exp(logits)
+    w_new /= w_new.sum()
+    return (1.0 - smoothing) * w_new + smoothing / len(w_new)
+
+
+def per_domain_mean(values: torch.Tensor, domain_ids: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean of per-token ``values`` (B, T) over each domain's tokens -> (m,), and presence mask (m,)."""
+    per_seq = values.mean(dim=1)  # every sequence has T tokens, so the mean of means is the token mean
+    sums = torch.zeros(m, dtype=per_seq.dtype, device=values.device).index_add(0, domain_ids, per_seq)
+    counts = torch.zeros(m, dtype=per_seq.dtype, device=values.device).index_add(
+        0, domain_ids, torch.ones_like(per_seq))
+    present = counts > 0
+    return sums / counts.clamp(min=1), present
+
+
+class DoReMiObjective:
+    """Group-DRO training loss of the DoReMi proxy; keeps the domain weights and their trajectory."""
+
+    name = "doremi"
+
+    def __init__(self, reference: torch.nn.Module, domains, eta: float, smoothing: float):
+        self.reference = reference.eval()
+        for p in self.reference.parameters():
+            p.requires_grad_(False)
+        self.domains = tuple(domains)
+        self.eta, self.smoothing = eta, smoothing
+        self.w = np.full(len(self.domains), 1.0 / len(self.domains))
+        self.weight_sum = np.zeros(len(self.domains))
+        self.n_steps = 0
+        self.trajectory: list[tuple[int, np.ndarray, np.ndarray]] = []  # (step, w, excess)
+
+    def batch_loss(self, model, x: torch.Tensor, domain_ids: torch.Tensor, step: int) -> torch.Tensor:
+        m = len(self.domains)
+        proxy = token_losses(model, x)  # (B, T)
+        with torch.no_grad():
+            ref = token_losses(self.reference, x)
+            excess_tok = (proxy.detach() - ref).clamp(min=0.0)
+            excess, present = per_domain_mean(excess_tok.double(), domain_ids, m)
+        excess = np.where(present.cpu().numpy(), excess.cpu().numpy(), 0.0)
+        self.w = update_weights(self.w, excess, self.eta, self.smoothing)
+        self.weight_sum += self.w
+        self.n_steps += 1
+        self.trajectory.append((step + 1, self.w.copy(), excess))
+        domain_loss, present = per_domain_mean(proxy, domain_ids, m)
+        w = torch.as_tensor(self.w, dtype=proxy.dtype, device=proxy.device)
+        return (w * domain_loss * present).sum()
+
+    def average(self) -> np.ndarray:
+        if self.n_steps == 0:
+            raise TrainError("DoReMi proxy has taken no steps: no weights to average")
+        avg = self.weight_sum / self.n_steps
+        return avg / avg.sum()
+
+    def trajectory_frame(self) -> pd.DataFrame:
+        rows = [{"step": s, "domain": d, "weight": float(w[i]), "excess": float(e[i])}
+                for s, w, e in self.trajectory for i, d in enumerate(self.domains)]
+        return pd.DataFrame(rows, columns=["step", "domain", "weight", "excess"])
+
+    def state_dict(self) -> dict:
+        return {"w": self.w.tolist(), "weight_sum": self.weight_sum.tolist(), "n_steps": self.n_steps,
+                "trajectory": [(s, w.tolist(), e.tolist()) for s, w, e in self.trajectory]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.w = np.asarray(state["w"])
+        self.weight_sum = np.asarray(state["weight_sum"])
+        self.n_steps = int(state["n_steps"])
+        self.trajectory = [(s, np.asarray(w), np.asarray(e)) for s, w, e in state["trajectory"]]
+
+    def summary(self) -> dict:
+        return {"doremi_weights": dict(zip(self.domains, self.average().tolist()))} if self.n_steps else {}
+
+
+def _save_mixture(name: str, weights: dict[str, float], folder: Path, meta: dict) -> Path:
+    try:
+        from bimix.data.mixtures import Mixture, save_named
+    except ImportError:
+        save_named = None
+    if save_named is not None:
+        return Path(save_named(Mixture(name, weights, meta), folder))
+    return write_json(Path(folder) / f"{name}.json", {"name": name, "weights": weights, "meta": meta})
+
+
+def trajectory_name(seed: int, config) -> str:
+    """The weight trajectory's file: ``doremi_trajectory.csv`` for the sweep's (first) seed, whose
+    mixture is trained; ``doremi_trajectory-s<seed>.csv`` for proxies run only to measure the spread."""
+    return "doremi_trajectory.csv" if seed == config.seeds[0] else f"doremi_trajectory-s{seed}.csv"
+
+
+def run_doremi(profile: str, store=None, *, seed: int | None = None, config=None, out_dir=None,
+               progress=None) -> dict:
+    """Reference run (reused if complete), Group-DRO proxy, averaged weights saved as mixture ``doremi``.
+
+    Returns {"weights", "mixture_path", "trajectory_path", "reference_run", "proxy_run"}."""
+    config = config or get_profile(profile).proxy
+    store = store or open_profile_store(profile, config)
+    dcfg = config.doremi
+    ref_spec = make_spec(profile, dcfg.reference, store, seed=seed, config=config)
+    if not is_complete(ref_spec, out_dir) or not final_model_path(ref_spec, out_dir).exists():
+        train_run(ref_spec, store, out_dir=out_dir, progress=progress)
+    reference = build_model(config.model, store.vocab_size, seed=ref_spec.seed)
+    reference.load_state_dict(torch.load(final_model_path(ref_spec, out_dir), map_location="cpu",
+                                         weights_only=True))
+    if torch.cuda.is_available():
+        reference = reference.cuda()
+
+    csv_path, _ = run_paths(profile, out_dir)
+    proxy_dir = csv_path.parent / "doremi_proxy"
+    proxy_spec = make_spec(profile, "doremi-proxy", store, seed=seed, config=config, objective="doremi",
+                           weights=resolve_mixture(dcfg.sample, store))
+    objective = DoReMiObjective(reference, store.domains, dcfg.eta, dcfg.smoothing)
+    result = train_run(proxy_spec, store, out_dir=proxy_dir, objective=objective, progress=progress)
+    if result["status"] != "complete":
+        raise TrainError(f"DoReMi proxy {proxy_spec.run_id} stopped at step {result['step']}")
+    weights = dict(zip(store.domains, objective.average().tolist()))
+    traj_path = proxy_dir / trajectory_name(proxy_spec.seed, config)
+    with atomic_path(traj_path) as tmp:
+        objective.trajectory_frame().to_csv(tmp, index=False)
+    meta = {"method": "DoReMi (Xie et al. 2023), docs/paper.md#doremi", "profile": profile,
+            "reference_run": ref_spec.run_id, "proxy_run": proxy_spec.run_id, "eta": dcfg.eta,
+            "smoothing": dcfg.smoothing, "sample_mixture": dcfg.sample, "steps": objective.n_steps,
+            "store_id": store.store_id, "code_version": code_version(), "trajectory": str(traj_path)}
+    mixture_path = _save_mixture("doremi", weights, store.mixtures_dir, meta)
+    return {"weights": weights, "mixture_path": str(mixture_path), "trajectory_path": str(traj_path),
+            "reference_run": ref_spec.run_id, "proxy_run": proxy_spec.run_id}
+
+
+def restore_mixture(profile: str, store, *, seed: int, config=None, out_dir=None) -> bool:
+    """Rewrite the ``doremi`` mixture from a finished proxy run recorded in the run folder (its sidecar
+    keeps the averaged weights), without training; False when no such run is there.
+
+    A fresh clone has the committed run tables but an empty cache: the mixture the DoReMi runs were
+    trained on is thereby recovered exactly, and nothing is retrained."""
+    from bimix.files import read_json
+
+    config = config or get_profile(profile).proxy
+    dcfg = config.doremi
+    ref_spec = make_spec(profile, dcfg.reference, store, seed=seed, config=config)
+    proxy_spec = make_spec(profile, "doremi-proxy", store, seed=seed, config=config, objective="doremi",
+                           weights=resolve_mixture(dcfg.sample, store))
+    csv_path, _ = run_paths(profile, out_dir)
+    proxy_dir = csv_path.parent / "doremi_proxy"
+    sidecar = proxy_dir / "sidecars" / f"{proxy_spec.run_id}.json"
+    if not sidecar.is_file():
+        return False
+    meta_run = read_json(sidecar)
+    weights = meta_run.get("doremi_weights")
+    if meta_run.get("status") != "complete" or not isinstance(weights, dict) or list(weights) != list(store.domains):
+        return False
+    traj_path = proxy_dir / trajectory_name(seed, config)
+    meta = {"method": "DoReMi (Xie et al. 2023), docs/paper.md#doremi", "profile": profile,
+            "reference_run": ref_spec.run_id, "proxy_run": proxy_spec.run_id, "eta": dcfg.eta,
+            "smoothing": dcfg.smoothing, "sample_mixture": dcfg.sample, "steps": meta_run.get("step"),
+            "store_id": store.store_id, "code_version": meta_run.get("code_version"),
+            "trajectory": str(traj_path), "restored_from": str(sidecar)}
+    _save_mixture("doremi", {d: float(w) for d, w in weights.items()}, store.mixtures_dir, meta)
+    return True
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", default="cpu", help="smoke | cpu | gpu | paper")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the reference and proxy runs")
+    parser.add_argument("--steps", type=int, default=None, help="override the profile's steps")
+    parser.add_argument("--out", default=None, help="folder for runs.csv and sidecars/ (default data/runs/PROFILE)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads of the runs (default 1; another count is part of the run id)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    config = override_config(get_profile(args.profile).proxy, steps=args.steps, cpu_threads=args.threads)
+    with tqdm(unit="tok", unit_scale=True, desc="doremi") as bar:
+        out = run_doremi(args.profile, seed=args.seed, config=config, out_dir=args.out, progress=bar.update)
+    print("doremi mixture:", ", ".join(f"{d} {w:.4f}" for d, w in out["weights"].items()))
+    print("saved to", out["mixture_path"])
+    return 0
