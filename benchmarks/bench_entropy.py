@@ -53,8 +53,9 @@ def peak_child(profile: str, tokenizer: str, seq_len: int, num_proc: int) -> dic
 
     from bimix.data import entropy
     from bimix.data.tokens import open_store
+    from bimix.profiles import get_profile
 
-    store = open_store(profile, tokenizer, progress=False)
+    store = open_store(get_profile(profile), tokenizer, progress=False)  # a script: its own edge
     import tracemalloc
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -78,8 +79,9 @@ def bench_tokenizer(profile: str, tokenizer: str, seq_len: int, repeats: int) ->
 
     from bimix.data import entropy
     from bimix.data.tokens import open_store
+    from bimix.profiles import get_profile
 
-    store = open_store(profile, tokenizer, progress=False)
+    store = open_store(get_profile(profile), tokenizer, progress=False)  # a script: its own edge
     arrays = {d: np.asarray(store.tokens(d)) for d in store.domains}  # read once: time counting, not disk
     n_tokens = sum(len(a) for a in arrays.values())
     out = {"vocab_size": store.vocab_size, "dtype": str(store.dtype), "store_id": store.store_id,
@@ -125,9 +127,10 @@ def bench_tokenizer(profile: str, tokenizer: str, seq_len: int, repeats: int) ->
 def full_table(profile: str, tokenizer: str, seq_len: int, n_docs: int) -> dict:
     from bimix.data import entropy
     from bimix.data.tokens import open_store
+    from bimix.profiles import get_profile
 
     t0, c0 = time.perf_counter(), time.process_time()
-    store = open_store(profile, tokenizer, progress=False)
+    store = open_store(get_profile(profile), tokenizer, progress=False)  # a script: its own edge
     open_s = time.perf_counter() - t0, time.process_time() - c0
     report = entropy.compute_entropies(store, seq_len=seq_len, n_docs=n_docs, cache=False, progress=False)
     print(report.table[list(report.measures) + ["tokens", "docs"]].round(4).to_string())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from bimix.profiles import get_profile
 from bimix.train.regime import doremi_eta_study
 
 
@@ -21,7 +22,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     args = parser.parse_args()
     t0 = time.perf_counter()
-    done = doremi_eta_study(args.profile, [float(x) for x in args.etas.split(",")],
+    done = doremi_eta_study(get_profile(args.profile), [float(x) for x in args.etas.split(",")],
                             [int(x) for x in args.seeds.split(",")])
     print(f"{len(done)} proxy run(s) in {time.perf_counter() - t0:.0f} s: {', '.join(done)}", flush=True)
 

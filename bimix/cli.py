@@ -84,10 +84,8 @@ def check_outputs_writable(args: argparse.Namespace) -> None:
     """The run-table folder (``--out`` or data/runs/PROFILE) and the cache, before training starts."""
     from bimix.files import check_writable
     from bimix.paths import RUNS_DIR, cache_dir
-    from bimix.profiles import get_profile
 
-    profile = get_profile(args.profile).name  # an unknown profile is the first error to report
-    table_dir = check_writable(args.out or RUNS_DIR / profile, "run-table folder")
+    table_dir = check_writable(args.out or RUNS_DIR / args.profile.name, "run-table folder")
     if (table_dir / "runs.csv").exists() and not os.access(table_dir / "runs.csv", os.W_OK):
         raise PermissionError(f"run table {table_dir / 'runs.csv'} is not writable")
     check_writable(cache_dir() / "checkpoints", "cache folder ($BIMIX_CACHE)")
@@ -182,8 +180,12 @@ def main(argv: list[str] | None = None) -> int:
                             help="a TOML file naming a base profile and overriding its fields "
                                  "(docs: bimix/config.py); replaces --profile")
     args = parser.parse_args(rest)
-    if takes_profile and args.config:
-        apply_config(args)
+    if takes_profile:
+        try:
+            resolve_profile(args)
+        except (ValueError, KeyError) as exc:  # ConfigError, ProfileError: the first error to report
+            print(error_line(exc), file=sys.stderr)
+            return EXIT_BAD_INPUT
     check_common_options(parser, args)
     try:
         if name in TRAINING:
@@ -198,14 +200,20 @@ def main(argv: list[str] | None = None) -> int:
         return code
 
 
-def apply_config(args: argparse.Namespace) -> None:
-    """Resolve ``--config`` into a registered profile whose name replaces ``args.profile``."""
-    from bimix.config import ConfigError, load_config
-    from bimix.profiles import ProfileError, register
+def resolve_profile(args: argparse.Namespace) -> None:
+    """The one place a command's ``--profile`` (or ``--config``) becomes a :class:`bimix.profiles.Profile`:
+    ``args.profile`` is replaced by the resolved object, which the subcommand passes down. A subcommand
+    whose ``--profile`` may also name a folder sets ``profile_or_path``; an unknown name then stays a
+    string and ``args.base_profile`` is the profile a folder is built with (cpu)."""
+    from bimix.config import load_config
+    from bimix.profiles import ProfileError, get_profile, register
 
+    if args.config:
+        args.profile = register(load_config(args.config))
+        return
     try:
-        profile = register(load_config(args.config))
-    except (ConfigError, ProfileError) as exc:
-        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    args.profile = profile.name
+        args.profile = get_profile(args.profile)
+    except ProfileError:
+        if not getattr(args, "profile_or_path", False):
+            raise
+        args.base_profile = get_profile("cpu")

@@ -100,18 +100,19 @@ def config_from_dict(data: dict, source: str = "config") -> Profile:
     return profile
 
 
-def use_config(profile: str, config: str | os.PathLike = "") -> str:
-    """For a notebook: with a config file, register its profile in this kernel and return its name
-    (``profile`` may already be that name, or its base profile); without one, ``profile`` unchanged."""
+def resolve_profile(profile: str, config: str | os.PathLike = "") -> Profile:
+    """A notebook's parameter edge: the profile named ``profile``, or with a config file the profile it
+    builds (registered in this kernel; ``profile`` may be that profile's name or its base's). Resolved
+    once; the notebook passes the returned object down, never the name."""
     from bimix.profiles import register
 
     if not config:
-        return profile
+        return get_profile(profile)
     resolved = register(load_config(config))
     if profile not in (resolved.name, base_profile(resolved.name)):
         raise ConfigError(f"{config}: builds profile {resolved.name!r} on {base_profile(resolved.name)!r}, "
                           f"but the notebook was given profile {profile!r}")
-    return resolved.name
+    return resolved
 
 
 def _apply(obj, overrides: dict, prefix: str, source: str):

@@ -178,6 +178,12 @@ def register(profile: Profile) -> Profile:
     return profile
 
 
+def known_names(names) -> list[str]:
+    """The given profile names, each checked to be built in or registered (``ProfileError`` for the
+    first that is not); for commands that only pass names on (the report, the notebook runner)."""
+    return [get_profile(name).name for name in names]
+
+
 def get_profile(name: str | Profile, **overrides) -> Profile:
     """The named (built-in or registered) profile, optionally with top-level fields replaced."""
     if isinstance(name, Profile):

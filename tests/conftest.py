@@ -10,6 +10,10 @@ import os
 
 import pytest
 
+from bimix.profiles import get_profile
+
+SMOKE = get_profile("smoke")  # resolved once, as the CLI and notebooks do
+
 
 @pytest.fixture(scope="session")
 def bimix_cache(tmp_path_factory):
@@ -35,11 +39,11 @@ def smoke_corpus(bimix_cache):
 def smoke_store(smoke_corpus):
     from bimix.data.tokens import open_store
 
-    return open_store("smoke", "bpe", progress=False)
+    return open_store(SMOKE, "bpe", progress=False)
 
 
 @pytest.fixture(scope="session")
 def smoke_store_gpt2(smoke_corpus):
     from bimix.data.tokens import open_store
 
-    return open_store("smoke", "gpt2", progress=False)
+    return open_store(SMOKE, "gpt2", progress=False)

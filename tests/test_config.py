@@ -69,11 +69,11 @@ def test_run_id_changes_with_the_config(tmp_path, smoke_store):
     base = get_profile("smoke")
     other = register(load_config(write(tmp_path, 'profile = "smoke"\nproxy.model.d_model = 32\n')))
     lr = register(load_config(write(tmp_path, 'profile = "smoke"\nproxy.train.lr = 1e-3\n', "lr.toml")))
-    ids = {make_spec(p.name, "uniform", smoke_store, seed=0, config=p.proxy).run_id for p in (base, other, lr)}
+    ids = {make_spec(p, "uniform", smoke_store, seed=0, config=p.proxy).run_id for p in (base, other, lr)}
     assert len(ids) == 3
     again = register(load_config(write(tmp_path, 'profile = "smoke"\nproxy.model.d_model = 32\n', "same.toml")))
     assert again.name == other.name
-    assert make_spec(again.name, "uniform", smoke_store, seed=0, config=again.proxy).run_id in ids
+    assert make_spec(again, "uniform", smoke_store, seed=0, config=again.proxy).run_id in ids
 
 
 def test_cli_config_flag_refuses_with_one_line(tmp_path):
@@ -87,14 +87,15 @@ def test_cli_config_flag_refuses_with_one_line(tmp_path):
 
 def test_notebooks_receive_the_config(tmp_path):
     from bimix.compendium import reproduce
-    from bimix.config import use_config
+    from bimix.config import resolve_profile
 
     path = write(tmp_path, 'profile = "smoke"\nproxy.seeds = [0, 1]\n')
-    name = use_config("smoke", str(path))
-    assert name.startswith("smoke+") and get_profile(name).proxy.seeds == (0, 1)
-    assert use_config("smoke", "") == "smoke"
+    resolved = resolve_profile("smoke", str(path))
+    name = resolved.name
+    assert name.startswith("smoke+") and resolved.proxy.seeds == (0, 1) and get_profile(name) == resolved
+    assert resolve_profile("smoke", "") == get_profile("smoke")
     with pytest.raises(ConfigError, match="was given profile 'cpu'"):
-        use_config("cpu", str(path))
+        resolve_profile("cpu", str(path))
     steps = reproduce.plan(name, ["05_fit_law"], optional={"config": str(path), "not_declared": 1})
     (spec, params), = steps
     assert params["profile"] == name and params["config"] == str(path) and "not_declared" not in params

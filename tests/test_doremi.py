@@ -15,7 +15,8 @@ from bimix.train import doremi, proxy
 from bimix.data.mixtures import load_named
 from bimix.profiles import get_profile
 
-SMOKE = get_profile("smoke").proxy
+SMOKE_PROFILE = get_profile("smoke")  # resolved once, as the CLI and notebooks do
+SMOKE = SMOKE_PROFILE.proxy
 EPS = 1e-3
 
 simplex = st.lists(st.floats(0.01, 1.0), min_size=2, max_size=8).map(lambda x: np.array(x) / np.sum(x))
@@ -72,12 +73,12 @@ def test_identical_proxy_and_reference_keep_uniform_weights(smoke_store):
 
 def test_doremi_end_to_end_reuses_reference(smoke_store, tmp_path):
     config = dataclasses.replace(SMOKE, train=dataclasses.replace(SMOKE.train, steps=30, n_evals=2))
-    ref_spec = proxy.make_spec("smoke", "baseline", smoke_store, config=config)
+    ref_spec = proxy.make_spec(SMOKE_PROFILE, "baseline", smoke_store, config=config)
     proxy.train_run(ref_spec, smoke_store, out_dir=tmp_path, resume=False)
     sidecar = tmp_path / "sidecars" / f"{ref_spec.run_id}.json"
     stamp = sidecar.stat().st_mtime_ns
 
-    out = doremi.run_doremi("smoke", smoke_store, config=config, out_dir=tmp_path)
+    out = doremi.run_doremi(SMOKE_PROFILE, smoke_store, config=config, out_dir=tmp_path)
     assert out["reference_run"] == ref_spec.run_id
     assert sidecar.stat().st_mtime_ns == stamp, "the reference run was retrained instead of reused"
     m = len(smoke_store.domains)

@@ -21,6 +21,8 @@ from bimix.cli import main
 from bimix.files import read_json
 from bimix.profiles import get_profile
 
+SMOKE = get_profile("smoke")  # resolved once, as the CLI and notebooks do
+
 DOMAIN = "math"  # templated text: a few steps on it already give exact matches
 N_ITEMS = 40
 SMALL = localtasks.LocalTaskConfig(item_tokens=28, n_items=N_ITEMS, n_fewshot=4)
@@ -55,7 +57,7 @@ def trained(smoke_store, tmp_path_factory):
     try:
         specs = {}
         for domain in (DOMAIN, "books"):
-            spec = proxy.make_spec("smoke", f"{domain}_only", smoke_store, config=config,
+            spec = proxy.make_spec(SMOKE, f"{domain}_only", smoke_store, config=config,
                                    weights=_single_domain(smoke_store, domain))
             first = proxy.eval_schedule(config.train)[0]
             snaps = [first] if domain == DOMAIN else []

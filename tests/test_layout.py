@@ -1,6 +1,6 @@
 """The package layout stays true: imports run only downward through the stages
-(top-level helpers → data → law → train → compendium → cli). Walks the source with ``ast``; nothing is
-imported."""
+(top-level helpers → data → law → train → compendium → cli), and a profile name is resolved only at the
+edges. Walks the source with ``ast``; nothing is imported."""
 
 from __future__ import annotations
 
@@ -8,9 +8,14 @@ import ast
 import sys
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "bimix"
 STAGES = {"data": 1, "law": 2, "train": 3, "compendium": 4}
 EDGE = {"bimix.cli": 5, "bimix.__main__": 5}
+# The only modules that turn a profile name into a Profile (docs/architecture.md, "Configuration"): the
+# command line, config files (and the notebooks' resolve_profile there), and the registry itself.
+GET_PROFILE_ALLOWED = {"bimix.cli", "bimix.config", "bimix.profiles"}
 
 
 def module_name(path: Path) -> str:
@@ -87,3 +92,14 @@ def test_the_walker_sees_an_upward_import(tmp_path, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
     assert [b.split(": ", 1)[1] for b in upward_imports()] == [
         "bimix.data.runs (stage 1) imports bimix.law.forms (stage 2)"]
+
+
+@pytest.mark.parametrize("path", sources(), ids=lambda p: str(p.relative_to(PACKAGE.parent)))
+def test_profiles_are_resolved_only_at_the_edges(path):
+    """Below the edges a function takes a resolved Profile (or its parts), never a name to look up."""
+    if module_name(path) in GET_PROFILE_ALLOWED:
+        return
+    calls = [node.lineno for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None))
+             == "get_profile"]
+    assert calls == [], f"get_profile called at line(s) {calls}: take a resolved Profile instead"

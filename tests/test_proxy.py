@@ -19,7 +19,8 @@ from bimix.data.mixtures import Mixture, largest_remainder
 from bimix.profiles import get_profile
 from bimix.data.runs import read_runs, validate_runs
 
-SMOKE = get_profile("smoke").proxy
+SMOKE_PROFILE = get_profile("smoke")  # resolved once, as the CLI and notebooks do
+SMOKE = SMOKE_PROFILE.proxy
 
 
 @pytest.fixture
@@ -102,7 +103,7 @@ def test_bad_mixture_is_rejected():
 
 def test_smoke_run_loss_falls_and_writes_run_table(smoke_store, tmp_path, one_thread):
     config = _config(steps=40, n_evals=3)
-    spec = proxy.make_spec("smoke", "uniform", smoke_store, config=config)
+    spec = proxy.make_spec(SMOKE_PROFILE, "uniform", smoke_store, config=config)
     result = proxy.train_run(spec, smoke_store, out_dir=tmp_path, resume=False)
     averages = [e["average"] for e in result["evals"]]
     assert averages[-1] < averages[0] - 0.3, averages
@@ -122,7 +123,7 @@ def test_evaluation_sets_identical_across_runs(smoke_store, tmp_path, one_thread
     config = _config(steps=4, n_evals=1)
     hashes = set()
     for mixture in ("uniform", "baseline"):
-        spec = proxy.make_spec("smoke", mixture, smoke_store, config=config)
+        spec = proxy.make_spec(SMOKE_PROFILE, mixture, smoke_store, config=config)
         hashes.add(proxy.train_run(spec, smoke_store, out_dir=tmp_path, resume=False)["validation_hash"])
     assert len(hashes) == 1
     a = proxy.validation_windows(smoke_store, 64, 8)
@@ -134,7 +135,7 @@ def test_evaluation_sets_identical_across_runs(smoke_store, tmp_path, one_thread
 def test_resume_after_sigkill_reproduces_losses(smoke_store, tmp_path, one_thread):
     steps = 80
     config = proxy.override_config(SMOKE, steps=steps)  # what `train --steps` runs
-    spec = proxy.make_spec("smoke", "baseline", smoke_store, config=config)
+    spec = proxy.make_spec(SMOKE_PROFILE, "baseline", smoke_store, config=config)
     ckpt = proxy.checkpoint_path(spec, tmp_path / "killed")
     ckpt.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "bimix", "train", "--profile", "smoke", "--mixture", "baseline",
@@ -170,9 +171,9 @@ def _ddp_worker(rank, world, init_file, cache, out, steps):
     try:
         from bimix.data.tokens import open_store
 
-        store = open_store("smoke", "bpe", progress=False)
+        store = open_store(SMOKE_PROFILE, "bpe", progress=False)
         config = _config(steps=steps, n_evals=3)
-        spec = proxy.make_spec("smoke", "baseline", store, config=config)
+        spec = proxy.make_spec(SMOKE_PROFILE, "baseline", store, config=config)
         proxy.train_run(spec, store, out_dir=out, resume=False)
     finally:
         torch.distributed.destroy_process_group()
@@ -184,7 +185,7 @@ def test_ddp_two_processes_match_single_process(smoke_store, tmp_path, one_threa
     torch.multiprocessing.start_processes(
         _ddp_worker, args=(2, str(tmp_path / "init"), os.environ["BIMIX_CACHE"], str(tmp_path / "ddp"), steps),
         nprocs=2, join=True, start_method="fork")
-    spec = proxy.make_spec("smoke", "baseline", smoke_store, config=_config(steps=steps, n_evals=3))
+    spec = proxy.make_spec(SMOKE_PROFILE, "baseline", smoke_store, config=_config(steps=steps, n_evals=3))
     single = proxy.train_run(spec, smoke_store, out_dir=tmp_path / "single", resume=False)
     ddp = read_runs(tmp_path / "ddp" / "runs.csv").sort_values(["step", "domain"]).reset_index(drop=True)
     one = read_runs(tmp_path / "single" / "runs.csv").sort_values(["step", "domain"]).reset_index(drop=True)
@@ -197,18 +198,18 @@ def test_ddp_two_processes_match_single_process(smoke_store, tmp_path, one_threa
 def test_sweep_is_idempotent(smoke_store, tmp_path):
     config = _config(steps=8, n_evals=2)
     mixtures = ("uniform", "div0")
-    first = sweep.sweep("smoke", mixtures, (0,), config=config, out_dir=tmp_path, workers=2,
+    first = sweep.sweep(SMOKE_PROFILE, mixtures, (0,), config=config, out_dir=tmp_path, workers=2,
                         show_progress=False)
     assert len(first) == 2
     before = (tmp_path / "runs.csv").read_text()
     table = validate_runs(read_runs(tmp_path / "runs.csv"))
     assert set(table["mixture"]) == set(mixtures)
     assert not table.duplicated(["run", "step", "domain"]).any()
-    again = sweep.sweep("smoke", mixtures, (0,), config=config, out_dir=tmp_path, workers=2,
+    again = sweep.sweep(SMOKE_PROFILE, mixtures, (0,), config=config, out_dir=tmp_path, workers=2,
                         show_progress=False)
     assert again == []
     assert (tmp_path / "runs.csv").read_text() == before
-    extra = sweep.sweep("smoke", mixtures + ("uniform",), (0, 1), config=config, out_dir=tmp_path,
+    extra = sweep.sweep(SMOKE_PROFILE, mixtures + ("uniform",), (0, 1), config=config, out_dir=tmp_path,
                         workers=1, show_progress=False)
     assert len(extra) == 2 and all("-s1-" in label for label in extra)
 

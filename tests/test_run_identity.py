@@ -13,6 +13,8 @@ from bimix.data.mixtures import Mixture, save_named
 from bimix.profiles import get_profile
 from bimix.data.runs import current_runs, mark_superseded, read_runs
 
+SMOKE = get_profile("smoke")  # resolved once, as the CLI and notebooks do
+
 
 def _tiny(steps: int = 2):
     config = get_profile("smoke").proxy
@@ -23,25 +25,25 @@ def _tiny(steps: int = 2):
 
 def test_same_weights_under_another_name_are_refused(smoke_store, tmp_path):
     config = _tiny()
-    spec = proxy.make_spec("smoke", "uniform", smoke_store, seed=0, config=config)
+    spec = proxy.make_spec(SMOKE, "uniform", smoke_store, seed=0, config=config)
     proxy.train_run(spec, smoke_store, out_dir=tmp_path)
     twin = Mixture("even", {d: 1 / len(smoke_store.domains) for d in smoke_store.domains}, {})
     folder = tmp_path / "mixtures"
     save_named(twin, folder)
     store = dataclasses.replace(smoke_store, root=smoke_store.root)
-    spec2 = proxy.make_spec("smoke", "even", store, seed=0, config=config,
+    spec2 = proxy.make_spec(SMOKE, "even", store, seed=0, config=config,
                             weights=dict(twin.weights))
     assert spec2.run_id != spec.run_id and spec2.run_id.endswith(spec.run_id[len("uniform"):])
     with pytest.raises(proxy.TrainError, match="same weights, config and seed as run uniform-s0"):
         proxy.train_run(spec2, smoke_store, out_dir=tmp_path)
-    assert proxy.same_weights_run(proxy.make_spec("smoke", "uniform", smoke_store, seed=1, config=config),
+    assert proxy.same_weights_run(proxy.make_spec(SMOKE, "uniform", smoke_store, seed=1, config=config),
                                   tmp_path) is None  # another seed is another run
 
 
 def test_superseded_and_unfinished_runs_are_left_out(smoke_store, tmp_path):
     config = _tiny()
     for mixture in ("uniform", "div0"):
-        proxy.train_run(proxy.make_spec("smoke", mixture, smoke_store, seed=0, config=config), smoke_store,
+        proxy.train_run(proxy.make_spec(SMOKE, mixture, smoke_store, seed=0, config=config), smoke_store,
                         out_dir=tmp_path)
     table = tmp_path / "runs.csv"
     runs = list(dict.fromkeys(read_runs(table)["run"]))
@@ -58,8 +60,8 @@ def test_superseded_and_unfinished_runs_are_left_out(smoke_store, tmp_path):
 
 def test_parallel_workers_train_on_the_given_store(smoke_store_gpt2, tmp_path):
     config = dataclasses.replace(_tiny(steps=2), workers=2)
-    assert proxy.open_profile_store("smoke", config).store_id != smoke_store_gpt2.store_id
-    done = sweep.sweep("smoke", ("uniform", "div1"), (0,), config=config, out_dir=tmp_path, workers=2,
+    assert proxy.open_profile_store(SMOKE, config).store_id != smoke_store_gpt2.store_id
+    done = sweep.sweep(SMOKE, ("uniform", "div1"), (0,), config=config, out_dir=tmp_path, workers=2,
                        store=smoke_store_gpt2, show_progress=False)
     assert len(done) == 2
     stores = {json.loads(p.read_text())["store_id"] for p in (tmp_path / "sidecars").glob("*.json")}
@@ -73,8 +75,8 @@ def test_a_run_trains_with_its_own_thread_count(smoke_store, tmp_path):
 
     config = _tiny()
     two = dataclasses.replace(config, train=dataclasses.replace(config.train, cpu_threads=2))
-    spec = proxy.make_spec("smoke", "uniform", smoke_store, seed=0, config=config)
-    assert proxy.make_spec("smoke", "uniform", smoke_store, seed=0, config=two).run_id != spec.run_id
+    spec = proxy.make_spec(SMOKE, "uniform", smoke_store, seed=0, config=config)
+    assert proxy.make_spec(SMOKE, "uniform", smoke_store, seed=0, config=two).run_id != spec.run_id
     previous = torch.get_num_threads()
     try:
         torch.set_num_threads(2)

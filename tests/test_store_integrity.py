@@ -14,6 +14,9 @@ import numpy as np
 import pytest
 
 from bimix.files import _host, remove_orphans, write_json
+from bimix.profiles import get_profile
+
+SMOKE = get_profile("smoke")  # resolved once, as the CLI and notebooks do
 
 
 def _copy_cache(src, dst, store_id: str):
@@ -42,7 +45,7 @@ def test_damaged_store_and_tokenizer_are_rebuilt_keeping_computed_mixtures(
     orphan = root.parent / f".{root.name}.999999999-{_host()}.abcdefgh.tmp"  # a build killed by SIGKILL
     orphan.mkdir()
 
-    store = open_store("smoke", "bpe", progress=False)
+    store = open_store(SMOKE, "bpe", progress=False)
 
     err = capsys.readouterr().err
     assert "tokenizer cache" in err and "unreadable" in err

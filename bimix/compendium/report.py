@@ -371,9 +371,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bimix.profiles import get_profile
+    from bimix.profiles import known_names
 
-    profiles = [get_profile(p).name for p in args.profiles.split(",") if p]  # unknown names refused
+    profiles = known_names(p for p in args.profiles.split(",") if p)  # unknown names refused
     path = write_report(profiles, readme=REPO_ROOT / "README.md" if args.update_readme else None)
     print(path.read_text(encoding="utf-8"))
     return 0

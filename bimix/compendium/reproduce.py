@@ -80,10 +80,10 @@ def declared_parameters(path: Path) -> dict[str, dict]:
 
 def _select(profile: str, only: list[str] | None, fast: bool = False) -> list[NotebookSpec]:
     from bimix.config import base_profile
-    from bimix.profiles import ProfileError, get_profile
+    from bimix.profiles import ProfileError, known_names
 
     try:
-        get_profile(profile)
+        known_names([profile])
     except ProfileError as exc:
         raise ReproduceError(exc.args[0]) from None
     profile = base_profile(profile)  # a profile from a config file takes its base profile's notebooks
@@ -290,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{spec.name:<32} profiles: {', '.join(spec.profiles)}{fast}")
         return 0
     try:
-        manifest = reproduce(args.profile, args.only, keep_going=args.keep_going,
+        manifest = reproduce(args.profile.name, args.only, keep_going=args.keep_going,
                              dry_run=args.dry_run, output_dir=args.output_dir,
                              figures_dir=args.figures_dir, extra=dict(args.parameter), fast=args.fast,
                              from_scratch=args.from_scratch,

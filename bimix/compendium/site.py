@@ -8,7 +8,7 @@ executed notebooks stripped of what changes from one execution to the next witho
 (:func:`strip_notebook`: timestamps, durations, papermill's metadata, machine paths, stderr), so that
 stripping again is byte-identical and a diff shows only changed results.
 
-Pages are rendered by ``nbconvert`` (the ``lab`` template, extended in ``bimix/site_template/``):
+Pages are rendered by ``nbconvert`` (the ``lab`` template, extended in ``bimix/compendium/site_template/``):
 it is the Jupyter project's own renderer, already installed with JupyterLab, it renders outputs exactly
 as the notebook stores them, and its pages typeset the notebooks' LaTeX with MathJax. The template
 drops the CDN scripts the notebooks do not use (require.js, mermaid) and MathJax is copied into the
@@ -496,9 +496,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         if args.refresh_executed:
-            written = refresh_executed(args.profile)
+            written = refresh_executed(args.profile.name)
             print(f"{len(written)} stripped notebook(s) in {written[0].parent}")
-        summary = build_site(args.profile, out=args.out, source=args.source, figures_dir=args.figures_dir,
+        summary = build_site(args.profile.name, out=args.out, source=args.source, figures_dir=args.figures_dir,
                              mathjax=False if args.cdn_mathjax else None)
     except SiteError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -510,8 +510,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.check:
         return 1 if summary["errors"] else 0
     screens = BUILD_DIR / "site-screens"
-    shots = {"index.html": screens / f"{args.profile}_index.png"}
-    shots.update({p.name: screens / f"{args.profile}_{p.stem}.png"
+    shots = {"index.html": screens / f"{args.profile.name}_index.png"}
+    shots.update({p.name: screens / f"{args.profile.name}_{p.stem}.png"
                   for p in Path(summary["out"]).glob("05_*.html")})
     try:
         problems = check_site(summary["out"], shots)

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from bimix.files import atomic_dir, read_json, remove_orphans, sha256_file, sha256_json, write_json
 from bimix.paths import cache_dir
-from bimix.profiles import CorpusConfig, get_profile
+from bimix.profiles import CorpusConfig
 
 BUILDER_VERSION = "2"  # bump when the output for a given config changes
 SPLITS = ("train", "valid")
@@ -276,7 +276,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = get_profile(args.profile).corpus
+    config = args.profile.corpus  # resolved by the CLI
     if args.action == "verify":
         problems = verify_corpus(corpus_dir(config))
         for p in problems:

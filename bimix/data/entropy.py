@@ -862,12 +862,13 @@ def _parse_base(text: str) -> float:
     return math.e if text.strip().lower() in ("e", "nats", "nat") else float(text)
 
 
-def open_corpus_store(corpus: str, tokenizer: str | int = "bpe", *, progress: bool = True):
-    """A store from a profile name, a token-store folder (with meta.json), or a corpus folder/path."""
-    from bimix.profiles import PROFILES, get_profile
+def open_corpus_store(corpus, tokenizer: str | int = "bpe", *, base=None, progress: bool = True):
+    """A store from a resolved :class:`bimix.profiles.Profile`, a token-store folder (with meta.json), or
+    a corpus folder/path, whose store is built with the tokenizers and sizes of the profile ``base``."""
+    from bimix.profiles import PROFILES, Profile
     from bimix.data.tokens import StoreError, TokenStore, open_store, verify_store
 
-    if corpus in PROFILES:
+    if isinstance(corpus, Profile):
         return open_store(corpus, tokenizer, progress=progress)
     path = Path(corpus).expanduser()
     if (path / "meta.json").is_file():
@@ -877,10 +878,11 @@ def open_corpus_store(corpus: str, tokenizer: str | int = "bpe", *, progress: bo
         return TokenStore(path, meta)
     if not path.exists():
         raise EntropyError(f"--profile {corpus!r} is neither a profile ({', '.join(PROFILES)}) nor a path")
+    if base is None:
+        raise EntropyError(f"corpus folder {corpus!r}: give the profile its store is built with (base=)")
     from dataclasses import replace
 
-    profile = get_profile("cpu")
-    profile = replace(profile, corpus=replace(profile.corpus, source=str(path)))
+    profile = replace(base, corpus=replace(base.corpus, source=str(path)))
     return open_store(profile, tokenizer, progress=progress)
 
 
@@ -888,6 +890,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="cpu",
                         help="profile name (smoke|cpu|gpu|paper), a token-store folder, or a corpus folder")
     parser.add_argument("--corpus", dest="profile", help=argparse.SUPPRESS)  # its former name
+    parser.set_defaults(profile_or_path=True)  # the CLI keeps an unknown name as a path (bimix.cli)
     parser.add_argument("--tokenizer", default="bpe", help="bpe | gpt2 | hf | a Hugging Face name | an index")
     parser.add_argument("--seq-len", type=int, default=DEFAULT_SEQ_LEN, help="T, tokens per sequence")
     parser.add_argument("--measures", default=",".join(MEASURES), help="comma-separated: se,je,ce,vne")
@@ -912,7 +915,7 @@ def run(args: argparse.Namespace) -> int:
     tokenizer: str | int = int(args.tokenizer) if args.tokenizer.isdigit() else args.tokenizer
     measures = [m.strip() for m in args.measures.split(",") if m.strip()]
     t0, c0 = time.perf_counter(), time.process_time()
-    store = open_corpus_store(args.profile, tokenizer)
+    store = open_corpus_store(args.profile, tokenizer, base=getattr(args, "base_profile", None))
     open_s, open_cpu = time.perf_counter() - t0, time.process_time() - c0
     report = compute_entropies(store, measures, seq_len=args.seq_len, base=args.base, split=args.split,
                                n_docs=args.docs, seed=args.seed, embedder=args.embedder,

@@ -38,7 +38,7 @@ from bimix.data.corpus import SPLITS, Corpus, load_corpus
 from bimix.files import (atomic_dir, atomic_path, read_json, remove_orphans, sha256_file, sha256_json,
                          write_json)
 from bimix.paths import cache_dir
-from bimix.profiles import Profile, TokenizerConfig, get_profile
+from bimix.profiles import Profile, TokenizerConfig
 
 STORE_VERSION = "2"  # bump when the store layout changes; older stores are rebuilt
 EOS = "<|endoftext|>"
@@ -450,13 +450,15 @@ def verify_store(root: Path) -> tuple[dict | None, list[str]]:
     return meta, problems
 
 
-def open_store(profile: str | Profile = "cpu", tokenizer: str | int | TokenizerConfig = 0, *,
+def open_store(profile: Profile, tokenizer: str | int | TokenizerConfig = 0, *,
                num_proc: int | None = None, progress: bool = True) -> TokenStore:
-    """The token store for a profile's corpus and one of its tokenizers, built if missing.
+    """The token store for a (resolved) profile's corpus and one of its tokenizers, built if missing.
 
     An existing store is verified against ``meta.json`` first (:func:`verify_store`); one that fails is
     reported on stderr and rebuilt, keeping its computed mixtures."""
-    profile = get_profile(profile) if isinstance(profile, str) else profile
+    if not isinstance(profile, Profile):
+        raise TypeError(f"open_store takes a resolved Profile, got {type(profile).__name__} {profile!r} "
+                        "(resolve a name once, at the edge: bimix.profiles.get_profile)")
     corpus = load_corpus(profile.corpus, progress=progress)
     tok = load_tokenizer(_select(profile, tokenizer), corpus)
     root = store_dir(corpus, tok)
@@ -481,7 +483,7 @@ def add_tokenize_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_tokenize(args: argparse.Namespace) -> int:
-    profile = get_profile(args.profile)
+    profile = args.profile  # resolved by the CLI
     choices = [args.tokenizer] if args.tokenizer else list(range(len(profile.tokenizers)))
     for choice in choices:
         started = time.perf_counter()

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from bimix.files import atomic_path, write_json
-from bimix.profiles import get_profile
+from bimix.profiles import Profile
 from bimix.provenance import code_version
 from bimix.train.proxy import (TrainError, build_model, final_model_path, is_complete, make_spec,
                                open_profile_store, override_config, resolve_mixture, run_paths, token_losses,
@@ -126,12 +126,12 @@ def trajectory_name(seed: int, config) -> str:
     return "doremi_trajectory.csv" if seed == config.seeds[0] else f"doremi_trajectory-s{seed}.csv"
 
 
-def run_doremi(profile: str, store=None, *, seed: int | None = None, config=None, out_dir=None,
+def run_doremi(profile: Profile, store=None, *, seed: int | None = None, config=None, out_dir=None,
                progress=None) -> dict:
     """Reference run (reused if complete), Group-DRO proxy, averaged weights saved as mixture ``doremi``.
 
     Returns {"weights", "mixture_path", "trajectory_path", "reference_run", "proxy_run"}."""
-    config = config or get_profile(profile).proxy
+    config = config or profile.proxy
     store = store or open_profile_store(profile, config)
     dcfg = config.doremi
     ref_spec = make_spec(profile, dcfg.reference, store, seed=seed, config=config)
@@ -143,7 +143,7 @@ def run_doremi(profile: str, store=None, *, seed: int | None = None, config=None
     if torch.cuda.is_available():
         reference = reference.cuda()
 
-    csv_path, _ = run_paths(profile, out_dir)
+    csv_path, _ = run_paths(profile.name, out_dir)
     proxy_dir = csv_path.parent / "doremi_proxy"
     proxy_spec = make_spec(profile, "doremi-proxy", store, seed=seed, config=config, objective="doremi",
                            weights=resolve_mixture(dcfg.sample, store))
@@ -155,7 +155,7 @@ def run_doremi(profile: str, store=None, *, seed: int | None = None, config=None
     traj_path = proxy_dir / trajectory_name(proxy_spec.seed, config)
     with atomic_path(traj_path) as tmp:
         objective.trajectory_frame().to_csv(tmp, index=False)
-    meta = {"method": "DoReMi (Xie et al. 2023), docs/paper.md#doremi", "profile": profile,
+    meta = {"method": "DoReMi (Xie et al. 2023), docs/paper.md#doremi", "profile": profile.name,
             "reference_run": ref_spec.run_id, "proxy_run": proxy_spec.run_id, "eta": dcfg.eta,
             "smoothing": dcfg.smoothing, "sample_mixture": dcfg.sample, "steps": objective.n_steps,
             "store_id": store.store_id, "code_version": code_version(), "trajectory": str(traj_path)}
@@ -164,7 +164,7 @@ def run_doremi(profile: str, store=None, *, seed: int | None = None, config=None
             "reference_run": ref_spec.run_id, "proxy_run": proxy_spec.run_id}
 
 
-def restore_mixture(profile: str, store, *, seed: int, config=None, out_dir=None) -> bool:
+def restore_mixture(profile: Profile, store, *, seed: int, config=None, out_dir=None) -> bool:
     """Rewrite the ``doremi`` mixture from a finished proxy run recorded in the run folder (its sidecar
     keeps the averaged weights), without training; False when no such run is there.
 
@@ -172,12 +172,12 @@ def restore_mixture(profile: str, store, *, seed: int, config=None, out_dir=None
     trained on is thereby recovered exactly, and nothing is retrained."""
     from bimix.files import read_json
 
-    config = config or get_profile(profile).proxy
+    config = config or profile.proxy
     dcfg = config.doremi
     ref_spec = make_spec(profile, dcfg.reference, store, seed=seed, config=config)
     proxy_spec = make_spec(profile, "doremi-proxy", store, seed=seed, config=config, objective="doremi",
                            weights=resolve_mixture(dcfg.sample, store))
-    csv_path, _ = run_paths(profile, out_dir)
+    csv_path, _ = run_paths(profile.name, out_dir)
     proxy_dir = csv_path.parent / "doremi_proxy"
     sidecar = proxy_dir / "sidecars" / f"{proxy_spec.run_id}.json"
     if not sidecar.is_file():
@@ -187,7 +187,7 @@ def restore_mixture(profile: str, store, *, seed: int, config=None, out_dir=None
     if meta_run.get("status") != "complete" or not isinstance(weights, dict) or list(weights) != list(store.domains):
         return False
     traj_path = proxy_dir / trajectory_name(seed, config)
-    meta = {"method": "DoReMi (Xie et al. 2023), docs/paper.md#doremi", "profile": profile,
+    meta = {"method": "DoReMi (Xie et al. 2023), docs/paper.md#doremi", "profile": profile.name,
             "reference_run": ref_spec.run_id, "proxy_run": proxy_spec.run_id, "eta": dcfg.eta,
             "smoothing": dcfg.smoothing, "sample_mixture": dcfg.sample, "steps": meta_run.get("step"),
             "store_id": store.store_id, "code_version": meta_run.get("code_version"),
@@ -208,7 +208,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    config = override_config(get_profile(args.profile).proxy, steps=args.steps, cpu_threads=args.threads)
+    config = override_config(args.profile.proxy, steps=args.steps, cpu_threads=args.threads)
     with tqdm(unit="tok", unit_scale=True, desc="doremi") as bar:
         out = run_doremi(args.profile, seed=args.seed, config=config, out_dir=args.out, progress=bar.update)
     print("doremi mixture:", ", ".join(f"{d} {w:.4f}" for d, w in out["weights"].items()))

@@ -322,8 +322,8 @@ def run(args: argparse.Namespace) -> int:
         if args.threads:
             torch.set_num_threads(args.threads)
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        runs_dir = Path(args.runs_dir) if args.runs_dir else RUNS_DIR / args.profile
-        meta = evaluate_runs(runs_dir, names(args.tasks), profile=args.profile, runs=names(args.runs),
+        runs_dir = Path(args.runs_dir) if args.runs_dir else RUNS_DIR / args.profile.name
+        meta = evaluate_runs(runs_dir, names(args.tasks), profile=args.profile.name, runs=names(args.runs),
                              steps=args.steps, n_items=args.n_items,
                              domains=tuple(names(args.domains)) if args.domains else None,
                              limit=args.limit, batch_size=args.batch_size, device=device)

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 
 from bimix.files import atomic_path, read_json, sha256_json
 from bimix.paths import RUNS_DIR, cache_dir
-from bimix.profiles import ModelConfig, ProxyConfig, TrainConfig, get_profile
+from bimix.profiles import ModelConfig, Profile, ProxyConfig, TrainConfig
 from bimix.provenance import code_version, environment
 from bimix.data.runs import COLUMNS, write_sidecar
 
@@ -669,23 +669,26 @@ def diverse_mixture(m: int, k: int, floor: float = 0.02, concentration: float = 
     return floor + (1 - floor * m) * x
 
 
-def make_spec(profile: str, mixture: str, store, seed: int | None = None,
+def make_spec(profile: Profile, mixture: str, store, seed: int | None = None,
               config: ProxyConfig | None = None, objective: str = "mean",
               weights: Mapping[str, float] | None = None) -> RunSpec:
-    config = config or get_profile(profile).proxy
+    """The run of ``mixture`` on ``store`` under a resolved profile (``config``: its proxy config unless
+    given; the run is filed under the profile's name)."""
+    config = config or profile.proxy
     w = dict(weights) if weights is not None else resolve_mixture(mixture, store)
     total = sum(w.values())
     if not np.isclose(total, 1.0, atol=1e-6):
         raise TrainError(f"mixture {mixture!r}: weights sum to {total:.6f}, expected 1")
     seed = config.train.seed if seed is None else seed
-    return RunSpec(profile=profile, mixture=mixture, weights=tuple((d, float(w[d])) for d in store.domains),
+    return RunSpec(profile=profile.name, mixture=mixture, weights=tuple((d, float(w[d])) for d in store.domains),
                    seed=seed, config=config, store_id=store.store_id, objective=objective)
 
 
-def open_profile_store(profile: str, config: ProxyConfig | None = None):
+def open_profile_store(profile: Profile, config: ProxyConfig | None = None):
+    """The token store a resolved profile's proxies train on (the tokenizer ``config`` names)."""
     from bimix.data.tokens import open_store
 
-    config = config or get_profile(profile).proxy
+    config = config or profile.proxy
     return open_store(profile, tokenizer=config.train.tokenizer)
 
 
@@ -716,7 +719,7 @@ def run(args: argparse.Namespace) -> int:
     if distributed and not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     try:
-        config = override_config(get_profile(args.profile).proxy, steps=args.steps, cpu_threads=args.threads)
+        config = override_config(args.profile.proxy, steps=args.steps, cpu_threads=args.threads)
         store = open_profile_store(args.profile, config)
         spec = make_spec(args.profile, args.mixture, store, seed=args.seed, config=config)
         rank = _dist_info()[0]

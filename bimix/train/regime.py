@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from bimix.paths import REPO_ROOT, RUNS_DIR
+from bimix.profiles import Profile
 
 REGIME_CONFIGS = REPO_ROOT / "configs" / "regime"
 REGIME_RUNS = RUNS_DIR / "regime"
@@ -79,26 +80,23 @@ def save_unigram(store, folder: str | os.PathLike) -> Path:
                       {"store_id": store.store_id, "unigram_entropy": unigram_entropies(store)})
 
 
-def train_regime(profile, *, out_dir: str | os.PathLike | None = None, spread_seeds: Sequence[int] = (1, 2),
+def train_regime(profile: Profile, *, out_dir: str | os.PathLike | None = None, spread_seeds: Sequence[int] = (1, 2),
                  doremi_seeds: Sequence[int] = (), workers: int | None = None,
                  show_progress: bool = True) -> list[str]:
     """Train what a regime still lacks (idempotent): the six mixtures on the profile's first seed,
     the Baseline on ``spread_seeds``, and DoReMi proxies on ``doremi_seeds``."""
     from bimix.train import proxy, sweep
     from bimix.train.doremi import run_doremi
-    from bimix.profiles import get_profile, register
-
-    profile = register(get_profile(profile))
     out = regime_dir(profile.name, out_dir)
     config = profile.proxy
-    store = proxy.open_profile_store(profile.name, config)
+    store = proxy.open_profile_store(profile, config)
     prepare_entropy_mixtures(store)
     save_unigram(store, out)
-    done = sweep.sweep(profile.name, PAPER_SIX, (config.seeds[0],), config=config, out_dir=out,
+    done = sweep.sweep(profile, PAPER_SIX, (config.seeds[0],), config=config, out_dir=out,
                        workers=workers, store=store, show_progress=show_progress)
-    done += sweep.sweep(profile.name, ("baseline",), tuple(spread_seeds), config=config, out_dir=out,
+    done += sweep.sweep(profile, ("baseline",), tuple(spread_seeds), config=config, out_dir=out,
                         workers=workers, store=store, show_progress=show_progress)
-    done += doremi_seed_proxies(profile.name, doremi_seeds, out_dir=out, store=store)
+    done += doremi_seed_proxies(profile, doremi_seeds, out_dir=out, store=store)
     return done
 
 
@@ -114,14 +112,12 @@ def _doremi_mixture_kept(store):
             path.write_bytes(saved)
 
 
-def doremi_seed_proxies(profile: str, seeds: Sequence[int], *, out_dir, store=None, config=None) -> list[str]:
+def doremi_seed_proxies(profile: Profile, seeds: Sequence[int], *, out_dir, store=None, config=None) -> list[str]:
     """DoReMi proxies on further seeds (each against the Baseline run of its own seed), for the spread
     of the averaged weights; the mixture the sweep trained (first seed's) is kept as ``doremi``."""
     from bimix.train import proxy
     from bimix.train.doremi import run_doremi
-    from bimix.profiles import get_profile
-
-    config = config or get_profile(profile).proxy
+    config = config or profile.proxy
     store = store or proxy.open_profile_store(profile, config)
     done = []
     with _doremi_mixture_kept(store):
@@ -140,7 +136,7 @@ def eta_trajectory_name(eta: float, seed: int) -> str:
     return f"doremi_trajectory-eta{eta:g}-s{seed}.csv"
 
 
-def doremi_eta_study(profile: str, etas: Sequence[float], seeds: Sequence[int], *, out_dir=None,
+def doremi_eta_study(profile: Profile, etas: Sequence[float], seeds: Sequence[int], *, out_dir=None,
                      store=None) -> list[str]:
     """Group-DRO proxies of ``profile`` for every step size η in ``etas`` and seed in ``seeds``, each
     against the Baseline reference of its own seed (trained once, in the same folder), into
@@ -150,9 +146,7 @@ def doremi_eta_study(profile: str, etas: Sequence[float], seeds: Sequence[int], 
 
     from bimix.train import proxy
     from bimix.train.doremi import run_doremi
-    from bimix.profiles import get_profile
-
-    base = get_profile(profile).proxy
+    base = profile.proxy
     store = store or proxy.open_profile_store(profile, base)
     out = regime_dir(ETA_STUDY, out_dir)
     done = []

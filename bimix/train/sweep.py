@@ -18,7 +18,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 
-from bimix.profiles import ProxyConfig, get_profile
+from bimix.profiles import Profile, ProxyConfig
 
 _PROGRESS = None  # worker side: queue for token counts, set by the pool initializer
 
@@ -36,7 +36,7 @@ class Job:
         return f"{self.mixture}/s{self.seed}" if self.kind == "run" else f"doremi-proxy/s{self.seed}"
 
 
-def _init_worker(progress_queue, threads: int, profile=None) -> None:
+def _init_worker(progress_queue, threads: int) -> None:
     """Pool initializer. A worker dies with the sweep that started it: a SIGKILLed parent cannot shut
     its pool down, and orphaned workers would go on training and appending rows. On Linux the kernel
     signals the worker when its parent exits (``prctl(PR_SET_PDEATHSIG)``); elsewhere a daemon thread
@@ -67,13 +67,9 @@ def _init_worker(progress_queue, threads: int, profile=None) -> None:
 
     import torch  # after the watch: importing takes seconds, during which the parent may die
 
-    from bimix.profiles import PROFILES, register
-
     global _PROGRESS
     _PROGRESS = progress_queue
     torch.set_num_threads(threads)
-    if profile is not None and profile.name not in PROFILES:
-        register(profile)  # a profile from a config file exists only in the parent until told
 
 
 def _report(tokens: int) -> None:
@@ -81,7 +77,7 @@ def _report(tokens: int) -> None:
         _PROGRESS.put(tokens)
 
 
-def _execute(job: Job, profile: str, config: ProxyConfig, out_dir, store=None, progress=None) -> str:
+def _execute(job: Job, profile: Profile, config: ProxyConfig, out_dir, store=None, progress=None) -> str:
     from bimix.train import proxy
 
     progress = progress or _report
@@ -96,7 +92,7 @@ def _execute(job: Job, profile: str, config: ProxyConfig, out_dir, store=None, p
     return spec.run_id if result["status"] == "complete" else f"{spec.run_id} (partial)"
 
 
-def plan(profile: str, mixtures, seeds, store, config: ProxyConfig, out_dir=None, extra=()) -> list[Job]:
+def plan(profile: Profile, mixtures, seeds, store, config: ProxyConfig, out_dir=None, extra=()) -> list[Job]:
     """The jobs still missing, in the order they should start (the DoReMi reference first).
 
     The ``doremi`` mixture comes from one DoReMi proxy, trained with the first seed; it is recomputed
@@ -134,7 +130,7 @@ def plan(profile: str, mixtures, seeds, store, config: ProxyConfig, out_dir=None
     return jobs
 
 
-def doremi_is_current(profile: str, store, config: ProxyConfig, seed: int) -> bool:
+def doremi_is_current(profile: Profile, store, config: ProxyConfig, seed: int) -> bool:
     """Whether ``store.mixtures_dir/doremi.json`` was made by this config's DoReMi proxy."""
     from bimix.train import proxy
     from bimix.data.mixtures import load_named
@@ -144,7 +140,7 @@ def doremi_is_current(profile: str, store, config: ProxyConfig, seed: int) -> bo
     saved = load_named("doremi", store.mixtures_dir, domains=store.domains)
     expected = proxy.make_spec(profile, "doremi-proxy", store, seed=seed, config=config, objective="doremi",
                                weights=proxy.resolve_mixture(config.doremi.sample, store))
-    return saved.meta.get("proxy_run") == expected.run_id and saved.meta.get("profile") == profile
+    return saved.meta.get("proxy_run") == expected.run_id and saved.meta.get("profile") == profile.name
 
 
 def job_tokens(job: Job, config: ProxyConfig) -> int:
@@ -152,7 +148,7 @@ def job_tokens(job: Job, config: ProxyConfig) -> int:
     return tokens  # the DoReMi proxy also runs the reference forward: counted by tokens trained
 
 
-def sweep(profile: str, mixtures, seeds=None, *, config: ProxyConfig | None = None, out_dir=None,
+def sweep(profile: Profile, mixtures, seeds=None, *, config: ProxyConfig | None = None, out_dir=None,
           workers: int | None = None, store=None, show_progress: bool = True, extra=()) -> list[str]:
     """Run the missing runs of ``mixtures x seeds`` (and the (mixture, seed) pairs in ``extra``);
     returns the labels of the jobs executed."""
@@ -160,7 +156,7 @@ def sweep(profile: str, mixtures, seeds=None, *, config: ProxyConfig | None = No
 
     from bimix.train import proxy
 
-    config = config or get_profile(profile).proxy
+    config = config or profile.proxy
     seeds = tuple(config.seeds if seeds is None else seeds)
     workers = config.workers if workers is None else workers
     store = store or proxy.open_profile_store(profile, config)
@@ -169,7 +165,7 @@ def sweep(profile: str, mixtures, seeds=None, *, config: ProxyConfig | None = No
         return []
     total = sum(job_tokens(j, config) for j in jobs)
     done: list[str] = []
-    with tqdm(total=total, unit="tok", unit_scale=True, desc=f"sweep {profile}", disable=not show_progress,
+    with tqdm(total=total, unit="tok", unit_scale=True, desc=f"sweep {profile.name}", disable=not show_progress,
               smoothing=0.05) as bar:
         if workers <= 1:
             for job in jobs:
@@ -184,7 +180,7 @@ def sweep(profile: str, mixtures, seeds=None, *, config: ProxyConfig | None = No
         pending = list(jobs)
         waiting_on: dict = {}
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(progress_queue, 1, get_profile(profile))) as pool:
+                                 initargs=(progress_queue, 1)) as pool:
             while pending or waiting_on:
                 for job in _ready(pending, waiting_on.values(), config):
                     if len(waiting_on) >= workers:
@@ -204,13 +200,13 @@ def sweep(profile: str, mixtures, seeds=None, *, config: ProxyConfig | None = No
     return done
 
 
-def sweep_profile(profile: str, *, config: ProxyConfig | None = None, seeds=None, out_dir=None,
+def sweep_profile(profile: Profile, *, config: ProxyConfig | None = None, seeds=None, out_dir=None,
                   workers: int | None = None, store=None, show_progress: bool = True) -> list[str]:
     """The profile's whole sweep: ``mixtures`` on every seed, ``single_seed_mixtures`` on the first,
     as one job list (so two workers stay busy)."""
     from bimix.train import proxy
 
-    config = config or get_profile(profile).proxy
+    config = config or profile.proxy
     seeds = tuple(config.seeds if seeds is None else seeds)
     store = store or proxy.open_profile_store(profile, config)
     done = sweep(profile, config.mixtures, seeds, config=config, out_dir=out_dir, workers=workers, store=store,
@@ -257,11 +253,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from bimix.train.proxy import override_config
 
-    config = override_config(get_profile(args.profile).proxy, steps=args.steps)
+    config = override_config(args.profile.proxy, steps=args.steps)
     mixtures = tuple(args.mixtures.split(",")) if args.mixtures else config.mixtures
     seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
     t0 = time.perf_counter()
     done = sweep(args.profile, mixtures, seeds, config=config, out_dir=args.out, workers=args.workers)
-    print(f"sweep {args.profile}: {len(done)} job(s) run in {time.perf_counter() - t0:.0f} s"
+    print(f"sweep {args.profile.name}: {len(done)} job(s) run in {time.perf_counter() - t0:.0f} s"
           + (": " + ", ".join(done) if done else " (nothing missing)"))
     return 0
