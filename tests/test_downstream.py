@@ -184,6 +184,26 @@ def test_notebook_draws_the_table_through_the_runner(trained, tmp_path):
         f"downstream_{k}.{x}" for k in ("average", "tasks") for x in ("pdf", "png")}
 
 
+def test_rescoring_one_run_with_a_limit_keeps_the_other_runs(trained):
+    """`--runs X --limit 5` scores X on fewer documents: a different measurement, which replaces X's
+    rows only; the other run's rows stay as they were."""
+    runs_dir, specs = trained
+    if not (runs_dir / "downstream.csv").exists():
+        pytest.skip("needs the table of test_evaluate_command_scores_longer_and_matched_training_better")
+    math, books = specs[DOMAIN].run_id, specs["books"].run_id
+    before = pd.read_csv(runs_dir / "downstream.csv")
+    assert main(["evaluate", "--profile", "smoke", "--runs-dir", str(runs_dir), "--domains", DOMAIN,
+                 "--n-items", str(N_ITEMS), "--threads", "1", "--runs", books, "--limit", "5"]) == 0
+    after = pd.read_csv(runs_dir / "downstream.csv")
+    pd.testing.assert_frame_equal(after[after["run"] == math].reset_index(drop=True),
+                                  before[before["run"] == math].reset_index(drop=True))
+    rescored = after[after["run"] == books]
+    assert set(rescored["task"]) == set(before["task"]) and len(rescored) == len(before[before["run"] == books])
+    hashes = read_json(runs_dir / "downstream.json")["task_hashes_by_run"]
+    assert all(h.endswith("/limit=5") for h in hashes[books].values())
+    assert not any(h.endswith("/limit=5") for h in hashes[math].values())
+
+
 def test_evaluate_bad_input_is_one_line(tmp_path, capsys):
     assert main(["evaluate", "--profile", "smoke", "--runs-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
