@@ -410,6 +410,8 @@ def run(args: argparse.Namespace) -> int:
     from bimix.profiles import get_profile
 
     profiles = [get_profile(p).name for p in args.profiles.split(",") if p]  # unknown names refused
+    if sorted(profiles) == sorted(COMMITTED_PROFILES):
+        profiles = list(COMMITTED_PROFILES)  # the committed report's column order
     folder = report_dir(profiles, args.out)
     committed = folder.resolve() == FIGURES_DIR.resolve()
     if args.update_readme and not committed:
