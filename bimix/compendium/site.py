@@ -542,6 +542,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # errors go to the command line's handler: one line, exit 2 for a refused --out, 1 for a failure
+    if args.out is not None:
+        # before --refresh-executed writes anything
+        check_target(args.out, legacy_ok=args.out.resolve() == (BUILD_DIR / "site" / args.profile).resolve())
     if args.refresh_executed:
         written = refresh_executed(args.profile)
         print(f"{len(written)} stripped notebook(s) in {written[0].parent}")
