@@ -124,6 +124,9 @@ def test_a_table_without_its_columns_is_refused_unrepaired(runs_dir, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "has no column(s) mixture, seed, task, metric, stderr" in err
     assert csv.read_text() == "run,step,value\nx,1,0.5\n"
+    csv.write_text("run,mixture,se")  # the first write of a table, cut inside its header
+    assert _evaluate(runs_dir) == 2
+    assert "is cut inside its header" in capsys.readouterr().err
 
 
 def test_bad_options_are_refused_before_any_work(runs_dir, bimix_cache, capsys):

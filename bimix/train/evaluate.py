@@ -205,6 +205,8 @@ def table_faults(raw: bytes) -> tuple[str, "pd.DataFrame", "pd.Series"]:
         return "", pd.DataFrame(columns=list(COLUMNS)), pd.Series(dtype=bool)
     lines = raw.split(b"\n")
     torn = not raw.endswith(b"\n")  # a write cut mid-row; pandas would read it as a short row
+    if torn and len(lines) == 1:
+        raise TableError("is cut inside its header: it holds no rows; delete it and evaluate again")
     body = b"\n".join(lines[:-1]) + b"\n" if torn else raw
     df = _parse(body)
     missing = [c for c in COLUMNS if c not in df.columns]
@@ -456,12 +458,16 @@ def check_options(args: argparse.Namespace) -> str:
     if args.device is None:
         return "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        kind = torch.device(args.device).type
+        device = torch.device(args.device)
     except RuntimeError as exc:
         raise EvaluateInputError(f"--device {args.device}: {exc}") from None
+    kind = device.type
     if kind == "cuda" and not torch.cuda.is_available():
         raise EvaluateInputError(f"--device {args.device}: torch {torch.__version__} sees no CUDA device"
                                  f"{'' if torch.version.cuda else ' (a CPU-only build)'}; use --device cpu")
+    if kind == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise EvaluateInputError(f"--device {args.device}: torch sees {torch.cuda.device_count()} CUDA "
+                                 f"device(s), numbered from 0")
     if kind == "mps" and not torch.backends.mps.is_available():
         raise EvaluateInputError(f"--device {args.device}: no Apple GPU (MPS) available; use --device cpu")
     return args.device
