@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _cli import guarded  # benchmarks/_cli.py
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -73,4 +75,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(guarded(main))

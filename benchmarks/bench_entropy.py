@@ -23,6 +23,8 @@ import sys
 import time
 from collections import Counter
 
+from _cli import guarded  # benchmarks/_cli.py
+
 
 def _best(fn, repeats: int) -> tuple[float, float, object]:
     """Best wall and CPU seconds of ``repeats`` calls, and the last result."""
@@ -184,4 +186,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(guarded(main))

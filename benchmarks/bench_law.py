@@ -25,6 +25,8 @@ from bimix.law.protocols import compare_forms, extrapolate_steps, generalise_mix
 from bimix.provenance import environment
 from bimix.law.synthetic import dirichlet_mixtures, pile_sized, random_coefficients, synthetic_runs
 
+from _cli import guarded  # benchmarks/_cli.py
+
 NOISE = 0.003
 
 
@@ -123,4 +125,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(guarded(main))

@@ -27,6 +27,8 @@ import torch
 from bimix.paths import BUILD_DIR
 from bimix.profiles import ModelConfig, get_profile
 
+from _cli import guarded  # benchmarks/_cli.py
+
 VOCAB = {"smoke": 1024, "cpu": 1024, "cpu-long": 1024, "gpu": 16384, "paper": 50277}  # the profiles' BPE sizes
 
 
@@ -158,4 +160,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(guarded(main))

@@ -15,6 +15,8 @@ import time
 from bimix.config import load_config
 from bimix.train.regime import train_regime
 
+from _cli import guarded  # benchmarks/_cli.py
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -33,4 +35,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(guarded(main))

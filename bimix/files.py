@@ -1,9 +1,14 @@
-"""Small file helpers: atomic writes, hashing, JSON.
+"""Small file helpers: atomic writes, locks, hashing, JSON.
 
 Every result file is written to a temporary name in the same folder, then renamed, so a killed process
 never leaves a half-written file under the final name. The temporary name carries the writer's process
 id and host (``.<name>.<pid>-<host hash>.<random>.tmp``), so :func:`remove_orphans` can clear what a
 killed writer left without touching a live writer's work, even in a cache shared between machines.
+
+A table that several processes update (read, merge, write) is updated under :func:`locked`: an
+exclusive ``flock`` on the folder that holds it, so the second writer reads what the first wrote
+instead of overwriting it with an older copy. Locking the folder rather than the file keeps the lock
+valid across the atomic rename that replaces the file, and leaves no lock file behind.
 """
 
 from __future__ import annotations
@@ -28,6 +33,17 @@ def _host() -> str:
 
 def _tmp_prefix(path: Path) -> str:
     return f".{path.name}.{os.getpid()}-{_host()}."
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (Linux); 0o022 where it cannot be read."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
 
 
 def _alive(pid: int) -> bool:
@@ -90,20 +106,52 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary folder beside ``path``; it replaces ``path`` only if the block succeeds."""
+    """Yield a temporary folder beside ``path``; it replaces ``path`` only if the block succeeds.
+
+    The previous folder is renamed aside before the new one is renamed in, and deleted only after, so
+    at every moment ``path`` holds either the whole old folder or the whole new one (a killed process
+    leaves the old one aside under a temporary name that :func:`remove_orphans` clears)."""
     import shutil
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(path), suffix=".tmp", dir=path.parent))
+    # mkdtemp makes a private folder (0700); the result gets the mode the folder had, or a new one's
+    os.chmod(tmp, path.stat().st_mode & 0o7777 if path.is_dir() else 0o777 & ~_umask())
+    old = None
     try:
         yield tmp
         if path.exists():
-            shutil.rmtree(path)
+            old = Path(tempfile.mkdtemp(prefix=_tmp_prefix(path), suffix=".tmp", dir=path.parent))
+            os.replace(path, old)  # onto the empty folder just made: a rename, nothing is copied
         os.replace(tmp, path)
+    except BaseException:
+        if old is not None and not path.exists():
+            os.replace(old, path)  # the swap failed half-way: the old folder goes back
+            old = None
+        raise
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        for leftover in (tmp, old):
+            if leftover is not None and leftover.exists():
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def locked(folder: str | os.PathLike) -> Iterator[Path]:
+    """Hold an exclusive lock on ``folder`` (created if missing) for the block; waits for the holder.
+
+    Advisory: only writers that also call :func:`locked` on the same folder wait. The lock goes with
+    the process, so a killed holder never leaves the folder locked."""
+    import fcntl
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield folder
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def check_writable(path: str | os.PathLike, what: str = "folder") -> Path:
@@ -123,6 +171,29 @@ def check_writable(path: str | os.PathLike, what: str = "folder") -> Path:
     except OSError as exc:
         raise PermissionError(f"{what} {path} is not writable ({exc.strerror or exc})") from None
     return path
+
+
+def git_tracked(path: str | os.PathLike) -> list[str]:
+    """The files git tracks at or under ``path``, relative to their work tree; empty when ``path`` is
+    outside a work tree or git is not installed. Commands that replace a folder or a file refuse
+    a tracked one, so a generated output never overwrites what the repository holds."""
+    import subprocess
+
+    path = Path(path).resolve()  # git names the work tree by its resolved path
+    anchor = path
+    while not anchor.is_dir():
+        anchor = anchor.parent
+    try:
+        top = subprocess.run(["git", "-C", str(anchor), "rev-parse", "--show-toplevel"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        rel = os.path.relpath(path, top)
+        if rel == ".." or rel.startswith("../"):
+            return []
+        listed = subprocess.run(["git", "-C", top, "ls-files", "-z", "--", rel],
+                                capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return []
+    return [f for f in listed.split("\0") if f]
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:

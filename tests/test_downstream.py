@@ -186,6 +186,50 @@ def test_notebook_draws_the_table_through_the_runner(trained, tmp_path):
         f"downstream_{k}.{x}" for k in ("average", "tasks") for x in ("pdf", "png")}
 
 
+def test_rescoring_one_run_with_a_limit_keeps_the_other_runs(trained):
+    """`--runs X --limit 5` scores X on fewer documents: a different measurement, which replaces X's
+    rows only; the other run's rows stay as they were."""
+    runs_dir, specs = trained
+    if not (runs_dir / "downstream.csv").exists():
+        pytest.skip("needs the table of test_evaluate_command_scores_longer_and_matched_training_better")
+    math, books = specs[DOMAIN].run_id, specs["books"].run_id
+    before = pd.read_csv(runs_dir / "downstream.csv")
+    assert main(["evaluate", "--profile", "smoke", "--runs-dir", str(runs_dir), "--domains", DOMAIN,
+                 "--n-items", str(N_ITEMS), "--threads", "1", "--runs", books, "--limit", "5"]) == 0
+    after = pd.read_csv(runs_dir / "downstream.csv")
+    pd.testing.assert_frame_equal(after[after["run"] == math].reset_index(drop=True),
+                                  before[before["run"] == math].reset_index(drop=True))
+    rescored = after[after["run"] == books]
+    assert set(rescored["task"]) == set(before["task"]) and len(rescored) == len(before[before["run"] == books])
+    hashes = read_json(runs_dir / "downstream.json")["task_hashes_by_run"]
+    assert all(h.endswith("/limit=5") for h in hashes[books].values())
+    assert not any(h.endswith("/limit=5") for h in hashes[math].values())
+
+
+def test_two_evaluate_processes_on_one_table_keep_both_runs(trained):
+    """Two `evaluate` commands started together on one table, one run each: both runs' rows are
+    in the table they leave (each merges into what the other wrote, under the folder's lock)."""
+    import subprocess
+    import sys
+
+    from bimix.paths import REPO_ROOT
+
+    runs_dir, specs = trained
+    for name in ("downstream.csv", "downstream.json"):
+        (runs_dir / name).unlink(missing_ok=True)
+    runs = [specs[DOMAIN].run_id, specs["books"].run_id]
+    procs = [subprocess.Popen([sys.executable, "-m", "bimix", "evaluate", "--profile", "smoke", "--runs-dir",
+                               str(runs_dir), "--domains", DOMAIN, "--n-items", str(N_ITEMS), "--threads", "1",
+                               "--steps", "final", "--limit", "10", "--runs", run],
+                              cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for run in runs]
+    for proc in procs:
+        assert proc.wait(timeout=600) == 0, proc.stderr.read()[-2000:]
+    table = pd.read_csv(runs_dir / "downstream.csv")
+    assert set(zip(table["run"], table["step"])) == {(run, 40) for run in runs}
+    assert len(table) == 2 * len(table[table["run"] == runs[0]])
+
+
 def test_evaluate_bad_input_is_one_line(tmp_path, capsys):
     assert main(["evaluate", "--profile", "smoke", "--runs-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()

@@ -5,6 +5,11 @@ by a declared rule of :mod:`bimix.law.verdicts` (agrees, disagrees, inconclusive
 Inputs are the JSON files the notebooks write (``build/<profile>/results/<notebook>.json``) and, for
 notebooks not executed this time, their committed extracts in ``data/results/<profile>/``; nothing here
 trains or fits.
+
+The committed report (``figures/paper_vs_compendium.md``), the README's blocks and the extracts are
+written only for the profiles the committed report holds (:data:`COMMITTED_PROFILES`). A report of
+any other set of profiles goes to ``build/report/<profiles>/`` (or ``--out``) and leaves every
+committed file, and ``data/results/``, as it was.
 """
 
 from __future__ import annotations
@@ -216,8 +221,16 @@ REPORT_KEYS: dict[str, tuple[str, ...]] = {
 NEEDED_RESULTS = ("02_entropy_mixtures", "04_proxy_pretraining", "05_fit_law", "06_optimize_mixture")
 
 
+# the profiles of the committed report, the README's blocks and data/results/ (`make reproduce`)
+COMMITTED_PROFILES = ("cpu", "gpu")
+
+
 class ReportError(RuntimeError):
     """The results a report needs are absent; nothing was written."""
+
+
+class ReportTargetError(ReportError, ValueError):
+    """The report would overwrite a committed file with other profiles' columns; nothing was written."""
 
 
 def check_results(results: dict[str, dict[str, dict]], build_dir: Path = BUILD_DIR) -> None:
@@ -338,16 +351,21 @@ def _replace_block(text: str, name: str, body: str) -> str:
 
 
 def write_report(profiles: list[str], *, build_dir: Path = BUILD_DIR, figures_dir: Path = FIGURES_DIR,
-                 readme: Path | None = None, results_root: Path | None = None) -> Path:
+                 readme: Path | None = None, results_root: Path | None = None, extracts: bool = True) -> Path:
     """Write ``figures/paper_vs_compendium.md``; with ``readme``, refresh its generated blocks.
     Fresh results in ``build_dir`` first refresh the committed extracts (``results_root/<profile>``,
     default ``data/results``), which then stand in for every notebook not executed this time.
     Raises :class:`ReportError`, writing nothing, when the results the claims need are absent from
-    both."""
+    both. ``extracts=False`` leaves the extracts as they are (a report that is not the committed one);
+    the repository's ``figures/`` takes only the committed profiles' report."""
+    same_dir = Path(figures_dir).resolve() == FIGURES_DIR.resolve()
+    if same_dir and list(profiles) != list(COMMITTED_PROFILES):
+        raise ReportTargetError(f"{FIGURES_DIR / 'paper_vs_compendium.md'} holds the report of profiles "
+                                f"{','.join(COMMITTED_PROFILES)}, not {','.join(profiles)}; write it elsewhere")
     folders = {p: (Path(results_root) / p if results_root else committed_results_dir(p)) for p in profiles}
     results = {p: load_results(p, build_dir, folders[p]) for p in profiles}
     check_results(results, build_dir)
-    for p in profiles:
+    for p in profiles if extracts else ():
         save_extracts(p, build_dir, folders[p])
     report = report_markdown(results)
     target = Path(figures_dir) / "paper_vs_compendium.md"
@@ -367,13 +385,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profiles", default="cpu,gpu",
                         help="comma-separated profiles whose results to report (missing ones are skipped)")
     parser.add_argument("--update-readme", action="store_true",
-                        help="also refresh the README's report and gallery blocks")
+                        help="also refresh the README's report and gallery blocks (profiles cpu,gpu only)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder of the report (default: figures/ for cpu,gpu, whose report is committed; "
+                             "build/report/<profiles>/ for any other profiles)")
+
+
+def report_dir(profiles: list[str], out: Path | None = None) -> Path:
+    """Where the command writes the report of ``profiles``: ``out``, else ``figures/`` for the
+    committed profiles and ``build/report/<p1>-<p2>/`` for others. A folder git tracks takes the
+    committed report only."""
+    from bimix.files import git_tracked
+
+    if out is None:
+        return FIGURES_DIR if list(profiles) == list(COMMITTED_PROFILES) else BUILD_DIR / "report" / "-".join(profiles)
+    out = Path(out)
+    target = out / "paper_vs_compendium.md"
+    if out.resolve() != FIGURES_DIR.resolve() and git_tracked(target):
+        raise ReportTargetError(f"--out {out}: {target} is tracked by git; choose an untracked folder")
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
     from bimix.profiles import known_names
 
     profiles = known_names(p for p in args.profiles.split(",") if p)  # unknown names refused
-    path = write_report(profiles, readme=REPO_ROOT / "README.md" if args.update_readme else None)
+    if sorted(profiles) == sorted(COMMITTED_PROFILES):
+        profiles = list(COMMITTED_PROFILES)  # the committed report's column order
+    folder = report_dir(profiles, args.out)
+    committed = folder.resolve() == FIGURES_DIR.resolve()
+    if args.update_readme and not committed:
+        raise ReportTargetError(f"--update-readme refreshes the README's committed report, of profiles "
+                                f"{','.join(COMMITTED_PROFILES)}; drop it to report {','.join(profiles)} "
+                                f"into {folder}")
+    path = write_report(profiles, figures_dir=folder, extracts=committed,
+                        readme=REPO_ROOT / "README.md" if args.update_readme else None)
     print(path.read_text(encoding="utf-8"))
+    if not committed:
+        print(f"wrote {path} (the committed report is of profiles {','.join(COMMITTED_PROFILES)})")
     return 0

@@ -14,6 +14,11 @@ as the notebook stores them, and its pages typeset the notebooks' LaTeX with Mat
 drops the CDN scripts the notebooks do not use (require.js, mermaid) and MathJax is copied into the
 site from the ``jupyter-server-mathjax`` package (or Debian's ``libjs-mathjax``) when either is
 installed, so the site works offline; otherwise pages load MathJax from its CDN.
+
+The site is built in a temporary folder beside ``--out`` and renamed into place only when every page
+was written, so a failure (a corrupt notebook, Ctrl-C) leaves the previous site as it was. A site
+carries a marker file (:data:`SITE_MARKER`); an existing ``--out`` is replaced only when it holds a
+previous site (or nothing), never when it holds anything else, and a path git tracks is refused.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bimix.files import atomic_path, read_json
+from bimix.files import atomic_dir, atomic_path, git_tracked, read_json, write_json
 from bimix.paths import BUILD_DIR, FIGURES_DIR, NOTEBOOKS_DIR, REPO_ROOT
 
 EXECUTED_DIR = REPO_ROOT / "docs" / "executed"
@@ -38,8 +43,17 @@ CDN_MATHJAX = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/latest.js?co
 _VOLATILE_CELL_KEYS = ("papermill", "execution", "ExecuteTime", "collapsed", "scrolled")
 
 
+SITE_MARKER = ".bimix-site"  # written into every site; only a folder holding it is ever replaced
+# what an unmarked site of an older version holds; accepted in the default build/site/<profile> only
+_LEGACY_SITE = re.compile(r"[^/]+\.html|figures|_static")
+
+
 class SiteError(RuntimeError):
-    pass
+    """The site could not be built (missing or failed notebooks, no browser)."""
+
+
+class SiteTargetError(SiteError, ValueError):
+    """``--out`` names a folder the site must not replace; nothing was written."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -309,16 +323,48 @@ def build_site(profile: str = "cpu", *, out: Path | None = None, source: Path | 
                mathjax: Path | None | bool = None) -> dict:
     """Write ``out`` (default ``build/site/<profile>``): ``index.html``, one ``<notebook>.html`` per
     executed notebook, the gallery's figures and MathJax. ``mathjax``: a MathJax 2 folder, None to look
-    for one (:func:`find_mathjax`), False for the CDN. Returns a summary (pages, seconds, source)."""
-    import nbformat
+    for one (:func:`find_mathjax`), False for the CDN. Returns a summary (pages, seconds, source).
 
+    ``out`` is replaced only when the whole site was written (:func:`bimix.files.atomic_dir`), and only
+    when it is new, empty or a previous site (:func:`check_target`, :class:`SiteTargetError`)."""
     started = time.perf_counter()
     source = Path(source) if source else _source_dir(profile, build_dir, executed_dir)
     out = Path(out or Path(build_dir) / "site" / profile)
     figures_dir = Path(figures_dir) if figures_dir else _figures_dir(profile, build_dir)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    check_target(out, legacy_ok=out.resolve() == (Path(build_dir) / "site" / profile).resolve())
+    with atomic_dir(out) as tmp:
+        summary = _write_site(profile, tmp, source, build_dir, figures_dir, mathjax)
+    return {**summary, "out": out, "seconds": round(time.perf_counter() - started, 2)}
+
+
+def check_target(out: Path, legacy_ok: bool = False) -> None:
+    """Refuse an ``out`` that git tracks (or that holds tracked files), and an existing ``out`` that
+    holds anything but a previous site (its marker file) or nothing. ``legacy_ok``: also accept an
+    unmarked folder holding only what a site holds (pages, ``figures/``, ``_static/``)."""
+    out = Path(out)
+    tracked = git_tracked(out)
+    if tracked:
+        raise SiteTargetError(f"--out {out} is tracked by git ({len(tracked)} file(s), e.g. {tracked[0]}); "
+                              "a site goes to an untracked folder, e.g. build/site/<profile>")
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir() or out.is_symlink():
+        raise SiteTargetError(f"--out {out} exists and is not a folder; choose a new or empty folder")
+    entries = sorted(p.name for p in out.iterdir())
+    if not entries or SITE_MARKER in entries:
+        return
+    if legacy_ok and "index.html" in entries and all(_LEGACY_SITE.fullmatch(e) for e in entries):
+        return
+    raise SiteTargetError(f"--out {out} holds files that are not a site this command built (no {SITE_MARKER} "
+                          f"marker): {', '.join(entries[:3])}{' ...' if len(entries) > 3 else ''}; "
+                          "choose a new or empty folder")
+
+
+def _write_site(profile: str, out: Path, source: Path, build_dir: Path, figures_dir: Path,
+                mathjax: Path | None | bool) -> dict:
+    """Every page, the gallery, MathJax and the marker into ``out`` (an empty folder)."""
+    import nbformat
+
     local = find_mathjax() if mathjax is None else (mathjax or None)
     mathjax_url = _copy_mathjax(Path(local), out) if local else CDN_MATHJAX
     # pages show what the tracked copies hold: no timestamps, machine paths or progress bars
@@ -339,8 +385,9 @@ def build_site(profile: str = "cpu", *, out: Path | None = None, source: Path | 
     gallery = _gallery(profile, figures_dir, out, {p.name: p for p in pages})
     report = _report_html(profile, build_dir)
     (out / "index.html").write_text(_index_html(profile, pages, source, gallery, report), encoding="utf-8")
-    return {"out": out, "source": source, "pages": len(pages) + 1, "notebooks": [p.name for p in pages],
-            "mathjax": mathjax_url, "errors": errors, "seconds": round(time.perf_counter() - started, 2)}
+    write_json(out / SITE_MARKER, {"profile": profile, "pages": len(pages) + 1})
+    return {"source": source, "pages": len(pages) + 1, "notebooks": [p.name for p in pages],
+            "mathjax": mathjax_url, "errors": errors}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -494,15 +541,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        if args.refresh_executed:
-            written = refresh_executed(args.profile.name)
-            print(f"{len(written)} stripped notebook(s) in {written[0].parent}")
-        summary = build_site(args.profile.name, out=args.out, source=args.source, figures_dir=args.figures_dir,
-                             mathjax=False if args.cdn_mathjax else None)
-    except SiteError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    # errors go to the command line's handler: one line, exit 2 for a refused --out, 1 for a failure
+    if args.out is not None:
+        # before --refresh-executed writes anything
+        check_target(args.out, legacy_ok=args.out.resolve() == (BUILD_DIR / "site" / args.profile.name).resolve())
+    if args.refresh_executed:
+        written = refresh_executed(args.profile.name)
+        print(f"{len(written)} stripped notebook(s) in {written[0].parent}")
+    summary = build_site(args.profile.name, out=args.out, source=args.source, figures_dir=args.figures_dir,
+                         mathjax=False if args.cdn_mathjax else None)
     print(f"{summary['pages']} pages in {summary['out']} from {summary['source']} in {summary['seconds']:.1f} s "
           f"(MathJax: {summary['mathjax'].split('?')[0]})")
     for name, cells in summary["errors"].items():
@@ -513,11 +560,7 @@ def run(args: argparse.Namespace) -> int:
     shots = {"index.html": screens / f"{args.profile.name}_index.png"}
     shots.update({p.name: screens / f"{args.profile.name}_{p.stem}.png"
                   for p in Path(summary["out"]).glob("05_*.html")})
-    try:
-        problems = check_site(summary["out"], shots)
-    except SiteError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    problems = check_site(summary["out"], shots)
     for problem in problems:
         print(f"problem: {problem}", file=sys.stderr)
     print(f"browser check: {summary['pages']} pages, {len(problems)} problem(s); screenshots: "

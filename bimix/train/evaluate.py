@@ -17,21 +17,32 @@ others (``local`` = the local tasks). The paper reports exact match: ``acc`` of 
 (greedy last word), ``exact_match`` of ``triviaqa`` and ``webqs`` (:data:`PRIMARY_METRIC`).
 
 Re-running is incremental: a (run, step, task) already in the table with the same task hash is not
-evaluated again. The table is rewritten atomically after every checkpoint.
+evaluated again. The task hashes are kept per run (``task_hashes_by_run``), so scoring one run
+differently (``--limit``) replaces that run's rows only.
+
+Several processes may evaluate into one table: after every checkpoint the table is read again, the
+new rows merged in and the result written atomically, all under an exclusive lock on the folder
+(:func:`bimix.files.locked`), so no process writes over rows another one added. Every read is
+verified (:func:`read_table`): a table whose last line was cut, with missing columns, empty required
+fields or a (run, step, task) lacking metrics its task has elsewhere, is refused with the rows at
+fault; ``--repair`` drops those rows' groups (they are scored again) and goes on.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from bimix.files import atomic_path, read_json, write_json
+from bimix.files import atomic_path, locked, read_json, write_json
 
 COLUMNS = ("run", "mixture", "seed", "step", "task", "metric", "value", "stderr")
+REQUIRED = COLUMNS[:-1]  # every row has these; stderr may be empty (lm-eval gives none for some metrics)
+GROUP = ("run", "step", "task")  # the rows one evaluation of one task writes together
 PAPER_TASKS = ("lambada_openai", "triviaqa", "webqs")
 DEFAULT_TASKS = {"smoke": ("local",), "cpu": ("local",), "gpu": PAPER_TASKS, "paper": PAPER_TASKS}
 # The metric each task's figure shows: exact match where the paper uses it.
@@ -42,6 +53,14 @@ NUM_FEWSHOT = 1  # one-shot, as in the paper
 
 class EvaluateError(RuntimeError):
     """Nothing to evaluate, or inputs that cannot be evaluated."""
+
+
+class EvaluateInputError(EvaluateError, ValueError):
+    """A bad option (``--n-items -5``, ``--device cuda`` without CUDA); refused before any work."""
+
+
+class TableError(ValueError):
+    """``downstream.csv`` is torn or malformed; the message names the rows and how to repair."""
 
 
 def primary_metric(task: str) -> str:
@@ -108,7 +127,7 @@ def resolve_tasks(names: Iterable[str], store, seq_len: int, *, n_items: int | N
     out, hashes, include = [], {}, None
     for name in dict.fromkeys(names):
         if name == "local":
-            overrides = {"n_items": n_items} if n_items else {}
+            overrides = {"n_items": n_items} if n_items is not None else {}
             folder, index = ensure_tasks(store, LocalTaskConfig.for_context(seq_len, **overrides),
                                          tasks_dir, domains)
             include = str(folder)
@@ -169,19 +188,148 @@ def evaluate_checkpoint(folder: str | os.PathLike, tasks: Sequence[str], manager
     return rows, {"seconds": round(time.perf_counter() - started, 3), "n_docs": n_docs}
 
 
-def read_table(csv_path: str | os.PathLike):
+def _parse(raw: bytes):
     import pandas as pd
 
-    if not Path(csv_path).exists():
-        return pd.DataFrame(columns=list(COLUMNS))
-    return pd.read_csv(csv_path, dtype={"run": "string", "mixture": "string", "task": "string",
-                                        "metric": "string"})
+    return pd.read_csv(io.BytesIO(raw), dtype={"run": "string", "mixture": "string", "task": "string",
+                                               "metric": "string"})
+
+
+def table_faults(raw: bytes) -> tuple[str, "pd.DataFrame", "pd.Series"]:
+    """What is wrong with the bytes of a downstream table: (description or "", the parsed table, a
+    boolean mask of the rows a repair drops). Each fault marks whole (run, step, task) groups, since
+    evaluation skips a group that has any row: a group left incomplete would never be scored again."""
+    import pandas as pd
+
+    if not raw.strip():
+        return "", pd.DataFrame(columns=list(COLUMNS)), pd.Series(dtype=bool)
+    lines = raw.split(b"\n")
+    torn = not raw.endswith(b"\n")  # a write cut mid-row; pandas would read it as a short row
+    if torn and len(lines) == 1:
+        raise TableError("is cut inside its header: it holds no rows; delete it and evaluate again")
+    body = b"\n".join(lines[:-1]) + b"\n" if torn else raw
+    df = _parse(body)
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise TableError(f"has no column(s) {', '.join(missing)}: it is not a table `evaluate` wrote; "
+                         "move it aside and evaluate again")
+    bad_row = df[list(REQUIRED)].isna().any(axis=1)
+    for col in ("seed", "step"):  # integers, or the table was cut or edited
+        bad_row |= pd.to_numeric(df[col], errors="coerce").isna()
+    key = [df[c].astype("string").fillna("") for c in GROUP]
+    group = pd.Series(list(zip(*key)), index=df.index)
+    # a group lacking a metric the same task has in other groups lost rows
+    expected = df[~bad_row].groupby("task")["metric"].agg(frozenset)
+    have = df[~bad_row].groupby(list(GROUP))["metric"].agg(frozenset)
+    short = {(str(r), str(st), str(t)) for (r, st, t), m in have.items() if m < expected[t]}
+    faults = []
+    if torn:
+        faults.append(f"its last line ({len(lines)}) is cut mid-row")
+        if len(df):
+            short.add(group.iloc[-1])  # the cut row belongs to the last group, or begins the next one
+    if bad_row.any():
+        rows = [int(i) + 2 for i in df.index[bad_row][:3]]  # file line numbers (1 = header)
+        faults.append(f"{int(bad_row.sum())} row(s) have empty or non-integer required fields (line(s) "
+                      f"{', '.join(map(str, rows))}{' ...' if bad_row.sum() > 3 else ''})")
+        short |= set(group[bad_row])
+    lacking = short - set(group[bad_row]) - ({group.iloc[-1]} if torn and len(df) else set())
+    if lacking:
+        faults.append(f"{len(lacking)} (run, step, task) group(s) lack metrics the task has elsewhere, e.g. "
+                      f"{' '.join(sorted(lacking)[0])}")
+    drop = group.isin(short) | bad_row
+    return "; ".join(faults), df, drop
+
+
+def read_table(csv_path: str | os.PathLike):
+    """The downstream table, verified (:func:`table_faults`); :class:`TableError` says what is torn
+    and how to repair it. A missing file is an empty table."""
+    import pandas as pd
+
+    path = Path(csv_path)
+    if not path.exists():
+        return pd.DataFrame(columns=list(COLUMNS)).astype({c: "string" for c in ("run", "mixture", "task", "metric")})
+    try:
+        faults, df, drop = table_faults(path.read_bytes())
+    except TableError as exc:
+        raise TableError(f"{path} {exc}") from None
+    if faults:
+        raise TableError(f"{path} is torn: {faults}; `python -m bimix evaluate --repair` (with the same "
+                         f"options) drops the {int(drop.sum())} row(s) of the affected (run, step, task) "
+                         "groups and scores them again")
+    return df.astype({"seed": int, "step": int})
+
+
+def repair_table(csv_path: str | os.PathLike) -> list[str]:
+    """Drop the rows :func:`table_faults` marks (whole (run, step, task) groups, so evaluation scores
+    them again), under the folder's lock; returns one note per dropped group (empty: nothing to do)."""
+    path = Path(csv_path)
+    if not path.exists():
+        return []
+    with locked(path.parent):
+        try:
+            faults, df, drop = table_faults(path.read_bytes())
+        except TableError as exc:
+            raise TableError(f"{path} {exc}") from None
+        if not faults:
+            return []
+        dropped = sorted({tuple(str(df.loc[i, c]) for c in GROUP) for i in df.index[drop]})
+        _write_table(df[~drop].astype({"seed": int, "step": int}), path)
+    return [f"repaired {path} ({faults}): dropped {int(drop.sum())} row(s)",
+            *(f"dropped the rows of run {r} step {st} task {t}; evaluate scores them again" for r, st, t in dropped)]
 
 
 def _write_table(df, csv_path: Path) -> None:
     df = df.sort_values(["run", "step", "task", "metric"], kind="stable").reset_index(drop=True)
     with atomic_path(csv_path) as tmp:
         df.to_csv(tmp, index=False, lineterminator="\n", columns=list(COLUMNS))
+
+
+def run_task_hashes(meta: Mapping, table) -> dict[str, dict[str, str]]:
+    """{run: {task: hash}} of the rows in ``table``; a ``downstream.json`` written before hashes were
+    kept per run gives every run of the table its one ``task_hashes``."""
+    if "task_hashes_by_run" in meta:
+        return {r: dict(h) for r, h in meta["task_hashes_by_run"].items()}
+    shared = meta.get("task_hashes", {})
+    return {str(r): {t: shared[t] for t in set(g["task"]) if t in shared} for r, g in table.groupby("run")}
+
+
+def merge_scores(runs_dir: str | os.PathLike, checkpoint: Mapping, rows: Sequence[Mapping],
+                 hashes: Mapping[str, str], meta_update: Mapping | None = None, timing: Mapping | None = None):
+    """Merge one checkpoint's rows into ``downstream.csv`` (and its hashes and timing into
+    ``downstream.json``) under the folder's lock: read both again, replace this run's rows of the
+    tasks scored now at this step (and of tasks whose definition changed, at every step), keep every
+    other row, write both atomically. Returns the merged table."""
+    import pandas as pd
+
+    csv_path, meta_path = downstream_paths(runs_dir)
+    run, step = checkpoint["run"], int(checkpoint["step"])
+    scored = sorted({r["task"] for r in rows} | set(hashes))
+    with locked(Path(runs_dir)):
+        table = read_table(csv_path)
+        meta = read_json(meta_path) if meta_path.exists() else {}
+        by_run = run_task_hashes(meta, table)
+        mine = by_run.setdefault(run, {})
+        redefined = [t for t, h in hashes.items() if mine.get(t) not in (None, h)]
+        mine.update(hashes)
+        replaced = (table["run"] == run) & (table["task"].isin(redefined)
+                                            | ((table["step"] == step) & table["task"].isin(scored)))
+        new = pd.DataFrame([{"run": run, "mixture": checkpoint["mixture"], "seed": int(checkpoint["seed"]),
+                             "step": step, **r} for r in rows], columns=list(COLUMNS))
+        table = pd.concat([table[~replaced], new], ignore_index=True) if len(new) else table[~replaced]
+        _write_table(table, csv_path)
+        meta.update(meta_update or {})
+        meta["task_hashes_by_run"] = by_run
+        meta["task_hashes"] = {**meta.get("task_hashes", {}), **hashes}
+        meta["timings"] = [*meta.get("timings", []), *([timing] if timing else [])]
+        write_json(meta_path, meta)
+    return table
+
+
+def _done(table, meta: Mapping, run: str, step: int, hashes: Mapping[str, str]) -> set[str]:
+    """The tasks of ``run`` at ``step`` already scored under the same definition."""
+    recorded = run_task_hashes(meta, table).get(run, {})
+    rows = table[(table["run"] == run) & (table["step"] == step)]
+    return {t for t in set(rows["task"]) if recorded.get(t) in (None, hashes.get(t))}
 
 
 def evaluate_runs(runs_dir: str | os.PathLike, tasks: Sequence[str] | None = None, *,
@@ -193,13 +341,12 @@ def evaluate_runs(runs_dir: str | os.PathLike, tasks: Sequence[str] | None = Non
     the provenance dict (with ``table``: the rows of this table)."""
     from importlib.metadata import version
 
-    import pandas as pd
-
     from bimix.provenance import code_version, environment
 
     runs_dir = Path(runs_dir)
     if not (runs_dir / "runs.csv").exists() and not (runs_dir / "sidecars").is_dir():
         raise EvaluateError(f"no run table in {runs_dir} (expected runs.csv and sidecars/)")
+    read_table(downstream_paths(runs_dir)[0])  # a torn table is refused before any work
     checkpoints, skipped = find_checkpoints(runs_dir, runs, steps)
     if not checkpoints:
         why = "; ".join(skipped[:3]) + (" ..." if len(skipped) > 3 else "")
@@ -208,10 +355,6 @@ def evaluate_runs(runs_dir: str | os.PathLike, tasks: Sequence[str] | None = Non
     profile = profile or checkpoints[0]["profile"]
     names = list(tasks or DEFAULT_TASKS.get(profile, ("local",)))
     csv_path, meta_path = downstream_paths(runs_dir)
-    table = read_table(csv_path)
-    previous = read_json(meta_path) if meta_path.exists() else {}
-    known_hashes = dict(previous.get("task_hashes", {}))
-    timings = list(previous.get("timings", []))
     resolved: dict[tuple, tuple] = {}
     managers: dict[tuple, object] = {}
     for i, ck in enumerate(checkpoints):
@@ -222,13 +365,11 @@ def evaluate_runs(runs_dir: str | os.PathLike, tasks: Sequence[str] | None = Non
         task_names, hashes, include = resolved[key]
         if limit:  # scores on the first documents only are a different measurement
             hashes = {t: f"{h}/limit={limit}" for t, h in hashes.items()}
-        # rows of a task whose definition changed are stale
-        stale = [t for t, h in hashes.items() if known_hashes.get(t) not in (None, h)]
-        if stale:
-            table = table[~table["task"].isin(stale)]
-        known_hashes.update(hashes)
-        done = set(zip(table["run"], table["step"].astype(int), table["task"])) if len(table) else set()
-        todo = [t for t in task_names if (ck["run"], ck["step"], t) not in done]
+        # read again for every checkpoint: another process may have added rows meanwhile
+        table = read_table(csv_path)
+        meta = read_json(meta_path) if meta_path.exists() else {}
+        done = _done(table, meta, ck["run"], ck["step"], hashes)
+        todo = [t for t in task_names if t not in done]
         if not todo:
             continue
         if key not in managers:
@@ -239,17 +380,12 @@ def evaluate_runs(runs_dir: str | os.PathLike, tasks: Sequence[str] | None = Non
                   file=sys.stderr, flush=True)
         rows, timing = evaluate_checkpoint(ck["path"], todo, manager, batch_size=batch_size, device=device,
                                            limit=limit, bootstrap_iters=bootstrap_iters)
-        new = pd.DataFrame([{"run": ck["run"], "mixture": ck["mixture"], "seed": ck["seed"], "step": ck["step"],
-                             **r} for r in rows], columns=list(COLUMNS))
-        table = pd.concat([table[~((table["run"] == ck["run"]) & (table["step"] == ck["step"])
-                                   & table["task"].isin(todo))], new], ignore_index=True)
-        timings.append({"run": ck["run"], "step": ck["step"], "tasks": todo, **timing,
-                        "device": device, "threads": _threads()})
-        _write_table(table, csv_path)
-        meta = {"lm_eval_version": version("lm_eval"), "num_fewshot": NUM_FEWSHOT, "limit": limit,
-                "tasks": names, "task_hashes": known_hashes, "code_version": code_version(),
-                "environment": environment(), "timings": timings, "skipped": skipped}
-        write_json(meta_path, meta)
+        merge_scores(runs_dir, ck, rows, {t: hashes[t] for t in todo},
+                     meta_update={"lm_eval_version": version("lm_eval"), "num_fewshot": NUM_FEWSHOT,
+                                  "limit": limit, "tasks": names, "code_version": code_version(),
+                                  "environment": environment(), "skipped": skipped},
+                     timing={"run": ck["run"], "step": ck["step"], "tasks": todo, **timing,
+                             "device": device, "threads": _threads()})
     meta = read_json(meta_path) if meta_path.exists() else {}
     meta["skipped"] = skipped
     meta["table"] = str(csv_path)
@@ -306,6 +442,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32, help="lm-eval batch size")
     parser.add_argument("--device", default=None, help="default: cuda when available, else cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--repair", action="store_true",
+                        help="first drop the torn rows of downstream.csv (whole run/step/task groups, which "
+                             "are then scored again) instead of refusing the table")
+
+
+def check_options(args: argparse.Namespace) -> str:
+    """Refuse bad options before any work (no task file, no export); returns the device."""
+    import torch
+
+    for name in ("n_items", "limit", "batch_size"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            raise EvaluateInputError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+    if args.device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as exc:
+        raise EvaluateInputError(f"--device {args.device}: {exc}") from None
+    kind = device.type
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise EvaluateInputError(f"--device {args.device}: torch {torch.__version__} sees no CUDA device"
+                                 f"{'' if torch.version.cuda else ' (a CPU-only build)'}; use --device cpu")
+    if kind == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise EvaluateInputError(f"--device {args.device}: torch sees {torch.cuda.device_count()} CUDA "
+                                 f"device(s), numbered from 0")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise EvaluateInputError(f"--device {args.device}: no Apple GPU (MPS) available; use --device cpu")
+    return args.device
 
 
 def run(args: argparse.Namespace) -> int:
@@ -316,18 +481,24 @@ def run(args: argparse.Namespace) -> int:
     def names(text):
         return [x.strip() for x in text.split(",") if x.strip()] if text else None
 
+    # bad options and a torn table go to the command line's handler: one line, exit 2
+    device = check_options(args)
+    runs_dir = Path(args.runs_dir) if args.runs_dir else RUNS_DIR / args.profile.name
+    if args.repair:
+        for note in repair_table(downstream_paths(runs_dir)[0]):
+            print(note, file=sys.stderr)
     try:
         import torch
 
         if args.threads:
             torch.set_num_threads(args.threads)
-        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        runs_dir = Path(args.runs_dir) if args.runs_dir else RUNS_DIR / args.profile.name
         meta = evaluate_runs(runs_dir, names(args.tasks), profile=args.profile.name, runs=names(args.runs),
                              steps=args.steps, n_items=args.n_items,
                              domains=tuple(names(args.domains)) if args.domains else None,
                              limit=args.limit, batch_size=args.batch_size, device=device)
     except (EvaluateError, ExportError, TaskBuildError) as exc:
+        if isinstance(exc, ValueError):
+            raise  # a bad setting: exit 2
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except ConnectionError as exc:  # datasets' way of saying the Hub is out of reach

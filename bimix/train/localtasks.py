@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import re
 import zlib
 from dataclasses import asdict, dataclass
@@ -61,6 +62,14 @@ class LocalTaskConfig:
     n_choices: int = 4  # choices per multiple-choice item (1 true + distractors)
     min_context_words: int = 3  # passages with a shorter context are skipped
     seed: int = 0  # item selection and distractor draw
+
+    def __post_init__(self):
+        # checked before any folder is made: a bad setting must not leave empty task files behind
+        for name, least in (("item_tokens", 1), ("n_items", 1), ("n_fewshot", 1), ("n_choices", 2),
+                            ("min_context_words", 0)):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < least:
+                raise TaskBuildError(f"local tasks: {name} must be an integer >= {least}, got {value!r}")
 
     @classmethod
     def for_context(cls, seq_len: int, **overrides) -> "LocalTaskConfig":

@@ -1,0 +1,64 @@
+"""The benchmark scripts end in one `error: ...` line with the command line's exit codes, and the
+DoReMi step-size study refuses step sizes <= 0 and another profile's study folder before training."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bimix.paths import REPO_ROOT
+
+STUDY = REPO_ROOT / "data" / "runs" / "regime" / "doremi-eta"
+
+
+def _script(name, *args, cache):
+    env = {**os.environ, "BIMIX_CACHE": str(cache)}
+    env.pop("BIMIX_DEBUG", None)
+    done = subprocess.run([sys.executable, str(REPO_ROOT / "benchmarks" / f"{name}.py"), *args], cwd=REPO_ROOT,
+                          env=env, capture_output=True, text=True, timeout=300)
+    return done.returncode, done.stderr
+
+
+def _study_state():
+    return sorted((p.relative_to(STUDY).as_posix(), p.stat().st_size) for p in STUDY.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("etas", ["0,1", "-0.3", "nan", "inf", "x"])
+def test_doremi_eta_refuses_step_sizes_that_are_not_positive(etas, tmp_path):
+    code, err = _script("run_doremi_eta", "--profile", "smoke", "--etas", etas, "--out", str(tmp_path / "out"),
+                        cache=tmp_path / "cache")
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
+
+
+def test_doremi_eta_keeps_profiles_out_of_each_others_study(tmp_path):
+    before = _study_state()
+    assert before, "the committed cpu study"
+    code, err = _script("run_doremi_eta", "--profile", "smoke", "--etas", "2", "--seeds", "0",
+                        cache=tmp_path / "cache")
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"error: {STUDY} is the study of profile cpu; the smoke profile's proxies go elsewhere")
+    assert _study_state() == before and not (tmp_path / "cache").exists()
+    # and the other way round: a smoke study elsewhere takes no cpu proxies
+    sidecars = tmp_path / "regime" / "doremi-eta" / "doremi_proxy" / "sidecars"
+    sidecars.mkdir(parents=True)
+    (sidecars / "doremi-proxy-s0-x.json").write_text(json.dumps({"profile": "smoke", "status": "complete"}))
+    code, err = _script("run_doremi_eta", "--profile", "cpu", "--out", str(tmp_path / "regime"),
+                        cache=tmp_path / "cache")
+    assert code == 2 and "is the study of profile smoke; the cpu profile's" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("name, args, says", [
+    ("bench_corpus", ("--profile", "laptop", "--json", "unused.json"), "error: unknown profile 'laptop'"),
+    ("run_regime", ("no-such-config.toml",), "error: "),
+    ("bench_entropy", ("--profile", "laptop", "--tokenizers", "bpe", "--json", "unused.json"),
+     "error: unknown profile 'laptop'"),
+])
+def test_benchmark_errors_are_one_line(name, args, says, tmp_path):
+    code, err = _script(name, *args, cache=tmp_path / "cache")
+    assert code == 2 and err.startswith(says) and err.count("\n") == 1, err
+    assert "Traceback" not in err
