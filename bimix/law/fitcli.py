@@ -66,16 +66,19 @@ def _complete_runs_only(table: pd.DataFrame, path: str) -> pd.DataFrame:
     return table
 
 
-def _check_holdout(table: pd.DataFrame, holdout_last: int) -> None:
+def _check_holdout(table: pd.DataFrame, holdout_last: int) -> list[str]:
+    """The runs too short for ``--holdout-last`` (no more evaluated steps than held out), which the
+    step extrapolation leaves out; an error when that is every run."""
     if holdout_last < 0:
         raise RunsSchemaError(f"--holdout-last must be >= 0, got {holdout_last}")
     if not holdout_last:
-        return
-    steps = table.groupby("run")["step"].nunique()
-    if holdout_last >= int(steps.min()):
+        return []
+    steps = table.groupby("run", sort=False)["step"].nunique()
+    if holdout_last >= int(steps.max()):
         raise RunsSchemaError(
-            f"--holdout-last {holdout_last} leaves nothing to fit on: run {steps.idxmin()} has "
-            f"{int(steps.min())} evaluated steps (hold out fewer than that)")
+            f"--holdout-last {holdout_last} leaves nothing to fit on: the longest run, {steps.idxmax()}, has "
+            f"{int(steps.max())} evaluated steps (hold out fewer than that)")
+    return [str(r) for r in steps.index[steps <= holdout_last]]
 
 
 MAX_ROWS = 40  # longer tables are printed as their head and tail (the JSON holds every row)
@@ -116,7 +119,10 @@ def run_fit(args: argparse.Namespace) -> int:
         raise RunsSchemaError(f"mixtures {', '.join(overlap)} are both in --fit-on and --predict")
     if not fit_on:
         raise RunsSchemaError("no mixture left to fit on: --predict names every mixture of the table")
-    _check_holdout(table[table["mixture"].isin(fit_on)], args.holdout_last)
+    too_short = _check_holdout(table[table["mixture"].isin(fit_on)], args.holdout_last)
+    if too_short:
+        print(f"note: the step extrapolation skips {len(too_short)} run(s) with at most {args.holdout_last} "
+              f"evaluated steps (nothing left to fit on): {_listing(too_short)}", file=sys.stderr)
     fit = fit_law(table, form=args.form, method=args.method, n_starts=args.starts, mixtures=fit_on)
     out = fit.to_json()
     out["provenance"] = {**environment(), "runs": str(args.runs), "runs_sha256": sha256_file(args.runs),

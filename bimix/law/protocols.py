@@ -72,6 +72,8 @@ class Extrapolation:
     per_run: pd.DataFrame = field(default_factory=pd.DataFrame)  # mean/worst/best over domains
     n_excluded_zero_share: int = 0  # held-out or training rows with r = 0, left out
     failed: pd.DataFrame = field(default_factory=pd.DataFrame)  # (run, reason) not fitted or not scored
+    # runs with no more evaluated steps than are held out: nothing to fit on, left out
+    runs_too_short: tuple[str, ...] = ()
 
     @property
     def mre_mean(self) -> float:
@@ -91,7 +93,17 @@ class Extrapolation:
                 "n_excluded_zero_share": self.n_excluded_zero_share,
                 "n_failed": len(self.failed),
                 "failed": self.failed.head(20).to_dict(orient="records"),
-                "per_run": self.per_run.to_dict(orient="records")}
+                "per_run": self.per_run.to_dict(orient="records"),
+                "n_runs_too_short": len(self.runs_too_short), "runs_too_short": list(self.runs_too_short)}
+
+
+def _failed_units(fit, rows: pd.DataFrame, bad: np.ndarray) -> list:
+    """The failed units behind the rows marked ``bad``, each once: a ``steps`` fit's units are
+    (domain, mixture), the per-domain forms' (domain, None)."""
+    by_mixture = fit.form == "steps"
+    keys = set(zip(rows["domain"].to_numpy()[bad],
+                   rows["mixture"].to_numpy()[bad] if by_mixture else [None] * int(bad.sum())))
+    return [u for key, u in fit.units.items() if u.failure and key in keys]
 
 
 def extrapolate_steps(table: pd.DataFrame, form: str = "bimix", method: str = "trf",
@@ -103,12 +115,17 @@ def extrapolate_steps(table: pd.DataFrame, form: str = "bimix", method: str = "t
     ``per_run=False`` fits all runs jointly on their truncated curves.
     The relative error of a domain is averaged over its held-out steps; per run the mean, worst and
     best over domains are reported.
+    A run with no more evaluated steps than ``holdout_last`` is left out (``runs_too_short``); a
+    run or unit whose fit fails is left out and listed in ``failed``; the rest are scored.
     """
     if holdout_last < 1:
         raise ProtocolError(f"holdout_last must be >= 1, got {holdout_last}")
     if form in ("share", "exponential"):
         return Extrapolation(form=form, applicable=False,
                              reason=f"the {form} law has no step variable: it is fitted per step")
+    n_steps = table.groupby("run", sort=False)["step"].nunique()
+    short = tuple(str(r) for r in n_steps.index[n_steps <= holdout_last])
+    table = table[~table["run"].isin(short)]
     # a run-domain where the domain is absent (r = 0) has no r^-α: left out of the protocol, counted
     zero = (table["r"] <= 0) if form in ("bimix", "additive") else pd.Series(False, index=table.index)
     n_zero = int(zero.sum())
@@ -128,15 +145,17 @@ def extrapolate_steps(table: pd.DataFrame, form: str = "bimix", method: str = "t
             continue
         bad = fit.unit_failed(test)
         pred[bad] = np.nan
-        failed += [{"run": run, "reason": f"domain {d!r}: {fit.unit(d).failure}"}
-                   for d in dict.fromkeys(test["domain"][bad])]
+        failed += [{"run": run, "reason": f"domain {u.domain!r}"
+                    + ("" if u.group is None else f", mixture {u.group!r}") + f": {u.failure}"}
+                   for u in _failed_units(fit, test, bad)]
         ok = np.isfinite(pred)
         pieces.append(test[ok].assign(pred=pred[ok]))
     failed = pd.DataFrame(failed, columns=["run", "reason"])
     if not pieces or not sum(len(p) for p in pieces):
-        why = failed["reason"].iloc[0] if len(failed) else "no held-out points"
+        why = failed["reason"].iloc[0] if len(failed) else (
+            f"every run has at most {holdout_last} evaluated steps" if short else "no held-out points")
         return Extrapolation(form=form, applicable=False, reason=f"no run could be fitted ({why})",
-                             n_excluded_zero_share=n_zero, failed=failed)
+                             n_excluded_zero_share=n_zero, failed=failed, runs_too_short=short)
     err = pd.concat(pieces)
     err["rel_error"] = relative_error(err["loss"], err["pred"])
     err = err[["run", "mixture", "domain", "step", "loss", "pred", "rel_error"]]
@@ -144,7 +163,7 @@ def extrapolate_steps(table: pd.DataFrame, form: str = "bimix", method: str = "t
     per = dom.groupby(["run", "mixture"], sort=False)["rel_error"].agg(
         mre_mean="mean", mre_worst="max", mre_best="min").reset_index()
     return Extrapolation(form=form, applicable=True, errors=err.reset_index(drop=True), per_run=per,
-                         n_excluded_zero_share=n_zero, failed=failed)
+                         n_excluded_zero_share=n_zero, failed=failed, runs_too_short=short)
 
 
 # --------------------------------------------------------------------------------------------------
