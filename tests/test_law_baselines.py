@@ -12,7 +12,7 @@ import pytest
 from bimix.cli import main
 from bimix.data.runs import write_runs
 from bimix.law.protocols import (carry_forward, extrapolate_steps, generalise_mixtures, leave_one_mixture_out,
-                                 mixture_blind, skill, skill_r2)
+                                 lomo_points, lomo_summary, mixture_blind, pooled_scores, skill, skill_r2)
 from bimix.law.synthetic import dirichlet_mixtures, random_coefficients, synthetic_runs
 
 NOISE = 0.003
@@ -97,6 +97,13 @@ def test_leave_one_mixture_out_scores_the_null_beside_the_law(falling):
     lomo = leave_one_mixture_out(falling, forms=("bimix",), n_starts=2)
     assert (lomo["skill_r2"] < 0.5).all() and lomo["r2_log_mean_null"].notna().all()
     assert np.isfinite(lomo["spearman_final_null"]).all() and np.isfinite(lomo["spearman_final_min3"]).all()
+    last = falling[falling["step"] == falling["step"].max()]  # one step per run, as in RegMix's tables
+    pts, _ = lomo_points(last, form="share", n_starts=2)
+    pooled = pooled_scores(pts, "domain")
+    assert (pooled["skill_mre"] < 1).all() and pooled["r2_log_null"].notna().all()
+    summary = lomo_summary(last, ("share",), n_starts=2)["share"]
+    assert summary["skill_rel_error"] == pytest.approx(summary["mean_rel_error"] / summary["mean_rel_error_null"])
+    assert summary["skill_rel_error"] < 0.5
 
 
 def test_fit_cli_writes_and_prints_the_baselines(tmp_path, capsys):
