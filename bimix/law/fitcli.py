@@ -16,8 +16,8 @@ import pandas as pd
 from bimix.files import sha256_file, write_json
 from bimix.law.forms import FORMS, METHODS, SCALE_CONVENTION, LawFit, bootstrap, fit_law
 from bimix.law.optimize import OptimumWarning, near_optimal_region, optimize_mixture, sensitivity
-from bimix.law.protocols import (extrapolate_steps, generalise_mixtures, json_ready, pooled_scores,
-                                 resolve_mixture_names)
+from bimix.law.protocols import (MIN_RANKED, extrapolate_steps, generalise_mixtures, json_ready,
+                                 pooled_scores, resolve_mixture_names)
 from bimix.provenance import environment
 from bimix.data.runs import RunsSchemaError, read_runs, read_sidecars
 
@@ -66,16 +66,19 @@ def _complete_runs_only(table: pd.DataFrame, path: str) -> pd.DataFrame:
     return table
 
 
-def _check_holdout(table: pd.DataFrame, holdout_last: int) -> None:
+def _check_holdout(table: pd.DataFrame, holdout_last: int) -> list[str]:
+    """The runs too short for ``--holdout-last`` (no more evaluated steps than held out), which the
+    step extrapolation leaves out; an error when that is every run."""
     if holdout_last < 0:
         raise RunsSchemaError(f"--holdout-last must be >= 0, got {holdout_last}")
     if not holdout_last:
-        return
-    steps = table.groupby("run")["step"].nunique()
-    if holdout_last >= int(steps.min()):
+        return []
+    steps = table.groupby("run", sort=False)["step"].nunique()
+    if holdout_last >= int(steps.max()):
         raise RunsSchemaError(
-            f"--holdout-last {holdout_last} leaves nothing to fit on: run {steps.idxmin()} has "
-            f"{int(steps.min())} evaluated steps (hold out fewer than that)")
+            f"--holdout-last {holdout_last} leaves nothing to fit on: the longest run, {steps.idxmax()}, has "
+            f"{int(steps.max())} evaluated steps (hold out fewer than that)")
+    return [str(r) for r in steps.index[steps <= holdout_last]]
 
 
 MAX_ROWS = 40  # longer tables are printed as their head and tail (the JSON holds every row)
@@ -116,7 +119,10 @@ def run_fit(args: argparse.Namespace) -> int:
         raise RunsSchemaError(f"mixtures {', '.join(overlap)} are both in --fit-on and --predict")
     if not fit_on:
         raise RunsSchemaError("no mixture left to fit on: --predict names every mixture of the table")
-    _check_holdout(table[table["mixture"].isin(fit_on)], args.holdout_last)
+    too_short = _check_holdout(table[table["mixture"].isin(fit_on)], args.holdout_last)
+    if too_short:
+        print(f"note: the step extrapolation skips {len(too_short)} run(s) with at most {args.holdout_last} "
+              f"evaluated steps (nothing left to fit on): {_listing(too_short)}", file=sys.stderr)
     fit = fit_law(table, form=args.form, method=args.method, n_starts=args.starts, mixtures=fit_on)
     out = fit.to_json()
     out["provenance"] = {**environment(), "runs": str(args.runs), "runs_sha256": sha256_file(args.runs),
@@ -172,7 +178,14 @@ def run_fit(args: argparse.Namespace) -> int:
                     print(f"not predicted: {g.n_excluded_zero_share} held-out rows with r = 0 or at a "
                           f"skipped step; {g.n_failed} rows of failed fits")
                 print(f"Spearman of final losses across held-out mixtures (mean over the "
-                      f"{len(g.spearman_domains)} domains predicted for all of them): {g.spearman_final:.4f}")
+                      f"{len(g.spearman_domains)} domains predicted for all of them): {g.spearman_final:.4f}"
+                      + ("" if len(predict) >= MIN_RANKED else
+                         f" (only {len(predict)} held-out mixtures: any ranking of two is ±1)"))
+                print(f"mixture-blind null (geometric mean of the fitted mixtures' losses): R² on log loss "
+                      f"{g.r2_log_mean_null:.4f} vs the law's {g.r2_log_mean:.4f}, skill "
+                      f"(1 − R²_law)/(1 − R²_null) {g.skill_r2:.4f}; final-loss relative error "
+                      f"{g.mre_final_null:.5f} vs {g.mre_final:.5f}, skill {g.skill_mre_final:.4f} "
+                      "(skill < 1: the law beats the null)")
             else:
                 print(f"held-out mixtures: not applicable — {g.reason}")
             _write(args.json, out)
@@ -184,6 +197,13 @@ def run_fit(args: argparse.Namespace) -> int:
                 print(f"step extrapolation (last {args.holdout_last} steps held out), relative error:")
                 print(_table_text(e.per_run))
                 print(f"mean {e.mre_mean:.5f}  worst {e.mre_worst:.5f}  best {e.mre_best:.5f}")
+                print("naive baselines on the same held-out steps (skill = law error / naive error, "
+                      "< 1: the law is better):")
+                print(_table_text(e.per_domain))
+                steps_law = (f"steps law B/s^β + C {e.mre_mean_steps_law:.5f} (skill {e.skill_steps_law:.4f})"
+                             if not e.steps_law_note else f"steps law: {e.steps_law_note}")
+                print(f"pooled: carry-forward {e.mre_mean_carry_forward:.5f} (skill "
+                      f"{e.skill_carry_forward:.4f}); {steps_law}")
             else:
                 print(f"step extrapolation: not applicable — {e.reason}")
             if e.n_excluded_zero_share:

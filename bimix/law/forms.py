@@ -976,6 +976,9 @@ def fit_law(table: pd.DataFrame, form: str = "bimix", method: str = "trf", n_sta
         if not mix:
             raise LawInputError("no domain has a share > 0 in any run: the exponential law has no mixture to use")
     units = _units(table, f, doms, mix)
+    if not units:
+        raise TooFewPointsError(f"the {form} form has nothing to fit: the run table has no rows"
+                                + ("" if mixtures is None else f" for mixtures {list(mixtures)}"))
     m = len(mix)
     fitted, skipped = {}, []
     with _blas_single_thread():

@@ -8,6 +8,29 @@
                         final losses across held-out mixtures.
 ``leave_one_mixture_out`` each mixture held out once, fitted on all others, for each form.
 
+Naive baselines and skill. A law's error means little without the error of a predictor that knows
+no law, so every protocol scores naive predictors on the same held-out points:
+
+``carry_forward`` (Table 1)     each held-out step of a (run, domain) predicted as the loss of the last
+                                fitted evaluation: L̂(s) = L(s_last). A law that cannot beat it has
+                                learnt nothing from the curve's fall.
+``steps law`` (Table 1)         L = B / s^β + C fitted per (domain, mixture) on the same truncated curves
+                                (the ``steps`` form, Eq. 4); skipped when the form is ``steps``. Fitted
+                                per run, ``bimix`` and ``additive`` see one share and reduce to it, so
+                                their skill against it is 1.
+``mixture_blind`` (Table 2)     a held-out mixture's loss for domain i at step s predicted as the
+                                geometric mean, over the fitted mixtures, of their loss for i at s
+                                (each mixture's seeds averaged in log space first): it ignores shares.
+
+Skill = law error / naive error (relative errors, aggregated as the protocol's own metric); for R²
+on log loss, skill = (1 − R²_law) / (1 − R²_null), the ratio of unexplained log-loss variance.
+Skill < 1: the law beats the naive predictor; skill ≈ 1: it adds nothing; NaN where either part is
+undefined. The mixture-blind null gives every held-out mixture the same prediction, so it cannot rank
+them: its Spearman correlation is NaN in :func:`generalise_mixtures` and defined in
+:func:`leave_one_mixture_out`, where each held-out mixture's null uses the other mixtures. Spearman
+correlations over held-out mixtures are reported as ``*_min3`` only with at least 3 held-out mixtures
+(with two, any ranking is ±1).
+
 A form that cannot make a protocol's predictions (``share`` and ``exponential`` have no step variable,
 so they cannot extrapolate in steps; ``steps`` has no share variable, so it cannot generalise to a new
 mixture) is reported as not applicable with the reason, never scored as zero.
@@ -54,6 +77,40 @@ def spearman(a, b) -> float:
     return float(spearmanr(a, b).statistic)
 
 
+def skill(law_error: float, naive_error: float) -> float:
+    """law error / naive error: < 1 where the law beats the naive predictor; NaN if undefined."""
+    law_error, naive_error = float(law_error), float(naive_error)
+    if not (np.isfinite(law_error) and np.isfinite(naive_error)) or naive_error <= 0:
+        return float("nan")
+    return law_error / naive_error
+
+
+def skill_r2(r2_law: float, r2_null: float) -> float:
+    """(1 − R²_law) / (1 − R²_null): the law's unexplained log-loss variance over the null's."""
+    return skill(1.0 - float(r2_law), 1.0 - float(r2_null))
+
+
+MIN_RANKED = 3  # held-out mixtures needed before a Spearman correlation over them is reported
+
+
+def carry_forward(fitted: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
+    """(rows,) the carry-forward prediction: each row's loss predicted as its (run, domain)'s loss at
+    the last step in ``fitted``; NaN where ``fitted`` has no such (run, domain)."""
+    last = (fitted.sort_values("step", kind="stable").drop_duplicates(["run", "domain"], keep="last")
+            .set_index(["run", "domain"])["loss"])
+    return last.reindex(pd.MultiIndex.from_frame(rows[["run", "domain"]])).to_numpy(float)
+
+
+def mixture_blind(fitted: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
+    """(rows,) the mixture-blind null: each row's loss predicted as the geometric mean, over the
+    mixtures in ``fitted``, of their loss for the row's domain at the row's step (a mixture's seeds
+    averaged in log space first); NaN where no fitted mixture has that (domain, step)."""
+    log = fitted.assign(log_loss=np.log(fitted["loss"].to_numpy(float)))
+    per_mix = log.groupby(["domain", "step", "mixture"], sort=False)["log_loss"].mean()
+    geo = np.exp(per_mix.groupby(level=["domain", "step"], sort=False).mean())
+    return geo.reindex(pd.MultiIndex.from_frame(rows[["domain", "step"]])).to_numpy(float)
+
+
 def _final_rows(table: pd.DataFrame) -> pd.DataFrame:
     """Each run's rows at its own last step (runs need not reach the same step)."""
     last = table.groupby("run")["step"].transform("max")
@@ -68,10 +125,14 @@ class Extrapolation:
     form: str
     applicable: bool
     reason: str = ""
-    errors: pd.DataFrame = field(default_factory=pd.DataFrame)  # per held-out point
+    errors: pd.DataFrame = field(default_factory=pd.DataFrame)  # per held-out point, law and naive
     per_run: pd.DataFrame = field(default_factory=pd.DataFrame)  # mean/worst/best over domains
     n_excluded_zero_share: int = 0  # held-out or training rows with r = 0, left out
     failed: pd.DataFrame = field(default_factory=pd.DataFrame)  # (run, reason) not fitted or not scored
+    # runs with no more evaluated steps than are held out: nothing to fit on, left out
+    runs_too_short: tuple[str, ...] = ()
+    per_domain: pd.DataFrame = field(default_factory=pd.DataFrame)  # law vs naive per domain
+    steps_law_note: str = ""  # why the steps-law baseline is not scored, if it is not
 
     @property
     def mre_mean(self) -> float:
@@ -85,13 +146,78 @@ class Extrapolation:
     def mre_best(self) -> float:
         return float(self.per_run["mre_best"].min()) if self.applicable else float("nan")
 
+    def _pooled(self, naive: str) -> tuple[float, float]:
+        """(law's pooled error, naive's) over the points where the naive predictor is scored."""
+        if not self.applicable:
+            return float("nan"), float("nan")
+        e = self.errors[np.isfinite(self.errors[f"rel_error_{naive}"])]
+        return _pooled_mre(e, "rel_error"), _pooled_mre(e, f"rel_error_{naive}")
+
+    @property
+    def mre_mean_carry_forward(self) -> float:
+        """Pooled mean relative error of carry-forward (aggregated as ``mre_mean``)."""
+        return self._pooled("carry_forward")[1]
+
+    @property
+    def skill_carry_forward(self) -> float:
+        """``mre_mean`` / ``mre_mean_carry_forward``: < 1 where the law beats carry-forward."""
+        return skill(*self._pooled("carry_forward"))
+
+    @property
+    def mre_mean_steps_law(self) -> float:
+        """Pooled mean relative error of the per-(domain, mixture) steps law (NaN for form steps)."""
+        return self._pooled("steps_law")[1]
+
+    @property
+    def skill_steps_law(self) -> float:
+        """The law's pooled error over the steps law's, on the points both predict."""
+        return skill(*self._pooled("steps_law"))
+
     def to_json(self) -> dict:
         return {"form": self.form, "applicable": self.applicable, "reason": self.reason,
                 "mre_mean": self.mre_mean, "mre_worst": self.mre_worst, "mre_best": self.mre_best,
                 "n_excluded_zero_share": self.n_excluded_zero_share,
                 "n_failed": len(self.failed),
                 "failed": self.failed.head(20).to_dict(orient="records"),
-                "per_run": self.per_run.to_dict(orient="records")}
+                "per_run": self.per_run.to_dict(orient="records"),
+                "n_runs_too_short": len(self.runs_too_short), "runs_too_short": list(self.runs_too_short),
+                "mre_mean_carry_forward": self.mre_mean_carry_forward,
+                "skill_carry_forward": self.skill_carry_forward,
+                "mre_mean_steps_law": self.mre_mean_steps_law, "skill_steps_law": self.skill_steps_law,
+                "steps_law_note": self.steps_law_note,
+                "per_domain": self.per_domain.to_dict(orient="records")}
+
+
+def _pooled_mre(err: pd.DataFrame, col: str) -> float:
+    """Table 1's pooled metric for one error column: mean over a (run, domain)'s held-out steps, then
+    over the run's domains, then over runs."""
+    if not len(err):
+        return float("nan")
+    dom = err.groupby(["run", "domain"], sort=False)[col].mean()
+    return float(dom.groupby(level="run", sort=False).mean().mean())
+
+
+def _per_domain_skill(err: pd.DataFrame) -> pd.DataFrame:
+    """Per domain: the law's and each naive predictor's mean relative error (mean over held-out
+    steps per run, then over runs) and the skills, each naive compared on the points it predicts."""
+    rows = []
+    for d, g in err.groupby("domain", sort=False):
+        row = {"domain": d, "n_runs": int(g["run"].nunique()), "mre": _pooled_mre(g, "rel_error")}
+        for naive in ("carry_forward", "steps_law"):
+            sub = g[np.isfinite(g[f"rel_error_{naive}"])]
+            law, base = _pooled_mre(sub, "rel_error"), _pooled_mre(sub, f"rel_error_{naive}")
+            row.update({f"mre_{naive}": base, f"skill_{naive}": skill(law, base)})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _failed_units(fit, rows: pd.DataFrame, bad: np.ndarray) -> list:
+    """The failed units behind the rows marked ``bad``, each once: a ``steps`` fit's units are
+    (domain, mixture), the per-domain forms' (domain, None)."""
+    by_mixture = fit.form == "steps"
+    keys = set(zip(rows["domain"].to_numpy()[bad],
+                   rows["mixture"].to_numpy()[bad] if by_mixture else [None] * int(bad.sum())))
+    return [u for key, u in fit.units.items() if u.failure and key in keys]
 
 
 def extrapolate_steps(table: pd.DataFrame, form: str = "bimix", method: str = "trf",
@@ -102,13 +228,19 @@ def extrapolate_steps(table: pd.DataFrame, form: str = "bimix", method: str = "t
     only the step part is identified, which is all a same-mixture prediction needs.
     ``per_run=False`` fits all runs jointly on their truncated curves.
     The relative error of a domain is averaged over its held-out steps; per run the mean, worst and
-    best over domains are reported.
+    best over domains are reported. Carry-forward and the steps law are scored on the same points
+    (module docstring); ``per_domain`` compares them with the law domain by domain.
+    A run with no more evaluated steps than ``holdout_last`` is left out (``runs_too_short``); a
+    run or unit whose fit fails is left out and listed in ``failed``; the rest are scored.
     """
     if holdout_last < 1:
         raise ProtocolError(f"holdout_last must be >= 1, got {holdout_last}")
     if form in ("share", "exponential"):
         return Extrapolation(form=form, applicable=False,
                              reason=f"the {form} law has no step variable: it is fitted per step")
+    n_steps = table.groupby("run", sort=False)["step"].nunique()
+    short = tuple(str(r) for r in n_steps.index[n_steps <= holdout_last])
+    table = table[~table["run"].isin(short)]
     # a run-domain where the domain is absent (r = 0) has no r^-α: left out of the protocol, counted
     zero = (table["r"] <= 0) if form in ("bimix", "additive") else pd.Series(False, index=table.index)
     n_zero = int(zero.sum())
@@ -117,6 +249,7 @@ def extrapolate_steps(table: pd.DataFrame, form: str = "bimix", method: str = "t
     held = rank <= holdout_last
     groups = [(run, table["run"] == run) for run in dict.fromkeys(table["run"])] if per_run \
         else [(None, pd.Series(True, index=table.index))]
+    steps_note = "the form is the steps law" if form == "steps" else ""
     pieces, failed = [], []
     for run, sel in groups:
         train, test = table[sel & ~held], table[sel & held]
@@ -128,23 +261,43 @@ def extrapolate_steps(table: pd.DataFrame, form: str = "bimix", method: str = "t
             continue
         bad = fit.unit_failed(test)
         pred[bad] = np.nan
-        failed += [{"run": run, "reason": f"domain {d!r}: {fit.unit(d).failure}"}
-                   for d in dict.fromkeys(test["domain"][bad])]
+        failed += [{"run": run, "reason": f"domain {u.domain!r}"
+                    + ("" if u.group is None else f", mixture {u.group!r}") + f": {u.failure}"}
+                   for u in _failed_units(fit, test, bad)]
         ok = np.isfinite(pred)
-        pieces.append(test[ok].assign(pred=pred[ok]))
+        steps_pred = np.full(len(test), np.nan)
+        if form != "steps" and all(u.form == "steps" for u in fit.units.values()):
+            # one share per domain: the law's fit is the steps law on the same points
+            steps_pred = pred.copy()
+        elif form != "steps":
+            try:
+                naive = fit_law(train, form="steps", method=method, n_starts=n_starts)
+                steps_pred = naive.predict(test)
+                steps_pred[naive.unit_failed(test)] = np.nan
+            except LawError:  # a steps fit that fails leaves its baseline unscored, not the law
+                pass
+        pieces.append(test[ok].assign(pred=pred[ok], pred_carry_forward=carry_forward(train, test[ok]),
+                                      pred_steps_law=steps_pred[ok]))
     failed = pd.DataFrame(failed, columns=["run", "reason"])
     if not pieces or not sum(len(p) for p in pieces):
-        why = failed["reason"].iloc[0] if len(failed) else "no held-out points"
+        why = failed["reason"].iloc[0] if len(failed) else (
+            f"every run has at most {holdout_last} evaluated steps" if short else "no held-out points")
         return Extrapolation(form=form, applicable=False, reason=f"no run could be fitted ({why})",
-                             n_excluded_zero_share=n_zero, failed=failed)
+                             n_excluded_zero_share=n_zero, failed=failed, runs_too_short=short)
     err = pd.concat(pieces)
     err["rel_error"] = relative_error(err["loss"], err["pred"])
-    err = err[["run", "mixture", "domain", "step", "loss", "pred", "rel_error"]]
+    for naive in ("carry_forward", "steps_law"):
+        err[f"rel_error_{naive}"] = relative_error(err["loss"], err[f"pred_{naive}"])
+    err = err[["run", "mixture", "domain", "step", "loss", "pred", "rel_error", "pred_carry_forward",
+               "rel_error_carry_forward", "pred_steps_law", "rel_error_steps_law"]]
     dom = err.groupby(["run", "mixture", "domain"], sort=False)["rel_error"].mean().reset_index()
     per = dom.groupby(["run", "mixture"], sort=False)["rel_error"].agg(
         mre_mean="mean", mre_worst="max", mre_best="min").reset_index()
+    if not steps_note and not np.isfinite(err["pred_steps_law"]).any():
+        steps_note = "the steps law could not be fitted to any run"
     return Extrapolation(form=form, applicable=True, errors=err.reset_index(drop=True), per_run=per,
-                         n_excluded_zero_share=n_zero, failed=failed)
+                         n_excluded_zero_share=n_zero, failed=failed, runs_too_short=short,
+                         per_domain=_per_domain_skill(err), steps_law_note=steps_note)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -167,6 +320,50 @@ class Generalisation:
     spearman_domains: tuple[str, ...] = ()  # the domains spearman_final averages over
     n_outside_support: int = 0  # predicted rows whose shares leave the range the fit saw
 
+    def _mean(self, col: str) -> float:
+        if not self.applicable or col not in self.per_mixture:
+            return float("nan")
+        return float(self.per_mixture[col].mean())
+
+    @property
+    def r2_log_mean(self) -> float:
+        """The law's R² on log loss: mean over held-out mixtures of their mean over domains."""
+        return self._mean("r2_log_mean")
+
+    @property
+    def r2_log_mean_null(self) -> float:
+        """The mixture-blind null's R², aggregated as ``r2_log_mean``."""
+        return self._mean("r2_log_mean_null")
+
+    @property
+    def skill_r2(self) -> float:
+        """(1 − r2_log_mean) / (1 − r2_log_mean_null): < 1 where the law beats the null."""
+        return skill_r2(self.r2_log_mean, self.r2_log_mean_null)
+
+    @property
+    def mre_final(self) -> float:
+        """The law's relative error of the final loss, mean over held-out mixtures and domains."""
+        return self._mean("mre_final")
+
+    @property
+    def mre_final_null(self) -> float:
+        return self._mean("mre_final_null")
+
+    @property
+    def skill_mre_final(self) -> float:
+        """mre_final / mre_final_null."""
+        return skill(self.mre_final, self.mre_final_null)
+
+    @property
+    def spearman_final_min3(self) -> float:
+        """``spearman_final`` where at least ``MIN_RANKED`` mixtures are held out, else NaN."""
+        return self.spearman_final if len(self.predict) >= MIN_RANKED else float("nan")
+
+    @property
+    def spearman_final_null(self) -> float:
+        """NaN: the null predicts every held-out mixture alike, so it cannot rank them."""
+        return float("nan")
+
     def to_json(self) -> dict:
         out = {"form": self.form, "fit_on": list(self.fit_on), "predict": list(self.predict),
                "applicable": self.applicable, "reason": self.reason,
@@ -174,13 +371,18 @@ class Generalisation:
                "spearman_final_per_domain": self.spearman_final_per_domain,
                "n_excluded_zero_share": self.n_excluded_zero_share, "n_failed": self.n_failed,
                "spearman_domains": list(self.spearman_domains),
-               "n_outside_support": self.n_outside_support, "heldout": {}}
+               "n_outside_support": self.n_outside_support,
+               "r2_log_mean": self.r2_log_mean, "r2_log_mean_null": self.r2_log_mean_null,
+               "skill_r2": self.skill_r2, "mre_final": self.mre_final,
+               "mre_final_null": self.mre_final_null, "skill_mre_final": self.skill_mre_final,
+               "spearman_final_min3": self.spearman_final_min3,
+               "spearman_final_null": self.spearman_final_null, "heldout": {}}
         for _, row in self.per_mixture.iterrows():
             out["heldout"][row["mixture"]] = {k: float(v) for k, v in row.items() if k != "mixture"}
         return out
 
 
-def _score(form, fit_on, predict, fit, held) -> Generalisation:
+def _score(form, fit_on, predict, fit, held, fitted) -> Generalisation:
     pred = fit.predict(held, on_zero_share="nan", on_unfitted="nan")
     failed = fit.unit_failed(held)
     pred[failed] = np.nan
@@ -193,16 +395,29 @@ def _score(form, fit_on, predict, fit, held) -> Generalisation:
                               n_excluded_zero_share=int((~ok).sum()))
     pts = held[ok].assign(pred=pred[ok])
     pts["outside_support"] = outside_support(fit, pts)
+    pts["pred_null"] = mixture_blind(fitted, pts)
     rows = []
     for (mix, d), g in pts.groupby(["mixture", "domain"], sort=False):
         fin = _final_rows(g)
-        rows.append({"mixture": mix, "domain": d, "r2_log": r2_log(g["loss"], g["pred"]),
-                     "mre_final": float(relative_error(fin["loss"], fin["pred"]).mean()),
-                     "final_loss": float(fin["loss"].mean()), "final_pred": float(fin["pred"].mean())})
+        row = {"mixture": mix, "domain": d, "r2_log": r2_log(g["loss"], g["pred"]),
+               "mre_final": float(relative_error(fin["loss"], fin["pred"]).mean()),
+               "final_loss": float(fin["loss"].mean()), "final_pred": float(fin["pred"].mean())}
+        # the null is scored where it has a prediction: steps some fitted mixture also reached
+        gn = g[np.isfinite(g["pred_null"])]
+        fn = _final_rows(gn)
+        row.update({"r2_log_null": r2_log(gn["loss"], gn["pred_null"]) if len(gn) else float("nan"),
+                    "mre_final_null": float(relative_error(fn["loss"], fn["pred_null"]).mean())
+                    if len(fn) else float("nan"),
+                    "final_pred_null": float(fn["pred_null"].mean()) if len(fn) else float("nan")})
+        rows.append(row)
     per_domain = pd.DataFrame(rows)
     per_mix = per_domain.groupby("mixture", sort=False).agg(
         r2_log_mean=("r2_log", "mean"), r2_log_worst=("r2_log", "min"), r2_log_best=("r2_log", "max"),
-        mre_final=("mre_final", "mean"), mre_final_worst=("mre_final", "max")).reset_index()
+        mre_final=("mre_final", "mean"), mre_final_worst=("mre_final", "max"),
+        r2_log_mean_null=("r2_log_null", "mean"), r2_log_worst_null=("r2_log_null", "min"),
+        mre_final_null=("mre_final_null", "mean")).reset_index()
+    per_mix["skill_r2"] = [skill_r2(a, b) for a, b in zip(per_mix["r2_log_mean"], per_mix["r2_log_mean_null"])]
+    per_mix["skill_mre_final"] = [skill(a, b) for a, b in zip(per_mix["mre_final"], per_mix["mre_final_null"])]
     # mixtures are compared over the same domains: those predicted for every held-out mixture
     n_mix = per_domain["mixture"].nunique()
     common = per_domain.groupby("domain")["mixture"].transform("nunique") == n_mix
@@ -231,7 +446,7 @@ def generalise_mixtures(table: pd.DataFrame, fit_on: Sequence[str], predict: Seq
     fit = fit_law(table, form=form, method=method, n_starts=n_starts, mixtures=fit_on)
     held = table[table["mixture"].isin(list(predict))]
     try:
-        return _score(form, fit_on, predict, fit, held)
+        return _score(form, fit_on, predict, fit, held, table[table["mixture"].isin(list(fit_on))])
     except NotPredictableError as exc:
         return Generalisation(form=form, fit_on=tuple(fit_on), predict=tuple(predict),
                               applicable=False, reason=str(exc))
@@ -241,7 +456,9 @@ def leave_one_mixture_out(table: pd.DataFrame, forms: Sequence[str] = ("bimix",)
                           n_starts: int = 8) -> pd.DataFrame:
     """Each mixture held out once and predicted by a fit on all the others, for each form, on the
     same splits. One row per (form, held-out mixture); ``spearman_final`` (one value per form) ranks
-    the held-out mixtures' mean final losses, each predicted by the fit that did not see it."""
+    the held-out mixtures' mean final losses, each predicted by the fit that did not see it.
+    Beside the law's scores each row has the mixture-blind null's (``*_null``) and the skills;
+    ``spearman_final_min3`` and ``spearman_final_null`` rank with at least 3 scored mixtures."""
     mixtures = list(dict.fromkeys(table["mixture"]))
     rows = []
     for form in forms:
@@ -256,18 +473,24 @@ def leave_one_mixture_out(table: pd.DataFrame, forms: Sequence[str] = ("bimix",)
             row = {"form": form, "heldout": mix, "applicable": g.applicable, "reason": g.reason}
             if g.applicable:
                 row.update(g.per_mixture.iloc[0].drop("mixture").to_dict())
-                finals.append(g.per_domain[["mixture", "domain", "final_loss", "final_pred"]])
+                finals.append(g.per_domain[["mixture", "domain", "final_loss", "final_pred",
+                                            "final_pred_null"]])
             rows.append(row)
-        rho = float("nan")
+        rho = rho_null = float("nan")
+        n_ranked = len(finals)
         if len(finals) >= 2:
             # every held-out mixture averaged over the same domains: those predicted for all of them
             f = pd.concat(finals, ignore_index=True)
             common = f.groupby("domain")["mixture"].transform("nunique") == f["mixture"].nunique()
-            mean = f[common].groupby("mixture")[["final_loss", "final_pred"]].mean()
+            mean = f[common].groupby("mixture")[["final_loss", "final_pred", "final_pred_null"]].mean()
             rho = spearman(mean["final_loss"], mean["final_pred"])
+            # each held-out mixture's null comes from the other mixtures, so here the null can rank
+            rho_null = spearman(mean["final_loss"], mean["final_pred_null"])
         for row in rows:
             if row["form"] == form:
                 row["spearman_final"] = rho
+                row["spearman_final_min3"] = rho if n_ranked >= MIN_RANKED else float("nan")
+                row["spearman_final_null"] = rho_null if n_ranked >= MIN_RANKED else float("nan")
     return pd.DataFrame(rows)
 
 
@@ -276,7 +499,9 @@ def compare_forms(table: pd.DataFrame, fit_on: Sequence[str], predict: Sequence[
                   n_starts: int = 8) -> pd.DataFrame:
     """Both protocols for every form on identical splits: one row per form with the held-out
     mixtures' R² (mean of per-mixture means, and the worst domain) and the step-extrapolation
-    error (mean, worst); NaN with a reason where a form does not apply."""
+    error (mean, worst); beside them the naive baselines' scores and the skills (``*_null``,
+    ``skill_*``, ``extrap_*_carry_forward``, ``extrap_skill_steps_law``; module docstring); NaN with
+    a reason where a form does not apply."""
     rows = []
     for form in forms:
         try:
@@ -293,6 +518,11 @@ def compare_forms(table: pd.DataFrame, fit_on: Sequence[str], predict: Sequence[
             "mre_final_heldout": float(g.per_mixture["mre_final"].mean()) if g.applicable else np.nan,
             "spearman_final": g.spearman_final,
             "extrap_mre_mean": e.mre_mean, "extrap_mre_worst": e.mre_worst,
+            "r2_log_mean_null": g.r2_log_mean_null, "skill_r2": g.skill_r2,
+            "mre_final_null": g.mre_final_null, "skill_mre_final": g.skill_mre_final,
+            "extrap_mre_carry_forward": e.mre_mean_carry_forward,
+            "extrap_skill_carry_forward": e.skill_carry_forward,
+            "extrap_skill_steps_law": e.skill_steps_law,
             "note": "; ".join(x for x in (
                 "" if g.applicable else f"mixtures: {g.reason}",
                 "" if e.applicable else f"steps: {e.reason}") if x),
@@ -387,7 +617,8 @@ def lomo_points(table: pd.DataFrame, form: str = "bimix", method: str = "trf",
     mixtures cannot identify (e.g. a single distinct share left) is skipped with its reason rather
     than failing the whole mixture; the exponential law uses every domain's share, so it is fitted
     on all domains at once. Returns ``(points with a pred column, skipped (heldout, domain, reason))``;
-    rows with r = 0 in an r^-α form are skipped and counted there."""
+    rows with r = 0 in an r^-α form are skipped and counted there. ``pred_null`` is the
+    mixture-blind null from the same training mixtures (:func:`mixture_blind`)."""
     mixtures = list(dict.fromkeys(table["mixture"]))
     domains = list(dict.fromkeys(table["domain"]))
     groups = [domains] if form == "exponential" else [[d] for d in domains]
@@ -420,9 +651,10 @@ def lomo_points(table: pd.DataFrame, form: str = "bimix", method: str = "trf",
                                           "skipped) cannot be predicted"})
             ok = np.isfinite(pred)
             pieces.append(test[ok].assign(pred=pred[ok], heldout=mix,
-                                          outside_support=outside_support(fit, test[ok])))
+                                          outside_support=outside_support(fit, test[ok]),
+                                          pred_null=mixture_blind(train, test[ok])))
     points = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame(
-        columns=[*table.columns, "pred", "heldout"])
+        columns=[*table.columns, "pred", "heldout", "outside_support", "pred_null"])
     return points, pd.DataFrame(skipped, columns=["heldout", "domain", "reason"])
 
 
@@ -450,12 +682,21 @@ def outside_support(fit, rows: pd.DataFrame) -> np.ndarray:
 def pooled_scores(points: pd.DataFrame, by: str | Sequence[str] = "domain") -> pd.DataFrame:
     """R² on log loss and mean relative error of predicted points (columns ``loss``, ``pred``),
     pooled within each group of ``by``: e.g. per domain over every held-out mixture and step, which
-    is defined even where a run has one step only (RegMix)."""
+    is defined even where a run has one step only (RegMix). With a ``pred_null`` column, the
+    mixture-blind null's scores and the skills beside them, on the points the null predicts."""
     rows = []
     for key, g in points.groupby(by, sort=False):
-        rows.append({**dict(zip([by] if isinstance(by, str) else by, key if isinstance(key, tuple) else (key,))),
-                     "n_points": len(g), "r2_log": r2_log(g["loss"], g["pred"]),
-                     "mre": float(relative_error(g["loss"], g["pred"]).mean())})
+        row = {**dict(zip([by] if isinstance(by, str) else by, key if isinstance(key, tuple) else (key,))),
+               "n_points": len(g), "r2_log": r2_log(g["loss"], g["pred"]),
+               "mre": float(relative_error(g["loss"], g["pred"]).mean())}
+        if "pred_null" in g:
+            gn = g[np.isfinite(g["pred_null"].to_numpy(float))]
+            law_r2, law_mre = r2_log(gn["loss"], gn["pred"]), float(relative_error(gn["loss"], gn["pred"]).mean())
+            null_r2 = r2_log(gn["loss"], gn["pred_null"])
+            null_mre = float(relative_error(gn["loss"], gn["pred_null"]).mean())
+            row.update({"r2_log_null": null_r2, "mre_null": null_mre, "skill_r2": skill_r2(law_r2, null_r2),
+                        "skill_mre": skill(law_mre, null_mre)})
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -463,14 +704,20 @@ def lomo_summary(table: pd.DataFrame, forms: Sequence[str], method: str = "trf",
                  n_starts: int = 8) -> dict[str, dict]:
     """Per form, leave-one-mixture-out over ``table`` (:func:`lomo_points`, identical splits) summed up:
     mean and worst relative error of the held-out points, how many points and held-out mixtures were
-    scored, and how many (held-out mixture, domain) pairs were skipped."""
+    scored, and how many (held-out mixture, domain) pairs were skipped; beside them the mixture-blind
+    null's mean relative error on the same points and the skill (law / null)."""
     out = {}
     for form in forms:
         pts, skipped = lomo_points(table, form=form, method=method, n_starts=n_starts)
         err = relative_error(pts["loss"], pts["pred"]) if len(pts) else np.array([np.nan])
+        null = relative_error(pts["loss"], pts["pred_null"]) if len(pts) else np.array([np.nan])
+        both = np.isfinite(null)
         out[form] = {"mean_rel_error": float(np.mean(err)), "worst_rel_error": float(np.max(err)),
                      "n_points": int(len(pts)), "n_heldout": int(pts["heldout"].nunique()) if len(pts) else 0,
-                     "n_skipped": int(len(skipped))}
+                     "n_skipped": int(len(skipped)),
+                     "mean_rel_error_null": float(np.mean(null[both])) if both.any() else float("nan"),
+                     "skill_rel_error": skill(np.mean(err[both]), np.mean(null[both])) if both.any()
+                     else float("nan")}
     return out
 
 

@@ -36,19 +36,23 @@ def paired_differences(finals: pd.DataFrame, reference: str, mixtures: Sequence[
 
 def table1_by_seed(table: pd.DataFrame, holdout_last: int = 1, n_starts: int = 8) -> dict[int, dict]:
     """Table 1 per seed: mean, worst and best relative error of the extrapolated last step(s) over
-    the seed's runs and domains."""
+    the seed's runs and domains; beside them carry-forward's mean error and the law's skill against
+    it (:mod:`bimix.law.protocols`: law error / naive error)."""
     out = {}
     for seed, rows in table.groupby("seed"):
         ext = extrapolate_steps(rows, holdout_last=holdout_last, n_starts=n_starts)
         if ext.applicable:
-            out[int(seed)] = {"mre_mean": ext.mre_mean, "mre_worst": ext.mre_worst, "mre_best": ext.mre_best}
+            out[int(seed)] = {"mre_mean": ext.mre_mean, "mre_worst": ext.mre_worst, "mre_best": ext.mre_best,
+                              "mre_carry_forward": ext.mre_mean_carry_forward,
+                              "skill_carry_forward": ext.skill_carry_forward}
     return out
 
 
 def table2_by_seed(table: pd.DataFrame, fit_on: Sequence[str], predict: Sequence[str],
                    n_starts: int = 8) -> dict[int, dict[str, dict]]:
     """Table 2 per seed: the law fitted on one seed's ``fit_on`` runs predicts that seed's ``predict``
-    runs; per held-out mixture the mean and worst R² over domains. Seeds lacking a run are skipped."""
+    runs; per held-out mixture the mean and worst R² over domains, and the mixture-blind null's mean
+    R² with the law's skill against it ((1 − R²_law) / (1 − R²_null)). Seeds lacking a run are skipped."""
     out = {}
     for seed, rows in table.groupby("seed"):
         present = set(rows["mixture"])
@@ -58,7 +62,11 @@ def table2_by_seed(table: pd.DataFrame, fit_on: Sequence[str], predict: Sequence
         if gen.applicable:
             per = gen.per_mixture.set_index("mixture")
             out[int(seed)] = {m: {"mean": float(per.loc[m, "r2_log_mean"]), "worst": float(per.loc[m, "r2_log_worst"]),
-                                  "mre_final": float(per.loc[m, "mre_final"])} for m in predict}
+                                  "mre_final": float(per.loc[m, "mre_final"]),
+                                  "r2_null": float(per.loc[m, "r2_log_mean_null"]),
+                                  "skill_r2": float(per.loc[m, "skill_r2"]),
+                                  "mre_final_null": float(per.loc[m, "mre_final_null"]),
+                                  "skill_mre_final": float(per.loc[m, "skill_mre_final"])} for m in predict}
     return out
 
 

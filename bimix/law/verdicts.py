@@ -178,6 +178,18 @@ def speedup_rule(speedups: Sequence[float], reached: bool = True, paper: float =
     return Verdict(outcome, rule, iv.text("{:.2f}", 1, "×") if iv else "")
 
 
+def skill_rule(skills: Sequence[float], naive: str) -> Verdict:
+    """Claim "the law predicts better than ``naive``" from per-seed skills (law error / naive error,
+    or (1 − R²_law) / (1 − R²_null); :mod:`bimix.law.protocols`). A law that meets a paper's threshold
+    but not its naive baseline has not shown what the threshold was meant to show."""
+    outcome, iv = at_most(skills, 1.0, "skill")
+    if outcome == AGREES and iv is not None and iv.hi == 1.0:
+        outcome = INCONCLUSIVE  # as good as the naive predictor is not better
+    rule = (f"skill = law error / {naive} error; agrees when its 95 % interval over seeds lies below 1 "
+            f"(the law beats {naive}), disagrees when it lies above 1, else inconclusive")
+    return Verdict(outcome, rule, f"skill {iv.text()}" if iv else "")
+
+
 def chain_rule_rule(gap: float | None) -> Verdict:
     rule = (f"agrees when |JE − H(first) − CE| over the paper's tables is at most {CHAIN_RULE_MAX_GAP:g} "
             f"(their 4-decimal rounding); no noise involved")
