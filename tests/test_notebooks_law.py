@@ -103,6 +103,11 @@ def test_notebook_05_on_a_synthetic_sweep(tmp_path):
     assert res["lomo"]["bimix"]["r2_log_pooled"] > 0.99 and res["lomo"]["bimix"]["n_skipped"] == 0
     assert set(res["lomo"]["bimix"]["heldout"]) == set(SWEEP_NAMES)
     assert res["seeds"]["n_seeds_max"] == 2 and 0 < res["seeds"]["log_std_mean"] < 2 * NOISE
+    # the data follow the law, so it beats both naive predictors (skill < 1) and the mixture-blind null
+    # is worse than the law on the held-out mixtures
+    naive = res["naive"]
+    assert 0 < naive["table1_skill_carry_forward"] < 1
+    assert naive["table2_r2_log_mean_null"] < naive["table2_r2_log_mean"] and naive["table2_skill_r2"] < 1
     # no interaction in the data: the spread at equal share is seed noise
     assert 0.3 < res["interaction"]["ratio_to_seed_noise"] < 2
     for name in ("fig1_loss_vs_steps", "fig2_loss_vs_share", "fig3_predicted_vs_observed",
