@@ -45,15 +45,25 @@ NOT_APPLICABLE = "not applicable"
 def save_figure(fig: "matplotlib.figure.Figure", name: str, figures_dir: str | os.PathLike,
                 dpi: int = 150) -> dict[str, Path]:
     """Write ``figures_dir/name.pdf`` and ``figures_dir/name.png`` atomically, with deterministic
-    metadata; returns both paths."""
+    metadata; returns both paths. When both files exist and the new PNG is the same picture as the one
+    there (:func:`bimix.compendium.outputs.images_equivalent`: differences from the processor's last
+    bits only), neither is rewritten, so a committed figure reproduces on any machine."""
+    import io
+
+    from bimix.compendium.outputs import images_equivalent
+
     figures_dir = Path(figures_dir)
     figures_dir.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for fmt, metadata in (("pdf", _PDF_METADATA), ("png", _PNG_METADATA)):
-        target = figures_dir / f"{name}.{fmt}"
-        with atomic_path(target) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=metadata, bbox_inches="tight")
-        paths[fmt] = target
+    paths = {fmt: figures_dir / f"{name}.{fmt}" for fmt in ("pdf", "png")}
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, metadata=_PNG_METADATA, bbox_inches="tight")
+    png = buffer.getvalue()
+    if paths["pdf"].is_file() and paths["png"].is_file() and images_equivalent(paths["png"].read_bytes(), png):
+        return paths
+    with atomic_path(paths["pdf"]) as tmp:
+        fig.savefig(tmp, format="pdf", dpi=dpi, metadata=_PDF_METADATA, bbox_inches="tight")
+    with atomic_path(paths["png"]) as tmp:
+        tmp.write_bytes(png)
     return paths
 
 
