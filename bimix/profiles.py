@@ -120,7 +120,8 @@ _PROXY_CPU = ProxyConfig(  # chosen by the regime study (notebook 08, configs/re
     # law's power law in steps cannot follow (Table 1 error 1.6-2.2 % vs 0.9 %), and ends 0.44 nats higher.
     train=TrainConfig(batch_size=32, steps=300, lr=2e-3, n_evals=16, eval_sequences=32, checkpoint_every=100,
                       decay_factor=1.0),
-    mixtures=("baseline", "doremi", "se", "ce", "je", "vne"),
+    # skewed and uniform: the baselines claims 3-4 need beside natural (bimix.data.mixtures.baselines)
+    mixtures=("baseline", "doremi", "se", "ce", "je", "vne", "skewed", "uniform"),
     seeds=(0, 1, 2),
     single_seed_mixtures=("div0", "div1", "div2", "div3"),
     workers=2,  # two single-thread processes: ~30 % more tokens/s than one two-thread process here

@@ -97,6 +97,12 @@ def test_notebook_06_after_03_trains_only_the_optimum(smoke_store, private_check
     assert set(sweep["final_average_loss"]) >= {"baseline", "doremi", "se", "ce", "je", "vne"}
     assert all(0 < v < math.log(smoke_store.vocab_size) for v in sweep["final_average_loss"].values())
     assert sweep["best_mixture"] == min(sweep["final_average_loss"], key=sweep["final_average_loss"].get)
+    # claims 3-4: each entropy mixture's paired difference from the baseline(s) the sweep trained
+    rows = {(r["baseline"], r["mixture"]): r for r in sweep["claim34"]}
+    by_seed = sweep["final_average_by_seed"]
+    for m in ("se", "ce", "je", "vne"):
+        assert rows[("baseline", m)]["mean_diff"] == pytest.approx(by_seed[m]["0"] - by_seed["baseline"]["0"])
+        assert rows[("baseline", m)]["outcome"] == "one seed"
     res = read_json(out / "results" / "06_optimize_mixture.json")
 
     # the optimum: on the simplex, within its epoch caps, saved with its provenance

@@ -55,15 +55,19 @@ def save_figure(fig: "matplotlib.figure.Figure", name: str, figures_dir: str | o
     figures_dir = Path(figures_dir)
     figures_dir.mkdir(parents=True, exist_ok=True)
     paths = {fmt: figures_dir / f"{name}.{fmt}" for fmt in ("pdf", "png")}
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, metadata=_PNG_METADATA, bbox_inches="tight")
-    png = buffer.getvalue()
-    if paths["pdf"].is_file() and paths["png"].is_file() and images_equivalent(paths["png"].read_bytes(), png):
+    rendered = {}
+    # PDF first, then PNG: a constrained layout is settled by the first renderer that draws the figure,
+    # so the order is part of what the PNG looks like
+    for fmt, metadata in (("pdf", _PDF_METADATA), ("png", _PNG_METADATA)):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=fmt, dpi=dpi, metadata=metadata, bbox_inches="tight")
+        rendered[fmt] = buffer.getvalue()
+    if paths["pdf"].is_file() and paths["png"].is_file() and \
+            images_equivalent(paths["png"].read_bytes(), rendered["png"]):
         return paths
-    with atomic_path(paths["pdf"]) as tmp:
-        fig.savefig(tmp, format="pdf", dpi=dpi, metadata=_PDF_METADATA, bbox_inches="tight")
-    with atomic_path(paths["png"]) as tmp:
-        tmp.write_bytes(png)
+    for fmt, data in rendered.items():
+        with atomic_path(paths[fmt]) as tmp:
+            tmp.write_bytes(data)
     return paths
 
 

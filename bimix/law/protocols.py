@@ -766,6 +766,35 @@ def steps_to_reach(steps, losses, target: float) -> float:
     return float(np.exp(np.log(s[i - 1]) + t * (np.log(s[i]) - np.log(s[i - 1]))))
 
 
+def end_slope(steps, losses, last: int = 4) -> float:
+    """How fast a loss curve still falls at its end: minus the least-squares slope of the loss against
+    log step over its last ``last`` evaluations, in nats per e-fold of steps (positive while it falls).
+
+        L(s) ≈ a − b · ln s  over the last evaluations,   end_slope = b.
+
+    NaN with fewer than two finite evaluations."""
+    s, y = np.asarray(steps, float), np.asarray(losses, float)
+    ok = np.isfinite(s) & np.isfinite(y) & (s > 0)
+    s, y = s[ok], y[ok]
+    order = np.argsort(s)
+    s, y = s[order][-last:], y[order][-last:]
+    if len(s) < 2:
+        return float("nan")
+    return float(-np.polyfit(np.log(s), y, 1)[0])
+
+
+def gain_as_step_ratio(gain_nats: float, slope: float) -> float:
+    """The step ratio a final-loss gain is worth on the reference's own curve: a reference still falling
+    ``slope`` nats per e-fold of steps (:func:`end_slope`) needs about exp(gain / slope) times its steps
+    to lose ``gain_nats`` more (first order: it keeps its final rate). This makes a gain in nats
+    comparable across scales whose curves fall at different rates; a step ratio alone is not (the same
+    2.5x is a large gain on a flat curve and a small one on a steep curve). NaN when the slope is not
+    positive."""
+    if not (np.isfinite(gain_nats) and np.isfinite(slope)) or slope <= 0:
+        return float("nan")
+    return float(np.exp(gain_nats / slope))
+
+
 def _run_seconds(sidecars: Sequence[dict]) -> tuple[float, str]:
     devices = sorted({str(sc.get("device", "?")).split(":")[0] for sc in sidecars})
     return float(sum(sc.get("wall_time_s") or 0.0 for sc in sidecars)), "+".join(devices) or "-"

@@ -107,9 +107,27 @@ def step_ratios_by_seed(speedups: Mapping[str, Mapping[int, float]], slower: str
     return out
 
 
+def seeds_needed(mean: float, std: float, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Paired seeds needed to tell a mean difference ``mean`` from 0 with seed spread ``std``: a two-sided
+    test at level ``alpha`` with probability ``power`` of deciding, normal approximation
+
+        n = ((z_(1-alpha/2) + z_power) * std / |mean|)^2      (about 7.85 (std/mean)^2 at 0.05 and 0.8),
+
+    rounded up (a t-test needs one or two more at these sizes). NaN when std is unknown (one seed);
+    inf when the mean is 0."""
+    from scipy.stats import norm
+
+    if not (math.isfinite(mean) and math.isfinite(std)):
+        return math.nan
+    if mean == 0:
+        return math.inf
+    return float(math.ceil(((norm.ppf(1 - alpha / 2) + norm.ppf(power)) * std / abs(mean)) ** 2))
+
+
 def spread_summary(values: Sequence[float]) -> dict:
-    """Mean, standard deviation and count of finite values (for JSON)."""
+    """Mean, standard deviation, count and :func:`seeds_needed` of finite values (for JSON)."""
     x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
-    return {"mean": float(x.mean()) if len(x) else math.nan,
-            "std": float(x.std(ddof=1)) if len(x) > 1 else math.nan, "n": int(len(x)),
-            "values": [float(v) for v in x]}
+    mean = float(x.mean()) if len(x) else math.nan
+    std = float(x.std(ddof=1)) if len(x) > 1 else math.nan
+    return {"mean": mean, "std": std, "n": int(len(x)), "values": [float(v) for v in x],
+            "seeds_needed": seeds_needed(mean, std)}

@@ -640,23 +640,29 @@ def _train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
 # ----------------------------------------------------------------------------------------- mixtures
 def resolve_mixture(name: str, store) -> dict[str, float]:
     """Weights (domain -> r, store order) of a named mixture: a file ``store.mixtures_dir/<name>.json``,
-    else a built-in: ``natural`` or ``baseline`` (train-token shares), ``uniform``, or ``div<k>``
-    (the k-th diverse mixture, see :func:`diverse_mixture`)."""
+    else a built-in: ``natural`` or ``baseline`` (train-token shares), ``skewed`` (the natural shares made
+    as uneven as the paper's Pile Baseline, :func:`bimix.data.mixtures.skewed`), ``uniform``, or
+    ``div<k>`` (the k-th diverse mixture, see :func:`diverse_mixture`)."""
     from bimix.data.mixtures import load_named
 
     domains = tuple(store.domains)
     folder = Path(store.mixtures_dir)
     if (folder / f"{name}.json").is_file():
         return dict(zip(domains, load_named(name, folder, domains=domains).array(domains).tolist()))
-    if name in ("natural", "baseline"):
+    if name in ("natural", "baseline", "skewed"):
         counts = np.array([len(store.tokens(d, "train")) for d in domains], dtype=np.float64)
-        return dict(zip(domains, (counts / counts.sum()).tolist()))
+        shares = dict(zip(domains, (counts / counts.sum()).tolist()))
+        if name == "skewed":
+            from bimix.data.mixtures import Mixture, skewed
+
+            return dict(skewed(Mixture("natural", shares)).weights)
+        return shares
     if name == "uniform":
         return {d: 1.0 / len(domains) for d in domains}
     if name.startswith("div") and name[3:].isdigit():
         return dict(zip(domains, diverse_mixture(len(domains), int(name[3:])).tolist()))
     raise TrainError(f"unknown mixture {name!r}: no {name}.json in {folder} and not a built-in "
-                     f"(natural, baseline, uniform, div<k>)")
+                     f"(natural, baseline, skewed, uniform, div<k>)")
 
 
 def diverse_mixture(m: int, k: int, floor: float = 0.02, concentration: float = 0.5) -> np.ndarray:

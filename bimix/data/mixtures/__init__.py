@@ -23,13 +23,13 @@ Modules, one concern each (this file only re-exports their public names):
 - :mod:`~bimix.data.mixtures.mixture`: the :class:`Mixture` type, ``MixtureError`` and the validation;
 - :mod:`~bimix.data.mixtures.publications`: the published mixtures shipped in ``pile/`` and ``slimpajama/``;
 - :mod:`~bimix.data.mixtures.store`: JSON files, named mixtures in a folder, and ``load_mixture``;
-- :mod:`~bimix.data.mixtures.baselines`: the ``uniform`` and ``natural`` mixtures of a corpus;
+- :mod:`~bimix.data.mixtures.baselines`: the ``uniform``, ``natural`` and ``skewed`` mixtures of a corpus;
 - :mod:`~bimix.data.mixtures.convert`: DoReMi JSON, ``interleave_datasets`` probabilities, ``largest_remainder``.
 
 Only numpy is imported here; nothing happens at import.
 """
 
-from bimix.data.mixtures.baselines import natural, uniform
+from bimix.data.mixtures.baselines import PILE_BASELINE_RATIO, natural, skewed, uniform
 from bimix.data.mixtures.convert import (from_doremi_json, from_interleave_probabilities, largest_remainder,
                                          to_doremi_json, to_interleave_probabilities)
 from bimix.data.mixtures.mixture import SUM_TOLERANCE, Mixture, MixtureError
@@ -47,6 +47,8 @@ __all__ = [
     "list_published",
     "uniform",
     "natural",
+    "skewed",
+    "PILE_BASELINE_RATIO",
     "save_named",
     "load_named",
     "list_named",
