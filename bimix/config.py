@@ -12,7 +12,9 @@
 TOML because Python 3.11 reads it with the standard library (``tomllib``): no new dependency, and its
 types (int, float, string, bool, arrays, tables) map one-to-one onto the dataclasses' fields. Every key
 is checked against the dataclass it lands in: an unknown key or a wrong type is refused with the key's
-dotted path. The resolved profile is data (:func:`profile_dict`); its hash names the profile when the
+dotted path, and so is a value that parses but cannot train (0 steps, an infinite learning rate, no
+seeds, a name that is not one path component: :func:`bimix.profiles.profile_problems`), before any
+work starts. The resolved profile is data (:func:`profile_dict`); its hash names the profile when the
 file does not, so two different configs never share a run folder name or a notebook result.
 """
 
@@ -102,16 +104,6 @@ def config_from_dict(data: dict, source: str = "config") -> Profile:
     return profile
 
 
-def check_values(profile: Profile, source: str = "config") -> None:
-    """Refuse, before any work, a profile with a value that cannot train (bimix.profiles.profile_problems):
-    one message naming the source and the first key, with a count of the others."""
-    problems = profile_problems(profile)
-    if problems:
-        (key, what), rest = problems[0], problems[1:]
-        more = f" (and {len(rest)} more: {', '.join(k for k, _ in rest)})" if rest else ""
-        raise ConfigError(f"{source}: {key}: {what}{more}")
-
-
 def use_config(profile: str, config: str | os.PathLike = "") -> str:
     """For a notebook: with a config file, register its profile in this kernel and return its name
     (``profile`` may already be that name, or its base profile); without one, ``profile`` unchanged."""
@@ -177,3 +169,13 @@ def _coerce(current, hint, value, path: str, source: str):
             raise ConfigError(f"{source}: {path}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
         return value
     raise ConfigError(f"{source}: {path}: cannot be set from a config file")
+
+
+def check_values(profile: Profile, source: str = "config") -> None:
+    """Refuse, before any work, a profile with a value that cannot train (bimix.profiles.profile_problems):
+    one message naming the source and the first key, with a count of the others."""
+    problems = profile_problems(profile)
+    if problems:
+        (key, what), rest = problems[0], problems[1:]
+        more = f" (and {len(rest)} more: {', '.join(k for k, _ in rest)})" if rest else ""
+        raise ConfigError(f"{source}: {key}: {what}{more}")
