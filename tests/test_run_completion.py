@@ -15,8 +15,9 @@ import pandas as pd
 import pytest
 import torch
 
+from bimix.config import config_hash, load_config
 from bimix.data.runs import read_runs
-from bimix.profiles import get_profile
+from bimix.profiles import get_profile, register
 from bimix.train import proxy, sweep
 
 SMOKE = get_profile("smoke").proxy
@@ -45,18 +46,16 @@ def sorted_rows(csv_path) -> pd.DataFrame:
     return read_runs(csv_path).sort_values(["step", "domain"]).reset_index(drop=True)
 
 
-def test_a_deleted_table_is_written_back_from_the_finished_checkpoint(smoke_store, tmp_path):
+def test_a_deleted_table_is_written_back_from_the_finished_checkpoint(smoke_store, tmp_path, one_thread):
     out = tmp_path / "table"
-    cmd = ("train", "--profile", "smoke", "--mixture", "uniform", "--steps", str(STEPS), "--threads", "1",
-           "--out", str(out))
-    first = bimix(*cmd)
-    assert first.returncode == 0, first.stderr[-2000:]
-    rows = sorted_rows(out / "runs.csv")
     spec = proxy.make_spec("smoke", "uniform", smoke_store, config=proxy.override_config(SMOKE, steps=STEPS))
+    proxy.train_run(spec, smoke_store, out_dir=out, resume=False)  # the run `train` below names
+    rows = sorted_rows(out / "runs.csv")
     assert torch.load(proxy.checkpoint_path(spec, out), weights_only=False)["state"]["step"] == STEPS
 
     shutil.rmtree(out)  # the table folder goes; the finished checkpoint stays in the cache
-    again = bimix(*cmd)
+    again = bimix("train", "--profile", "smoke", "--mixture", "uniform", "--steps", str(STEPS), "--threads", "1",
+                  "--out", str(out))
     assert again.returncode == 0, again.stderr[-2000:]
     assert f"{spec.run_id}: complete at step {STEPS}" in again.stdout
     pd.testing.assert_frame_equal(sorted_rows(out / "runs.csv"), rows, check_exact=True)
@@ -74,6 +73,8 @@ def test_complete_needs_every_row_and_a_sweep_restores_them(smoke_store, tmp_pat
 
     lines = full.splitlines(keepends=True)
     csv_path.write_text("".join(lines[:-1]))  # one domain's row at the last step is gone
+    assert not proxy.is_complete(spec, tmp_path)
+    csv_path.write_text("")  # created by a writer killed before its header
     assert not proxy.is_complete(spec, tmp_path)
     csv_path.unlink()  # the sidecar still says complete
     assert json.loads((tmp_path / "sidecars" / f"{spec.run_id}.json").read_text())["status"] == "complete"
@@ -126,5 +127,8 @@ def test_two_configs_with_one_name_cannot_share_a_table(smoke_store, tmp_path):
     assert "Traceback" not in refused.stderr
     assert line.startswith("error: profile 'shared-name'") and "different config with the same name" in line
     assert len(list((out / "sidecars").glob("*.json"))) == 1  # nothing of the second config was written
-    again = bimix(*args, "--config", str(first))  # the same file again is welcome
-    assert again.returncode == 0, again.stderr[-2000:]
+
+    profile = register(load_config(first))  # the same file again is welcome (in this process: cheaper)
+    spec = proxy.make_spec(profile.name, "uniform", smoke_store, config=profile.proxy)
+    assert proxy.train_run(spec, smoke_store, out_dir=out)["config_hash"] == config_hash(profile)
+    assert proxy.is_complete(spec, out)

@@ -500,6 +500,8 @@ def table_rows(csv_path: str | os.PathLike) -> dict[str, frozenset]:
     rows: dict[str, set] = {}
     with open(path, encoding="utf-8", newline="") as fh:
         header = fh.readline().rstrip("\n").split(",")
+        if header == [""]:
+            return {}  # created, header not yet written: no rows
         if tuple(header) != RUN_COLUMNS:
             raise TrainError(f"{path}: header {header} is not the run-table format {RUN_COLUMNS}")
         i_run, i_step, i_domain = (RUN_COLUMNS.index(c) for c in ("run", "step", "domain"))
