@@ -8,27 +8,54 @@ VENV   ?= .venv
 PROFILE ?= cpu
 # The CPU build of torch. A GPU user installs the CUDA build into .venv first (README, "GPUs"),
 # or overrides this: make TORCH="torch==2.13.0 --index-url <your CUDA wheel index>" venv
-TORCH  ?= torch==2.13.0
+TORCH_VERSION ?= 2.13.0
+TORCH  ?= torch==$(TORCH_VERSION)
+# Every other package at the exact version and hash in this lock (CPython 3.11, Linux x86-64; `make lock`
+# refreshes it). LOCK= (empty) installs from pyproject.toml's lower bounds instead, e.g. on another platform.
+LOCK   ?= requirements.lock
+EXTRAS  = dev,lab,fasttext,site
+comma  := ,
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.bimix-installed
+# the lock tool lives in a throwaway venv, never in the project's environment
+UV_VERSION ?= 0.13.9
+LOCK_TOOL  = build/lock-tool
 
-.PHONY: venv reproduce reproduce-all figures test lab site site-check executed clean-build help
+.PHONY: venv lock reproduce reproduce-all figures test lab site site-check executed clean-build help
 
 help:
 	@echo "make reproduce  run every notebook on PROFILE=$(PROFILE) (default: cpu) into build/"
 	@echo "make reproduce-all  retrain every run into build/PROFILE-scratch and compare with the committed table"
 	@echo "make figures    fast path: refit and redraw from committed run tables, no training"
 	@echo "make test       run the test suite"
+	@echo "make lock       re-resolve $(LOCK) (exact versions with hashes) from pyproject.toml"
 	@echo "make lab        open JupyterLab in the project's environment"
 	@echo "make site       HTML pages of PROFILE's executed notebooks + index (gallery, report) in build/site/"
 	@echo "make site-check the same, then every page rendered and checked in headless Chromium"
 	@echo "make executed   refresh docs/executed/PROFILE/ from build/PROFILE/notebooks (stripped), then make site"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e ".[dev,lab,fasttext,site]"
-	@touch $(STAMP)
+ifeq ($(strip $(LOCK)),)
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+else
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
+endif
+	@echo "$(LOCK)" > $(STAMP)
+
+# torch (installed first, from TORCH) and the CUDA-only packages its PyPI build pulls are left out of
+# the lock: the CPU build needs none of them, and a GPU user's CUDA build brings its own.
+lock:
+	@test -x $(LOCK_TOOL)/bin/uv || { $(PYTHON) -m venv $(LOCK_TOOL) && \
+		$(LOCK_TOOL)/bin/python -m pip install --quiet uv==$(UV_VERSION); }
+	@mkdir -p build && echo "torch==$(TORCH_VERSION)" > build/lock-constraints.txt
+	$(LOCK_TOOL)/bin/uv pip compile pyproject.toml $(foreach e,$(subst $(comma), ,$(EXTRAS)),--extra $(e)) \
+		--constraint build/lock-constraints.txt --generate-hashes --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --custom-compile-command "make lock" \
+		--upgrade --quiet --output-file build/lock-full.txt
+	awk '/^[a-z0-9]/ {skip = ($$0 ~ /^(torch|triton|nvidia-|cuda-)/)} !skip' build/lock-full.txt > $(LOCK)
 
 venv: $(STAMP)
 

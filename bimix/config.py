@@ -12,7 +12,9 @@
 TOML because Python 3.11 reads it with the standard library (``tomllib``): no new dependency, and its
 types (int, float, string, bool, arrays, tables) map one-to-one onto the dataclasses' fields. Every key
 is checked against the dataclass it lands in: an unknown key or a wrong type is refused with the key's
-dotted path. The resolved profile is data (:func:`profile_dict`); its hash names the profile when the
+dotted path, and so is a value that parses but cannot train (0 steps, an infinite learning rate, no
+seeds, a name that is not one path component: :func:`bimix.profiles.profile_problems`), before any
+work starts. The resolved profile is data (:func:`profile_dict`); its hash names the profile when the
 file does not, so two different configs never share a run folder name or a notebook result.
 """
 
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bimix.files import sha256_json
-from bimix.profiles import PROFILES, Profile, ProfileError, get_profile
+from bimix.profiles import PROFILES, Profile, ProfileError, get_profile, is_safe_name, profile_problems
 
 
 _BASES: dict[str, str] = {}  # resolved profile name -> its base profile, filled by load_config
@@ -90,12 +92,14 @@ def config_from_dict(data: dict, source: str = "config") -> Profile:
     except ProfileError as exc:
         raise ConfigError(f"{source}: profile: {exc.args[0]}") from None
     name = data.pop("name", None)
-    if name is not None and (not isinstance(name, str) or not name or "/" in name or name.startswith(".")):
-        raise ConfigError(f"{source}: name: expected a folder-safe string, got {name!r}")
+    if name is not None and not is_safe_name(name):
+        raise ConfigError(f"{source}: name: expected a safe single path component (letters, digits, . _ + -; "
+                          f"not starting with . or -; at most 100 characters), got {name!r}")
     profile = _apply(base, data, prefix="", source=source)
     if profile == base and name is None:
         return base
     profile = dataclasses.replace(profile, name=name or f"{base.name}+{config_hash(profile)}")
+    check_values(profile, source)
     _BASES[profile.name] = base.name
     return profile
 
@@ -166,3 +170,13 @@ def _coerce(current, hint, value, path: str, source: str):
             raise ConfigError(f"{source}: {path}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
         return value
     raise ConfigError(f"{source}: {path}: cannot be set from a config file")
+
+
+def check_values(profile: Profile, source: str = "config") -> None:
+    """Refuse, before any work, a profile with a value that cannot train (bimix.profiles.profile_problems):
+    one message naming the source and the first key, with a count of the others."""
+    problems = profile_problems(profile)
+    if problems:
+        (key, what), rest = problems[0], problems[1:]
+        more = f" (and {len(rest)} more: {', '.join(k for k, _ in rest)})" if rest else ""
+        raise ConfigError(f"{source}: {key}: {what}{more}")

@@ -10,6 +10,8 @@ Each stage's settings are a frozen dataclass whose defaults are the paper's valu
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from dataclasses import dataclass, field, replace
 
 
@@ -195,3 +197,121 @@ def get_profile(name: str | Profile, **overrides) -> Profile:
             raise ProfileError(f"unknown profile {name!r}; choose from: {', '.join(PROFILES)} "
                                f"(or a config file with --config)")
     return replace(profile, **overrides) if overrides else profile
+
+
+# ---------------------------------------------------------------------------------------- validation
+# Checked before any work: a value that parses but cannot train (0 steps, an infinite learning rate,
+# no seeds) would otherwise run and be recorded as a finished run.
+MAX_COUNT = 2**31 - 1  # largest step, size or count accepted: far past any real run, and every
+#                        product of them (tokens = steps x batch x T) stays exact in a float64
+MAX_SEED = 2**32 - 1  # numpy's and torch's seed range
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
+TOKENIZER_KINDS = ("bpe", "gpt2", "hf")
+MIN_BPE_VOCAB = 257  # the 256-byte alphabet and the end-of-text token
+
+
+def is_safe_name(name) -> bool:
+    """A name that is one ordinary path component: letters, digits, ``. _ + -``, not starting with a
+    dot or a dash, at most 100 characters (profiles and mixtures name folders and files)."""
+    return isinstance(name, str) and _SAFE_NAME.fullmatch(name) is not None
+
+
+def profile_problems(profile: Profile) -> list[tuple[str, str]]:
+    """``(dotted key, what is wrong)`` for every value of ``profile`` that cannot work; empty when
+    all can. Keys are spelled as in a config file (``proxy.train.lr``, ``tokenizers[1].kind``)."""
+    out: list[tuple[str, str]] = []
+
+    def count(key, v, lo=1, hi=MAX_COUNT, optional=False):
+        if optional and v is None:
+            return
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            out.append((key, f"expected an integer from {lo} to {hi}, got {v!r}"))
+
+    def number(key, v, lo, hi, low_open=False, high_open=False):
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) \
+            and (v > lo if low_open else v >= lo) and (v < hi if high_open else v <= hi)
+        if not ok:
+            interval = f"{'(' if low_open else '['}{lo}, {hi}{')' if high_open else ']'}"
+            out.append((key, f"expected a finite number in {interval}, got {v!r}"))
+
+    def name(key, v):
+        if not is_safe_name(v):
+            out.append((key, f"expected a safe single path component (letters, digits, . _ + -; not starting "
+                             f"with . or -; at most 100 characters), got {v!r}"))
+
+    name("name", profile.name)
+    c = profile.corpus
+    if not isinstance(c.source, str) or not c.source:
+        out.append(("corpus.source", f"expected a non-empty string, got {c.source!r}"))
+    count("corpus.max_bytes_per_domain", c.max_bytes_per_domain, optional=True)
+    count("corpus.valid_bytes_per_domain", c.valid_bytes_per_domain)
+    count("corpus.math_bytes", c.math_bytes)
+    count("corpus.max_docs_per_domain", c.max_docs_per_domain, optional=True)
+    count("corpus.seed", c.seed, lo=0, hi=MAX_SEED)
+    if not profile.tokenizers:
+        out.append(("tokenizers", "expected at least one tokenizer"))
+    for i, t in enumerate(profile.tokenizers):
+        key = f"tokenizers[{i}]"
+        if t.kind not in TOKENIZER_KINDS:
+            out.append((f"{key}.kind", f"expected one of {', '.join(TOKENIZER_KINDS)}, got {t.kind!r}"))
+        count(f"{key}.vocab_size", t.vocab_size, lo=MIN_BPE_VOCAB if t.kind == "bpe" else 1)
+        if t.kind == "hf" and not t.name:
+            out.append((f"{key}.name", "a tokenizer of kind 'hf' needs the Hugging Face name"))
+        count(f"{key}.train_bytes", t.train_bytes, optional=True)
+    count("num_proc", profile.num_proc)
+
+    p = profile.proxy
+    m = p.model
+    for field_ in ("n_layers", "d_model", "n_heads", "mlp_ratio", "seq_len"):
+        count(f"proxy.model.{field_}", getattr(m, field_))
+    if not [k for k, _ in out if k in ("proxy.model.d_model", "proxy.model.n_heads")] and m.d_model % m.n_heads:
+        out.append(("proxy.model.n_heads", f"d_model={m.d_model} is not divisible by n_heads={m.n_heads}"))
+    number("proxy.model.rotary_pct", m.rotary_pct, 0, 1)
+
+    t = p.train
+    n_tok = len(profile.tokenizers)
+    if isinstance(t.tokenizer, bool) or not isinstance(t.tokenizer, int) or not 0 <= t.tokenizer < n_tok:
+        out.append(("proxy.train.tokenizer", f"expected an index into tokenizers (0 to {n_tok - 1}), "
+                                             f"got {t.tokenizer!r}"))
+    count("proxy.train.batch_size", t.batch_size)
+    count("proxy.train.steps", t.steps)
+    number("proxy.train.lr", t.lr, 0, math.inf, low_open=True, high_open=True)
+    if not isinstance(t.betas, tuple) or len(t.betas) != 2:
+        out.append(("proxy.train.betas", f"expected two numbers, got {t.betas!r}"))
+    else:
+        for i, b in enumerate(t.betas):
+            number(f"proxy.train.betas[{i}]", b, 0, 1, high_open=True)
+    number("proxy.train.eps", t.eps, 0, math.inf, low_open=True, high_open=True)
+    number("proxy.train.weight_decay", t.weight_decay, 0, math.inf, high_open=True)
+    number("proxy.train.warmup_frac", t.warmup_frac, 0, 1, high_open=True)
+    number("proxy.train.decay_factor", t.decay_factor, 0, math.inf, low_open=True, high_open=True)
+    number("proxy.train.grad_clip", t.grad_clip, 0, math.inf, low_open=True, high_open=True)
+    count("proxy.train.n_evals", t.n_evals)
+    count("proxy.train.eval_start", t.eval_start, optional=True)
+    count("proxy.train.eval_sequences", t.eval_sequences)
+    count("proxy.train.checkpoint_every", t.checkpoint_every)
+    number("proxy.train.epoch_limit", t.epoch_limit, 0, math.inf, low_open=True, high_open=True)
+    count("proxy.train.micro_batch", t.micro_batch, optional=True)
+    count("proxy.train.seed", t.seed, lo=0, hi=MAX_SEED)
+    count("proxy.train.cpu_threads", t.cpu_threads, hi=1024)
+    number("proxy.train.ema_decay", t.ema_decay, 0, 1, high_open=True)
+
+    d = p.doremi
+    number("proxy.doremi.eta", d.eta, 0, math.inf, low_open=True, high_open=True)
+    number("proxy.doremi.smoothing", d.smoothing, 0, 1)
+    name("proxy.doremi.reference", d.reference)
+    name("proxy.doremi.sample", d.sample)
+
+    if not p.mixtures:
+        out.append(("proxy.mixtures", "expected at least one mixture"))
+    for key, names in (("proxy.mixtures", p.mixtures), ("proxy.single_seed_mixtures", p.single_seed_mixtures)):
+        for i, mixture in enumerate(names):
+            name(f"{key}[{i}]", mixture)
+    if not p.seeds:
+        out.append(("proxy.seeds", "expected at least one seed"))
+    for i, seed in enumerate(p.seeds):
+        count(f"proxy.seeds[{i}]", seed, lo=0, hi=MAX_SEED)
+    if len(set(p.seeds)) != len(p.seeds):
+        out.append(("proxy.seeds", f"a seed is listed twice: {list(p.seeds)}"))
+    count("proxy.workers", p.workers, hi=1024)
+    return out

@@ -4,12 +4,16 @@ Executed copies go to ``build/<profile>/notebooks/`` (git-ignored), never over t
 notebook receives ``profile``, ``figures_dir`` and ``results_dir`` plus the registry's parameters for
 that profile; a parameter the notebook does not declare is refused before anything runs (papermill
 itself only warns). A failing cell stops the run with the notebook's name, the cell and the error.
-``build/<profile>/manifest.json`` records code version, parameters, durations and package versions.
+``build/<profile>/manifest.json`` records code version, parameters, durations and package versions,
+and whether the installed packages are the lock file's (``lock``: see :func:`lock_status`).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib.metadata
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,6 +26,8 @@ from bimix.profiles import PROFILES
 from bimix.provenance import environment
 
 ALWAYS_INJECTED = ("profile", "figures_dir", "results_dir")
+LOCK_FILE = REPO_ROOT / "requirements.lock"  # exact versions with hashes that `make venv` installs
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)")
 
 
 class ReproduceError(RuntimeError):
@@ -133,6 +139,50 @@ def plan(profile: str, only: list[str] | None = None, *, figures_dir: Path | Non
     return steps
 
 
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def locked_versions(lock: Path = LOCK_FILE) -> dict[str, str]:
+    """name (normalised) -> version of every ``name==version`` pin in a requirements lock file."""
+    pins = {}
+    for line in Path(lock).read_text(encoding="utf-8").splitlines():
+        match = _PIN.match(line)
+        if match:
+            pins[_normalise(match.group(1))] = match.group(2)
+    return pins
+
+
+def lock_status(lock: Path = LOCK_FILE) -> dict:
+    """Whether this environment is the lock's: ``used`` is true when every package the lock pins is
+    installed at exactly that version; ``differ`` lists the others as name -> [locked, installed or None]
+    (an environment made with ``make venv LOCK=``, by conda, or changed by hand after the install)."""
+    lock = Path(lock)
+    if not lock.is_file():
+        return {"file": str(lock), "used": False, "missing": True}
+    installed = {_normalise(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()
+                 if d.metadata["Name"]}
+    pins = locked_versions(lock)
+    differ = {name: [version, installed.get(name)] for name, version in sorted(pins.items())
+              if not _same_version(version, installed.get(name))}
+    return {"file": str(lock.relative_to(REPO_ROOT) if lock.is_relative_to(REPO_ROOT) else lock),
+            "sha256": hashlib.sha256(lock.read_bytes()).hexdigest(), "packages": len(pins),
+            "used": not differ, "differ": differ}
+
+
+def _same_version(a: str, b: str | None) -> bool:
+    if b is None:
+        return False
+    if a == b:
+        return True
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(a) == Version(b)
+    except InvalidVersion:
+        return False
+
+
 def reproduce(profile: str = "cpu", only: list[str] | None = None, *, keep_going: bool = False,
               dry_run: bool = False, output_dir: Path | None = None, figures_dir: Path | None = None,
               results_dir: Path | None = None, extra: Mapping[str, Any] | None = None,
@@ -160,7 +210,8 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, *, keep_going
         figures_dir = out_dir / "figures"
     steps = plan(profile, only, figures_dir=figures_dir, results_dir=results_dir, extra=extra, fast=fast,
                  optional=optional)
-    manifest = {"profile": profile, "fast": fast, "environment": environment(), "notebooks": [],
+    manifest = {"profile": profile, "fast": fast, "environment": environment(), "lock": lock_status(),
+                "notebooks": [],
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     if dry_run:
         for spec, params in steps:

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 
 from bimix.files import atomic_path, read_json, sha256_json
 from bimix.paths import RUNS_DIR, cache_dir
-from bimix.profiles import ModelConfig, Profile, ProxyConfig, TrainConfig
+from bimix.profiles import PROFILES, ModelConfig, Profile, ProxyConfig, TrainConfig
 from bimix.provenance import code_version, environment
 from bimix.data.runs import COLUMNS, write_sidecar
 
@@ -53,6 +53,14 @@ RUN_COLUMNS = COLUMNS  # the run-table long format, owned by bimix.data.runs
 
 class TrainError(RuntimeError):
     """A proxy run cannot start or continue (bad mixture, too little data, inconsistent resume)."""
+
+
+class NonFiniteLoss(TrainError):
+    """A run's training or validation loss became NaN or infinite: it stops, and is not complete."""
+
+
+class ConfigNameTaken(TrainError, ValueError):
+    """A config file's profile name is already used, in the run table, by a config with other contents."""
 
 
 class EpochWarning(UserWarning):
@@ -394,6 +402,9 @@ class RunSpec:
     config: ProxyConfig
     store_id: str
     objective: str = "mean"
+    # bimix.config.config_hash of the profile when it came from a config file (None for a built-in one):
+    # recorded in the sidecar, so two config files with one name cannot share a run table; not in the id
+    config_hash: str | None = None
 
     @property
     def run_id(self) -> str:
@@ -460,8 +471,76 @@ def refuse_duplicate_weights(spec: RunSpec, out_dir=None) -> None:
 
 
 def is_complete(spec: RunSpec, out_dir=None) -> bool:
-    sidecar = run_paths(spec.profile, out_dir)[1] / f"{spec.run_id}.json"
-    return sidecar.exists() and read_json(sidecar).get("status") == "complete"
+    """Whether the run is done: its sidecar says ``complete`` and the run table beside it holds its
+    rows, one per domain at every evaluation step the sidecar lists. A finished checkpoint, or a
+    sidecar whose table was deleted or replaced, is not enough: training again writes the rows back."""
+    csv_path, sidecar_dir = run_paths(spec.profile, out_dir)
+    sidecar = sidecar_dir / f"{spec.run_id}.json"
+    if not sidecar.exists():
+        return False
+    side = read_json(sidecar)
+    if side.get("status") != "complete":
+        return False
+    wanted = {(int(step), domain) for step in side.get("eval_steps") or () for domain in side.get("weights") or {}}
+    return bool(wanted) and wanted <= table_rows(csv_path).get(spec.run_id, frozenset())
+
+
+_TABLE_ROWS: dict[Path, tuple[tuple[int, int], dict[str, frozenset]]] = {}  # path -> (mtime, size), rows
+
+
+def table_rows(csv_path: str | os.PathLike) -> dict[str, frozenset]:
+    """run -> {(step, domain)} of the rows in a run table (empty when there is none). Read once per
+    version of the file: a sweep's plan asks for every run of a table."""
+    path = Path(csv_path).resolve()
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return {}
+    version = (st.st_mtime_ns, st.st_size)
+    cached = _TABLE_ROWS.get(path)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    rows: dict[str, set] = {}
+    with open(path, encoding="utf-8", newline="") as fh:
+        header = fh.readline().rstrip("\n").split(",")
+        if header == [""]:
+            return {}  # created, header not yet written: no rows
+        if tuple(header) != RUN_COLUMNS:
+            raise TrainError(f"{path}: header {header} is not the run-table format {RUN_COLUMNS}")
+        i_run, i_step, i_domain = (RUN_COLUMNS.index(c) for c in ("run", "step", "domain"))
+        for line in fh:
+            if not line.endswith("\n"):
+                break  # cut off by a killed writer: not a row (append_rows drops it)
+            f = line.rstrip("\n").split(",")
+            rows.setdefault(f[i_run], set()).add((int(f[i_step]), f[i_domain]))
+    frozen = {run: frozenset(v) for run, v in rows.items()}
+    _TABLE_ROWS[path] = (version, frozen)
+    return frozen
+
+
+def refuse_other_config(spec: RunSpec, out_dir=None) -> None:
+    """A profile from a config file is named by the file, and the name picks the run table. Two files
+    with one name and different contents would write one table, mixing two designs under one name: a
+    table whose sidecars record another config hash for this profile name is refused. Built-in profiles
+    are exempt (their values change with the code, and run ids already keep such runs apart)."""
+    mine = spec.config_hash
+    folder = run_paths(spec.profile, out_dir)[1]
+    if mine is None or not folder.is_dir():
+        return
+    for path in sorted(folder.glob("*.json")):
+        side = read_json(path)
+        theirs = side.get("config_hash")
+        if side.get("profile") == spec.profile and theirs and theirs != mine:
+            raise ConfigNameTaken(
+                f"profile {spec.profile!r} (config hash {mine}) would write run table {folder.parent}, which "
+                f"holds run {path.stem} of a different config with the same name (hash {theirs}); give the "
+                f"config file another name, or train into another folder with --out")
+
+
+def _eval_rows(spec: RunSpec, step: int, tokens: int, losses: Mapping[str, float]) -> list[dict]:
+    weights = dict(spec.weights)
+    return [{"run": spec.run_id, "mixture": spec.mixture, "seed": spec.seed, "step": step, "tokens": tokens,
+             "domain": d, "r": float(weights[d]), "loss": float(losses[d])} for d in weights]
 
 
 def _dist_info() -> tuple[int, int]:
@@ -511,6 +590,7 @@ def _train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
     objective = objective or MeanLoss()
 
     refuse_duplicate_weights(spec, out_dir)
+    refuse_other_config(spec, out_dir)
     net = build_model(cfg.model, store.vocab_size, seed=spec.seed).to(dev)
     if dev.type == "cuda":
         torch.cuda.set_device(dev)  # NCCL needs each rank on its own device
@@ -536,6 +616,11 @@ def _train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
             ema.load_state_dict(blob["ema"])
         torch.set_rng_state(blob["rng"])
         state = blob["state"]
+        if rank == 0:
+            # every evaluation the checkpoint passed is in it: rows missing from the table (deleted, or
+            # a table folder trained anew) are written back from it, the same numbers (duplicates skipped)
+            append_rows(csv_path, [row for e in state["evals"]
+                                   for row in _eval_rows(spec, e["step"], e["tokens"], e["losses"])])
 
     model = net
     if world > 1:
@@ -552,6 +637,7 @@ def _train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
         "n_params": count_parameters(net), "n_params_non_embedding": count_parameters(net, True),
         "code_version": code_version(), "environment": environment(), "world_size": world,
         "device": str(dev), "torch_threads": torch.get_num_threads(),
+        "config_hash": spec.config_hash,
     }
     if rank == 0:
         write_sidecar(csv_path, spec.run_id, {**meta, "status": "running", "step": state["step"]})
@@ -566,6 +652,25 @@ def _train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
                 torch.save(blob, tmp)
         if world > 1:
             torch.distributed.barrier()
+
+    # NaN or inf in any micro-batch's loss, kept on the device and read only where the run would write
+    # something (an evaluation, a checkpoint, the end), so a GPU run does not wait on it every step
+    nonfinite = torch.zeros((), dtype=torch.int32, device=dev)
+
+    def fail_nonfinite(what: str, step: int):
+        message = (f"run {spec.run_id}: the {what} is not finite (NaN or inf) at step {step}; the run stops "
+                   f"without writing it (proxy.train.lr={train.lr:g} may be too large)")
+        if rank == 0:
+            write_sidecar(csv_path, spec.run_id, {**meta, "status": "failed", "step": state["step"],
+                                                  "error": message})
+        raise NonFiniteLoss(message)
+
+    def stop_if_nonfinite(step: int) -> None:
+        flag = nonfinite.clone()
+        if world > 1:  # every rank stops together
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        if flag.item():
+            fail_nonfinite("training loss", step)
 
     micro = train.micro_batch or B // world
     net.train()
@@ -590,6 +695,7 @@ def _train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
                         raise TrainError(f"objective {objective.name!r} needs the whole batch in one pass; "
                                          f"unset micro_batch")
                     loss = objective.batch_loss(model, x, d_ids, state["step"])
+                nonfinite |= ~torch.isfinite(loss.detach())
                 loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), train.grad_clip)
         optimizer.step()
@@ -601,12 +707,13 @@ def _train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
             progress(B * T)
         step = state["step"]
         if step in schedule:
+            stop_if_nonfinite(step)
             if rank == 0:
                 losses_by_domain = evaluate(ema.module if ema is not None else net, valid, dev)
-                rows = [{"run": spec.run_id, "mixture": spec.mixture, "seed": spec.seed, "step": step,
-                         "tokens": step * B * T, "domain": d, "r": float(weights[d]),
-                         "loss": float(losses_by_domain[d])} for d in domains]
-                append_rows(csv_path, rows)
+                bad = [d for d, v in losses_by_domain.items() if not math.isfinite(float(v))]
+                if bad:
+                    fail_nonfinite(f"validation loss of {', '.join(bad)}", step)
+                append_rows(csv_path, _eval_rows(spec, step, step * B * T, losses_by_domain))
                 state["evals"].append({"step": step, "tokens": step * B * T,
                                        "average": float(np.mean(list(losses_by_domain.values()))),
                                        "losses": losses_by_domain})
@@ -615,9 +722,11 @@ def _train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
             if world > 1:
                 torch.distributed.barrier()
         if step % train.checkpoint_every == 0 or step == train.steps:
+            stop_if_nonfinite(step)
             state["wall_s"] += time.perf_counter() - t0
             t0 = time.perf_counter()
             save_checkpoint()
+    stop_if_nonfinite(state["step"])
     state["wall_s"] += time.perf_counter() - t0
 
     done = state["step"] >= train.steps
@@ -686,8 +795,12 @@ def make_spec(profile: Profile, mixture: str, store, seed: int | None = None,
     if not np.isclose(total, 1.0, atol=1e-6):
         raise TrainError(f"mixture {mixture!r}: weights sum to {total:.6f}, expected 1")
     seed = config.train.seed if seed is None else seed
+    from bimix.config import config_hash
+
+    builtin = PROFILES.get(profile.name) == profile
     return RunSpec(profile=profile.name, mixture=mixture, weights=tuple((d, float(w[d])) for d in store.domains),
-                   seed=seed, config=config, store_id=store.store_id, objective=objective)
+                   seed=seed, config=config, store_id=store.store_id, objective=objective,
+                   config_hash=None if builtin else config_hash(profile))
 
 
 def open_profile_store(profile: Profile, config: ProxyConfig | None = None):
