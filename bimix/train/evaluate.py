@@ -304,7 +304,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--domains", default=None, help="local tasks: comma-separated domains (default all)")
     parser.add_argument("--limit", type=int, default=None, help="at most this many documents per task")
     parser.add_argument("--batch-size", type=int, default=32, help="lm-eval batch size")
-    parser.add_argument("--device", default=None, help="default: cuda when available, else cpu")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                        help="auto (default): cuda when torch sees a GPU, else cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
 
 
@@ -321,7 +322,9 @@ def run(args: argparse.Namespace) -> int:
 
         if args.threads:
             torch.set_num_threads(args.threads)
-        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        from bimix.train.proxy import resolve_device
+
+        device = resolve_device(args.device)  # --device cuda without a GPU: one error line, exit 2
         runs_dir = Path(args.runs_dir) if args.runs_dir else RUNS_DIR / args.profile.name
         meta = evaluate_runs(runs_dir, names(args.tasks), profile=args.profile.name, runs=names(args.runs),
                              steps=args.steps, n_items=args.n_items,
