@@ -59,5 +59,6 @@ def accelerator(device, precision: str | None = None) -> dict:
         facts["cuda"] = torch.version.cuda
         facts["cudnn"] = torch.backends.cudnn.version()
         if torch.distributed.is_available() and torch.distributed.is_nccl_available():
-            facts["nccl"] = ".".join(str(v) for v in torch.cuda.nccl.version())
+            version = torch.cuda.nccl.version()  # a tuple in recent torch, an int (2.x.y as 2xxyy) before
+            facts["nccl"] = ".".join(map(str, version)) if isinstance(version, tuple) else str(version)
     return facts

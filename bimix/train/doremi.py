@@ -44,16 +44,6 @@ def update_weights(w: np.ndarray, excess: np.ndarray, eta: float = 1.0, smoothin
     return (1.0 - smoothing) * w_new + smoothing / len(w_new)
 
 
-def per_domain_mean(values: torch.Tensor, domain_ids: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean of per-token ``values`` (B, T) over each domain's tokens -> (m,), and presence mask (m,)."""
-    per_seq = values.mean(dim=1)  # every sequence has T tokens, so the mean of means is the token mean
-    sums = torch.zeros(m, dtype=per_seq.dtype, device=values.device).index_add(0, domain_ids, per_seq)
-    counts = torch.zeros(m, dtype=per_seq.dtype, device=values.device).index_add(
-        0, domain_ids, torch.ones_like(per_seq))
-    present = counts > 0
-    return sums / counts.clamp(min=1), present
-
-
 class DoReMiObjective:
     """Group-DRO training loss of the DoReMi proxy; keeps the domain weights and their trajectory.
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import multiprocessing as mp
+import os
 import queue
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -45,8 +46,6 @@ def worker_device(k: int, device: str, n_gpus: int) -> str:
 
 def refuse_torchrun(environ=None) -> None:
     """A sweep under torchrun (WORLD_SIZE > 1) would run every job on every rank: refused."""
-    import os
-
     environ = os.environ if environ is None else environ
     world = int(environ.get("WORLD_SIZE", "1") or 1)
     if world > 1:
