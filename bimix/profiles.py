@@ -70,7 +70,9 @@ class TrainConfig:
     eval_sequences: int = 64  # fixed validation sequences of T tokens per domain
     checkpoint_every: int = 1000  # steps between checkpoints
     epoch_limit: float = 4.0  # warn when a domain's train stream is repeated more often than this
-    micro_batch: int | None = None  # sequences per forward pass (gradient accumulation); None = all
+    micro_batch: int | None = None  # sequences per forward pass on each rank (gradient accumulation);
+    #                                  None = the rank's whole share. Peak memory per micro-batch:
+    #                                  bimix.train.proxy.estimate_peak_bytes
     seed: int = 0  # default seed: initialisation and every domain's window sequence
     cpu_threads: int = 1  # torch threads of a training process on CPU. Losses differ in their last digits
     #                       between thread counts, so a count other than 1 is part of the run id
@@ -132,10 +134,13 @@ _PROXY_CPU_LONG = dataclasses.replace(  # the cpu design for a user with a few h
     _PROXY_CPU, train=dataclasses.replace(_PROXY_CPU.train, batch_size=64, steps=600, checkpoint_every=100))
 _PROXY_GPU = ProxyConfig(
     model=ModelConfig(n_layers=6, d_model=384, n_heads=6, seq_len=512),
+    # micro_batch None: the whole batch of 64 in one pass, ~9 GiB modelled peak under bf16 (fits a 16 GB GPU)
     train=TrainConfig(batch_size=64, steps=3000, lr=1e-3, n_evals=16, eval_sequences=128, checkpoint_every=500),
     mixtures=("baseline", "doremi", "se", "ce", "je", "vne", "div0", "div1", "div2", "div3"),
 )
-_PROXY_PAPER = ProxyConfig(train=TrainConfig(eval_sequences=256))
+# micro_batch 32: ~31 GiB modelled peak under bf16 (estimate_peak_bytes; 64 would need ~60 GiB and the
+# whole batch of 512 ~470 GiB), so one 80 GB H100 accumulates 16 micro-batches a step and 8 GPUs 2 each
+_PROXY_PAPER = ProxyConfig(train=TrainConfig(eval_sequences=256, micro_batch=32))
 
 
 PROFILES: dict[str, Profile] = {

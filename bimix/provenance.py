@@ -44,3 +44,21 @@ def environment() -> dict:
         "platform": platform.platform(),
         "packages": package_versions(),
     }
+
+
+def accelerator(device, precision: str | None = None) -> dict:
+    """What a run trained on: device type, GPU model, CUDA/cuDNN/NCCL versions (None where they do not
+    apply) and the autocast dtype (None for fp32)."""
+    import torch
+
+    device = torch.device(device)
+    facts = {"device_type": device.type, "gpu_model": None, "cuda": None, "cudnn": None, "nccl": None,
+             "autocast_dtype": "bfloat16" if precision == "bf16" else None}
+    if device.type == "cuda":
+        facts["gpu_model"] = torch.cuda.get_device_name(device)
+        facts["cuda"] = torch.version.cuda
+        facts["cudnn"] = torch.backends.cudnn.version()
+        if torch.distributed.is_available() and torch.distributed.is_nccl_available():
+            version = torch.cuda.nccl.version()  # a tuple in recent torch, an int (2.x.y as 2xxyy) before
+            facts["nccl"] = ".".join(map(str, version)) if isinstance(version, tuple) else str(version)
+    return facts

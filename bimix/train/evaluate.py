@@ -440,7 +440,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--domains", default=None, help="local tasks: comma-separated domains (default all)")
     parser.add_argument("--limit", type=int, default=None, help="at most this many documents per task")
     parser.add_argument("--batch-size", type=int, default=32, help="lm-eval batch size")
-    parser.add_argument("--device", default=None, help="default: cuda when available, else cpu")
+    parser.add_argument("--device", default="auto",
+                        help="auto (default): cuda when torch sees a GPU, else cpu; or cpu, cuda, cuda:N")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--repair", action="store_true",
                         help="first drop the torn rows of downstream.csv (whole run/step/task groups, which "
@@ -455,7 +456,7 @@ def check_options(args: argparse.Namespace) -> str:
         value = getattr(args, name)
         if value is not None and value <= 0:
             raise EvaluateInputError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
-    if args.device is None:
+    if args.device in (None, "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(args.device)

@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from bimix.files import atomic_path, read_json, sha256_json
 from bimix.paths import RUNS_DIR, cache_dir
 from bimix.profiles import PROFILES, ModelConfig, Profile, ProxyConfig, TrainConfig
-from bimix.provenance import code_version, environment
+from bimix.provenance import accelerator, code_version, environment
 from bimix.data.runs import COLUMNS, write_sidecar
 
 RUN_COLUMNS = COLUMNS  # the run-table long format, owned by bimix.data.runs
@@ -292,7 +292,7 @@ def validation_hash(windows: Mapping[str, np.ndarray]) -> str:
 
 @torch.no_grad()
 def evaluate(net: torch.nn.Module, windows: Mapping[str, np.ndarray], device: torch.device,
-             batch: int = 32) -> dict[str, float]:
+             batch: int = 32, precision: str | None = None) -> dict[str, float]:
     """Mean token cross-entropy (nats) per domain on the fixed validation windows."""
     was_training = net.training
     net.eval()
@@ -301,7 +301,7 @@ def evaluate(net: torch.nn.Module, windows: Mapping[str, np.ndarray], device: to
         total, n = 0.0, 0
         for start in range(0, len(w), batch):
             x = torch.from_numpy(w[start: start + batch]).to(device)
-            with _autocast(device):
+            with _autocast(device, precision):
                 losses = token_losses(net, x)
             total += float(losses.double().sum())
             n += losses.numel()
@@ -310,10 +310,149 @@ def evaluate(net: torch.nn.Module, windows: Mapping[str, np.ndarray], device: to
     return out
 
 
-def _autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def _autocast(device: torch.device, precision: str | None = None):
+    """bf16 autocast for ``precision="bf16"``; plain fp32 otherwise. Without a precision, CUDA means bf16."""
+    precision = precision or ("bf16" if device.type == "cuda" else "fp32")
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+# ------------------------------------------------------------------------------------------ devices
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+class DeviceError(ValueError):
+    """A device or precision this machine or this torch cannot give (a user mistake: exit 2)."""
+
+
+def resolve_device(name: str | None = "auto") -> str:
+    """The device type a run trains on: ``cpu`` or ``cuda``; ``auto`` (or None) is CUDA when this torch
+    sees a GPU, else CPU."""
+    name = name or "auto"
+    if name not in DEVICES:
+        raise DeviceError(f"unknown device {name!r}; choose from: {', '.join(DEVICES)}")
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise DeviceError(f"--device cuda, but torch {torch.__version__} ({build}) sees no GPU; "
+                          "use --device cpu, or install a CUDA build of torch (README, GPUs)")
+    return name
+
+
+def resolve_precision(name: str | None, device: str) -> str:
+    """``fp32`` or ``bf16`` (autocast: matmuls in bfloat16, losses, norms and weights in fp32);
+    ``auto`` (or None) is bf16 on CUDA and fp32 on CPU."""
+    name = name or "auto"
+    if name not in PRECISIONS:
+        raise DeviceError(f"unknown precision {name!r}; choose from: {', '.join(PRECISIONS)}")
+    if name == "auto":
+        return "bf16" if device == "cuda" else "fp32"
+    return name
+
+
+def run_device(spec: RunSpec, device: str | None = None) -> torch.device:
+    """The torch device ``spec`` trains on: ``device`` when given (``cuda:1``), else the spec's device
+    type, on ``cuda:$LOCAL_RANK`` under torchrun. A device of another type than the spec's is refused:
+    the run id says where the run trains."""
+    if device is None:
+        if spec.device == "cuda":
+            return torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}")
+        return torch.device(spec.device)
+    dev = torch.device(device)
+    if dev.type != spec.device:
+        raise TrainError(f"run {spec.run_id} is a {spec.device} run (its id says so); asked to train it "
+                         f"on {device}. Make the spec with device={dev.type!r}")
+    return dev
+
+
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """--device and --precision, for every subcommand that trains."""
+    parser.add_argument("--device", default="auto", choices=DEVICES,
+                        help="auto (default): cuda when torch sees a GPU, else cpu. A device other than "
+                             "cpu is part of the run id")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="auto (default): bf16 autocast on cuda, fp32 on cpu; other than cpu fp32 "
+                             "is part of the run id")
+
+
+# ------------------------------------------------------------------------------------- checkpoints
+def rng_states(device: torch.device) -> dict:
+    """Torch's RNG states as bytes (CPU, and the run's GPU on CUDA). Bytes, not tensors, so that
+    ``torch.load(map_location=<a GPU>)`` cannot move them off the CPU, where torch needs them."""
+    states = {"cpu": torch.get_rng_state().numpy().tobytes()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device).numpy().tobytes()
+    return states
+
+
+def restore_rng_states(saved, device: torch.device) -> None:
+    """Set the RNG states :func:`rng_states` saved. Checkpoints written before held the CPU state as a
+    tensor, which a GPU map_location moved onto the GPU; it is brought back to a CPU ByteTensor."""
+    def as_byte_tensor(state) -> torch.Tensor:
+        if isinstance(state, (bytes, bytearray)):
+            return torch.frombuffer(bytearray(state), dtype=torch.uint8)
+        return state.detach().to("cpu", torch.uint8)
+
+    if not isinstance(saved, dict):
+        saved = {"cpu": saved}
+    torch.set_rng_state(as_byte_tensor(saved["cpu"]))
+    if device.type == "cuda" and "cuda" in saved:
+        torch.cuda.set_rng_state(as_byte_tensor(saved["cuda"]), device)
+
+
+def load_checkpoint(path, map_location) -> dict:
+    """A checkpoint with its tensors on ``map_location`` (what ``torch.load`` accepts); the RNG states
+    stay bytes on the CPU whatever the location."""
+    return torch.load(path, map_location=map_location, weights_only=False)
+
+
+# ------------------------------------------------------------------------------------ memory model
+def estimate_peak_bytes(model: ModelConfig, vocab_size: int, micro_batch: int, precision: str = "bf16",
+                        ema: bool = False) -> int:
+    """Peak memory (bytes) of one training step, by a stated model (README, "GPUs").
+
+    With P parameters, N = micro_batch * T tokens per forward pass, d the width, L the layers, V the
+    vocabulary, r the MLP ratio and s the bytes of an activation (2 under bf16 autocast, 4 in fp32):
+
+      state   = 16 P (+ 4 P with an EMA)  fp32 weights 4, gradients 4, AdamW moments 8;
+                + 2 P under bf16           autocast's bf16 copy of the weights
+      layers  = L * N * d * s * (7 + 3 r)  activations each block keeps for backward (norms, QKV,
+                                           attention output, projections, the MLP's r*d wide tensors)
+      logits  = 12 * N * V                 the logits, their fp32 copy and log-softmax, and in backward
+                                           the fp32 gradient: 12 bytes a logit in fp32 and in bf16
+      peak    = state + layers + logits
+
+    The attention score matrix is not counted: SDPA's fused kernels on CUDA never store it. The model
+    was fitted to allocations measured on CPU at toy sizes (tests/test_gpu_path.py holds it to 20 %);
+    for the paper's 124M model at micro-batch 64 the logits are ~60 % of the peak."""
+    if micro_batch < 1:
+        raise TrainError(f"micro_batch must be >= 1, got {micro_batch}")
+    if precision not in ("bf16", "fp32"):
+        raise DeviceError(f"unknown precision {precision!r}; choose from: bf16, fp32")
+    s = 2 if precision == "bf16" else 4
+    d, L, T, r = model.d_model, model.n_layers, model.seq_len, model.mlp_ratio
+    per_layer = (4 + 2 * r) * d * d + (9 + r) * d  # QKV + output, MLP in + out, their biases, two norms
+    P = vocab_size * d + L * per_layer + 2 * d  # tied embedding, blocks, final norm
+    N = micro_batch * T
+    state = (16 + (4 if ema else 0) + (2 if precision == "bf16" else 0)) * P
+    layers = L * N * d * s * (7 + 3 * r)
+    logits = 12 * N * vocab_size
+    return int(state + layers + logits)
+
+
+def fitting_micro_batch(model: ModelConfig, vocab_size: int, batch_size: int, memory_bytes: float,
+                        precision: str = "bf16", headroom: float = 0.8, ema: bool = False) -> int:
+    """The largest power-of-two micro-batch (dividing ``batch_size``) whose modelled peak is within
+    ``headroom`` of ``memory_bytes``."""
+    micro = batch_size
+    while micro > 1 and estimate_peak_bytes(model, vocab_size, micro, precision, ema) > headroom * memory_bytes:
+        if micro % 2:
+            break
+        micro //= 2
+    return micro
 
 
 # ---------------------------------------------------------------------------------------- run table
@@ -377,8 +516,9 @@ class MeanLoss:
 
     name = "mean"
 
-    def loss(self, losses: torch.Tensor, domain_ids: torch.Tensor, step: int) -> torch.Tensor:
-        return losses.mean()
+    def micro_loss(self, model, x: torch.Tensor, domain_ids: torch.Tensor, step: int, n_local: int) -> torch.Tensor:
+        """This micro-batch's share of the local batch's mean token loss (shares sum to the mean)."""
+        return token_losses(model, x).mean() * (len(x) / n_local)
 
     def state_dict(self) -> dict:
         return {}
@@ -405,6 +545,8 @@ class RunSpec:
     # bimix.config.config_hash of the profile when it came from a config file (None for a built-in one):
     # recorded in the sidecar, so two config files with one name cannot share a run table; not in the id
     config_hash: str | None = None
+    device: str = "cpu"  # device type the run trains on: cpu | cuda
+    precision: str = "fp32"  # fp32 | bf16 (autocast); see resolve_precision
 
     @property
     def run_id(self) -> str:
@@ -413,6 +555,9 @@ class RunSpec:
                "objective": self.objective}
         if self.objective != "mean":
             key["doremi"] = asdict(self.config.doremi)
+        if (self.device, self.precision) != ("cpu", "fp32"):
+            # another device or precision gives other losses; CPU fp32 runs keep the ids they had
+            key["device"], key["precision"] = self.device, self.precision
         return f"{self.mixture}-s{self.seed}-{sha256_json(key)[:8]}"
 
 
@@ -543,6 +688,28 @@ def _eval_rows(spec: RunSpec, step: int, tokens: int, losses: Mapping[str, float
              "domain": d, "r": float(weights[d]), "loss": float(losses[d])} for d in weights]
 
 
+def accumulate_gradients(model, objective, x_all: torch.Tensor, ids_all: torch.Tensor, micro: int, step: int,
+                         autocast: Callable[[], contextlib.AbstractContextManager]) -> torch.Tensor:
+    """Forward and backward of one step's local batch (this rank's slice, (b, T+1)) in micro-batches of
+    ``micro`` sequences; the gradients add up in the parameters, and DDP all-reduces them with the last
+    micro-batch only. An objective that needs statistics of the whole global batch before its first
+    loss (DoReMi's excess losses) computes them in ``objective.prepare``. Returns the local loss, detached."""
+    chunks = [(x_all[j:j + micro], ids_all[j:j + micro]) for j in range(0, len(x_all), micro)]
+    prepare = getattr(objective, "prepare", None)
+    if prepare is not None:
+        prepare(model, chunks, step, autocast)
+    total = torch.zeros((), device=x_all.device)
+    for j, (x, ids) in enumerate(chunks):
+        last = j == len(chunks) - 1
+        sync = contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync()
+        with sync:
+            with autocast():
+                loss = objective.micro_loss(model, x, ids, step, len(x_all))
+            loss.backward()
+        total += loss.detach().float()
+    return total
+
+
 def _dist_info() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
@@ -554,7 +721,7 @@ def train_run(spec: RunSpec, store, *, device: str | None = None, **kwargs) -> d
     :func:`_train_run` for the arguments. On CPU the run trains with ``TrainConfig.cpu_threads`` torch
     threads whatever the caller set (restored afterwards), so its losses are the same bit for bit on
     any machine and the run id says which thread count made them."""
-    on_cpu = (device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cpu")
+    on_cpu = run_device(spec, device).type == "cpu"
     previous = torch.get_num_threads()
     if on_cpu:
         torch.set_num_threads(spec.config.train.cpu_threads)
@@ -578,8 +745,7 @@ def _train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
     T, B = cfg.model.seq_len, train.batch_size
     if B % world:
         raise TrainError(f"batch_size={B} is not divisible by the {world} DDP processes")
-    dev = torch.device(device or (f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-                                  if torch.cuda.is_available() else "cpu"))
+    dev = run_device(spec, device)
     domains = tuple(store.domains)
     weights = dict(spec.weights)
     if tuple(weights) != domains:
@@ -594,7 +760,7 @@ def _train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
     net = build_model(cfg.model, store.vocab_size, seed=spec.seed).to(dev)
     if dev.type == "cuda":
         torch.cuda.set_device(dev)  # NCCL needs each rank on its own device
-        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cuda.matmul.allow_tf32 = spec.precision == "bf16"  # fp32 means fp32 matmuls
     optimizer, scheduler = make_optimizer(net, train)
     ema = make_ema(net, train.ema_decay)
     sampler = MixtureSampler({d: store.tokens(d, "train") for d in domains}, domains, r, T, B,
@@ -604,7 +770,7 @@ def _train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
     state = {"step": 0, "wall_s": 0.0, "evals": []}
 
     if resume and ckpt.exists():
-        blob = torch.load(ckpt, map_location=dev, weights_only=False)
+        blob = load_checkpoint(ckpt, map_location=dev)
         if blob["run"] != spec.run_id:
             raise TrainError(f"checkpoint {ckpt} belongs to run {blob['run']}, not {spec.run_id}")
         net.load_state_dict(blob["model"])
@@ -614,7 +780,7 @@ def _train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
         objective.load_state_dict(blob["objective"])
         if ema is not None:
             ema.load_state_dict(blob["ema"])
-        torch.set_rng_state(blob["rng"])
+        restore_rng_states(blob["rng"], dev)
         state = blob["state"]
         if rank == 0:
             # every evaluation the checkpoint passed is in it: rows missing from the table (deleted, or
@@ -636,7 +802,8 @@ def _train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
         "validation_sequences": {d: len(w) for d, w in valid.items()}, "eval_steps": schedule,
         "n_params": count_parameters(net), "n_params_non_embedding": count_parameters(net, True),
         "code_version": code_version(), "environment": environment(), "world_size": world,
-        "device": str(dev), "torch_threads": torch.get_num_threads(),
+        "device": str(dev), "torch_threads": torch.get_num_threads(), "precision": spec.precision,
+        "accelerator": accelerator(dev, spec.precision),
         "config_hash": spec.config_hash,
     }
     if rank == 0:
@@ -646,7 +813,7 @@ def _train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
         if rank == 0:
             blob = {"run": spec.run_id, "model": net.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "sampler": sampler.state_dict(),
-                    "objective": objective.state_dict(), "rng": torch.get_rng_state(), "state": state,
+                    "objective": objective.state_dict(), "rng": rng_states(dev), "state": state,
                     "ema": ema.state_dict() if ema is not None else None}
             with atomic_path(ckpt) as tmp:
                 torch.save(blob, tmp)
@@ -682,21 +849,9 @@ def _train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
         x_all = torch.from_numpy(windows[lo:hi]).to(dev)
         id_all = torch.from_numpy(ids[lo:hi]).to(dev)
         optimizer.zero_grad(set_to_none=True)
-        n_micro = math.ceil(len(x_all) / micro)
-        for j in range(n_micro):
-            x, d_ids = x_all[j * micro:(j + 1) * micro], id_all[j * micro:(j + 1) * micro]
-            sync = contextlib.nullcontext() if (world == 1 or j == n_micro - 1) else model.no_sync()
-            with sync, _autocast(dev):
-                if objective.name == "mean":
-                    losses = token_losses(model, x)
-                    loss = losses.mean() * (len(x) / len(x_all))
-                else:
-                    if n_micro > 1:
-                        raise TrainError(f"objective {objective.name!r} needs the whole batch in one pass; "
-                                         f"unset micro_batch")
-                    loss = objective.batch_loss(model, x, d_ids, state["step"])
-                nonfinite |= ~torch.isfinite(loss.detach())
-                loss.backward()
+        step_loss = accumulate_gradients(model, objective, x_all, id_all, micro, state["step"],
+                                         lambda: _autocast(dev, spec.precision))
+        nonfinite |= ~torch.isfinite(step_loss)
         torch.nn.utils.clip_grad_norm_(net.parameters(), train.grad_clip)
         optimizer.step()
         scheduler.step()
@@ -709,7 +864,8 @@ def _train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
         if step in schedule:
             stop_if_nonfinite(step)
             if rank == 0:
-                losses_by_domain = evaluate(ema.module if ema is not None else net, valid, dev)
+                losses_by_domain = evaluate(ema.module if ema is not None else net, valid, dev,
+                                            precision=spec.precision)
                 bad = [d for d, v in losses_by_domain.items() if not math.isfinite(float(v))]
                 if bad:
                     fail_nonfinite(f"validation loss of {', '.join(bad)}", step)
@@ -786,9 +942,12 @@ def diverse_mixture(m: int, k: int, floor: float = 0.02, concentration: float = 
 
 def make_spec(profile: Profile, mixture: str, store, seed: int | None = None,
               config: ProxyConfig | None = None, objective: str = "mean",
-              weights: Mapping[str, float] | None = None) -> RunSpec:
+              weights: Mapping[str, float] | None = None, device: str | None = "auto",
+              precision: str | None = "auto") -> RunSpec:
     """The run of ``mixture`` on ``store`` under a resolved profile (``config``: its proxy config unless
-    given; the run is filed under the profile's name)."""
+    given; the run is filed under the profile's name). ``device`` and ``precision`` as
+    :func:`resolve_device` and :func:`resolve_precision` take them (auto: CUDA with bf16 when there is
+    a GPU, else CPU fp32)."""
     config = config or profile.proxy
     w = dict(weights) if weights is not None else resolve_mixture(mixture, store)
     total = sum(w.values())
@@ -797,9 +956,11 @@ def make_spec(profile: Profile, mixture: str, store, seed: int | None = None,
     seed = config.train.seed if seed is None else seed
     from bimix.config import config_hash
 
+    device = resolve_device(device)
     builtin = PROFILES.get(profile.name) == profile
     return RunSpec(profile=profile.name, mixture=mixture, weights=tuple((d, float(w[d])) for d in store.domains),
-                   seed=seed, config=config, store_id=store.store_id, objective=objective,
+                   seed=seed, config=config, store_id=store.store_id, objective=objective, device=device,
+                   precision=resolve_precision(precision, device),
                    config_hash=None if builtin else config_hash(profile))
 
 
@@ -829,18 +990,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads of the run (default 1; another count is part of the run id)")
     parser.add_argument("--stop-after", type=int, default=None, help="stop after this many steps (testing)")
+    parser.add_argument("--micro-batch", type=int, default=None,
+                        help="sequences per forward pass (gradient accumulation; default: the profile's)")
+    add_device_arguments(parser)
+
+
+def init_distributed(device: str) -> bool:
+    """Join the torchrun process group (NCCL for CUDA runs, gloo for CPU ones) when WORLD_SIZE > 1;
+    True when this process is one of several."""
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if distributed and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device == "cuda" else "gloo")
+    return distributed
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    if distributed and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if args.micro_batch is not None and args.micro_batch < 1:
+        raise ValueError(f"--micro-batch must be a positive integer, got {args.micro_batch}")
+    device = resolve_device(args.device)
+    precision = resolve_precision(args.precision, device)
+    distributed = init_distributed(device)
     try:
-        config = override_config(args.profile.proxy, steps=args.steps, cpu_threads=args.threads)
+        config = override_config(args.profile.proxy, steps=args.steps, cpu_threads=args.threads,
+                                 micro_batch=getattr(args, "micro_batch", None))
         store = open_profile_store(args.profile, config)
-        spec = make_spec(args.profile, args.mixture, store, seed=args.seed, config=config)
+        spec = make_spec(args.profile, args.mixture, store, seed=args.seed, config=config, device=device,
+                         precision=precision)
         rank = _dist_info()[0]
         total = config.train.steps * config.train.batch_size * config.model.seq_len
         with tqdm(total=total, unit="tok", unit_scale=True, desc=spec.run_id, disable=rank != 0) as bar:

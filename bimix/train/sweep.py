@@ -6,6 +6,12 @@ run-table rows are never duplicated, so a sweep can be killed and restarted at a
 workers train ~30 % more tokens/s than one two-thread process, since small models parallelise poorly
 inside an op). ``doremi`` in the mixture list first runs the DoReMi proxy (bimix.train.doremi) once the
 baseline run it needs as reference is done, then trains the resulting mixture like any other.
+
+Devices: every run of a sweep trains on one device type (``device``, part of the run id unless CPU
+fp32). On CUDA, worker k trains on GPU k mod n_gpus (:func:`worker_device`), so ``--workers`` equal to
+the number of GPUs gives each its own, and twice that shares each GPU between two runs. A sweep is
+one process and its workers: under torchrun every rank would run every job, so it refuses to start
+(``torchrun ... -m bimix train`` trains one run over several GPUs).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import multiprocessing as mp
+import os
 import queue
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -21,6 +28,30 @@ from dataclasses import dataclass
 from bimix.profiles import Profile, ProxyConfig
 
 _PROGRESS = None  # worker side: queue for token counts, set by the pool initializer
+_DEVICE = None  # worker side: the torch device this worker trains on (cuda:k), set by the initializer
+
+
+class SweepError(ValueError):
+    """A sweep that cannot start as asked (a user mistake: exit 2)."""
+
+
+def worker_device(k: int, device: str, n_gpus: int) -> str:
+    """The torch device of the k-th worker (0-based): GPU k mod n_gpus on CUDA, else the CPU."""
+    if device != "cuda":
+        return "cpu"
+    if n_gpus < 1:
+        raise SweepError("a CUDA sweep on a machine where torch sees no GPU")
+    return f"cuda:{k % n_gpus}"
+
+
+def refuse_torchrun(environ=None) -> None:
+    """A sweep under torchrun (WORLD_SIZE > 1) would run every job on every rank: refused."""
+    environ = os.environ if environ is None else environ
+    world = int(environ.get("WORLD_SIZE", "1") or 1)
+    if world > 1:
+        raise SweepError(f"sweep does not run under torchrun (WORLD_SIZE={world}): every rank would train "
+                         "every run. Use `python -m bimix sweep --workers N` (worker k on GPU k mod the GPU "
+                         "count), or `torchrun --nproc_per_node N -m bimix train` for one run on N GPUs")
 
 
 @dataclass(frozen=True)
@@ -36,7 +67,7 @@ class Job:
         return f"{self.mixture}/s{self.seed}" if self.kind == "run" else f"doremi-proxy/s{self.seed}"
 
 
-def _init_worker(progress_queue, threads: int) -> None:
+def _init_worker(progress_queue, threads: int, counter=None, device: str = "cpu", n_gpus: int = 0) -> None:
     """Pool initializer. A worker dies with the sweep that started it: a SIGKILLed parent cannot shut
     its pool down, and orphaned workers would go on training and appending rows. On Linux the kernel
     signals the worker when its parent exits (``prctl(PR_SET_PDEATHSIG)``); elsewhere a daemon thread
@@ -67,9 +98,14 @@ def _init_worker(progress_queue, threads: int) -> None:
 
     import torch  # after the watch: importing takes seconds, during which the parent may die
 
-    global _PROGRESS
+    global _PROGRESS, _DEVICE
     _PROGRESS = progress_queue
     torch.set_num_threads(threads)
+    if counter is not None:  # this worker's index, in start order
+        with counter.get_lock():
+            k = counter.value
+            counter.value += 1
+        _DEVICE = worker_device(k, device, n_gpus)
 
 
 def _report(tokens: int) -> None:
@@ -77,7 +113,8 @@ def _report(tokens: int) -> None:
         _PROGRESS.put(tokens)
 
 
-def _execute(job: Job, profile: Profile, config: ProxyConfig, out_dir, store=None, progress=None) -> str:
+def _execute(job: Job, profile: Profile, config: ProxyConfig, out_dir, store=None, progress=None,
+             device: str = "auto", precision: str = "auto") -> str:
     from bimix.train import proxy
 
     progress = progress or _report
@@ -85,14 +122,17 @@ def _execute(job: Job, profile: Profile, config: ProxyConfig, out_dir, store=Non
     if job.kind == "doremi":
         from bimix.train.doremi import run_doremi
 
-        run_doremi(profile, store, seed=job.seed, config=config, out_dir=out_dir, progress=progress)
+        run_doremi(profile, store, seed=job.seed, config=config, out_dir=out_dir, progress=progress,
+                   device=device, precision=precision, torch_device=_DEVICE)
         return job.label
-    spec = proxy.make_spec(profile, job.mixture, store, seed=job.seed, config=config)
-    result = proxy.train_run(spec, store, out_dir=out_dir, progress=progress)
+    spec = proxy.make_spec(profile, job.mixture, store, seed=job.seed, config=config, device=device,
+                           precision=precision)
+    result = proxy.train_run(spec, store, out_dir=out_dir, progress=progress, device=_DEVICE)
     return spec.run_id if result["status"] == "complete" else f"{spec.run_id} (partial)"
 
 
-def plan(profile: Profile, mixtures, seeds, store, config: ProxyConfig, out_dir=None, extra=()) -> list[Job]:
+def plan(profile: Profile, mixtures, seeds, store, config: ProxyConfig, out_dir=None, extra=(),
+         device: str = "auto", precision: str = "auto") -> list[Job]:
     """The jobs still missing, in the order they should start (the DoReMi reference first).
 
     The ``doremi`` mixture comes from one DoReMi proxy, trained with the first seed; it is recomputed
@@ -102,12 +142,13 @@ def plan(profile: Profile, mixtures, seeds, store, config: ProxyConfig, out_dir=
     jobs: list[Job] = []
     reference = config.doremi.reference
     ordered = sorted(dict.fromkeys(mixtures), key=lambda m: (m != reference, m == "doremi"))
-    need_proxy = "doremi" in ordered and not doremi_is_current(profile, store, config, seeds[0])
+    on = {"device": device, "precision": precision}
+    need_proxy = "doremi" in ordered and not doremi_is_current(profile, store, config, seeds[0], **on)
     if need_proxy:  # a finished proxy in the run folder (a fresh clone's committed table) is reused
         from bimix.train.doremi import restore_mixture
 
-        need_proxy = not (restore_mixture(profile, store, seed=seeds[0], config=config, out_dir=out_dir)
-                          and doremi_is_current(profile, store, config, seeds[0]))
+        need_proxy = not (restore_mixture(profile, store, seed=seeds[0], config=config, out_dir=out_dir, **on)
+                          and doremi_is_current(profile, store, config, seeds[0], **on))
     if need_proxy:
         jobs.append(Job("doremi", "doremi", seeds[0]))
     for seed in seeds:
@@ -115,7 +156,7 @@ def plan(profile: Profile, mixtures, seeds, store, config: ProxyConfig, out_dir=
             if mixture == "doremi" and need_proxy:
                 jobs.append(Job("run", "doremi", seed))
                 continue
-            spec = proxy.make_spec(profile, mixture, store, seed=seed, config=config)
+            spec = proxy.make_spec(profile, mixture, store, seed=seed, config=config, **on)
             proxy.refuse_duplicate_weights(spec, out_dir)
             if not proxy.is_complete(spec, out_dir):
                 jobs.append(Job("run", mixture, seed))
@@ -123,14 +164,15 @@ def plan(profile: Profile, mixtures, seeds, store, config: ProxyConfig, out_dir=
         if any(j.kind == "run" and (j.mixture, j.seed) == (mixture, seed) for j in jobs) or \
                 (mixture in ordered and seed in seeds):
             continue
-        spec = proxy.make_spec(profile, mixture, store, seed=seed, config=config)
+        spec = proxy.make_spec(profile, mixture, store, seed=seed, config=config, **on)
         proxy.refuse_duplicate_weights(spec, out_dir)
         if not proxy.is_complete(spec, out_dir):
             jobs.append(Job("run", mixture, seed))
     return jobs
 
 
-def doremi_is_current(profile: Profile, store, config: ProxyConfig, seed: int) -> bool:
+def doremi_is_current(profile: Profile, store, config: ProxyConfig, seed: int, device: str = "auto",
+                      precision: str = "auto") -> bool:
     """Whether ``store.mixtures_dir/doremi.json`` was made by this config's DoReMi proxy."""
     from bimix.train import proxy
     from bimix.data.mixtures import load_named
@@ -139,7 +181,8 @@ def doremi_is_current(profile: Profile, store, config: ProxyConfig, seed: int) -
         return False
     saved = load_named("doremi", store.mixtures_dir, domains=store.domains)
     expected = proxy.make_spec(profile, "doremi-proxy", store, seed=seed, config=config, objective="doremi",
-                               weights=proxy.resolve_mixture(config.doremi.sample, store))
+                               weights=proxy.resolve_mixture(config.doremi.sample, store), device=device,
+                               precision=precision)
     return saved.meta.get("proxy_run") == expected.run_id and saved.meta.get("profile") == profile.name
 
 
@@ -149,18 +192,24 @@ def job_tokens(job: Job, config: ProxyConfig) -> int:
 
 
 def sweep(profile: Profile, mixtures, seeds=None, *, config: ProxyConfig | None = None, out_dir=None,
-          workers: int | None = None, store=None, show_progress: bool = True, extra=()) -> list[str]:
+          workers: int | None = None, store=None, show_progress: bool = True, extra=(),
+          device: str = "auto", precision: str = "auto") -> list[str]:
     """Run the missing runs of ``mixtures x seeds`` (and the (mixture, seed) pairs in ``extra``);
-    returns the labels of the jobs executed."""
+    returns the labels of the jobs executed. ``device``/``precision`` as proxy.make_spec takes them."""
+    import torch
     from tqdm.auto import tqdm
 
     from bimix.train import proxy
 
+    refuse_torchrun()
     config = config or profile.proxy
     seeds = tuple(config.seeds if seeds is None else seeds)
     workers = config.workers if workers is None else workers
     store = store or proxy.open_profile_store(profile, config)
-    jobs = plan(profile, mixtures, seeds, store, config, out_dir, extra=extra)
+    device = proxy.resolve_device(device)
+    precision = proxy.resolve_precision(precision, device)
+    on = {"device": device, "precision": precision}
+    jobs = plan(profile, mixtures, seeds, store, config, out_dir, extra=extra, **on)
     if not jobs:
         return []
     total = sum(job_tokens(j, config) for j in jobs)
@@ -170,7 +219,7 @@ def sweep(profile: Profile, mixtures, seeds=None, *, config: ProxyConfig | None 
         if workers <= 1:
             for job in jobs:
                 bar.set_postfix_str(job.label)
-                done.append(_execute(job, profile, config, out_dir, store=store, progress=bar.update))
+                done.append(_execute(job, profile, config, out_dir, store=store, progress=bar.update, **on))
             return done
         ctx = mp.get_context("spawn")
         progress_queue = ctx.Queue()
@@ -179,14 +228,16 @@ def sweep(profile: Profile, mixtures, seeds=None, *, config: ProxyConfig | None 
         light_store = dataclasses.replace(store, tokenizer=None, corpus=None)
         pending = list(jobs)
         waiting_on: dict = {}
+        n_gpus = torch.cuda.device_count() if device == "cuda" else 0
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(progress_queue, 1)) as pool:
+                                 initargs=(progress_queue, 1, ctx.Value("i", 0), device, n_gpus)) as pool:
             while pending or waiting_on:
                 for job in _ready(pending, waiting_on.values(), config):
                     if len(waiting_on) >= workers:
                         break
                     pending.remove(job)
-                    waiting_on[pool.submit(_execute, job, profile, config, out_dir, light_store)] = job
+                    waiting_on[pool.submit(_execute, job, profile, config, out_dir, light_store, None,
+                                           device, precision)] = job
                 finished, _ = wait(list(waiting_on), timeout=0.5, return_when=FIRST_COMPLETED)
                 _drain(progress_queue, bar)
                 for fut in finished:
@@ -201,7 +252,8 @@ def sweep(profile: Profile, mixtures, seeds=None, *, config: ProxyConfig | None 
 
 
 def sweep_profile(profile: Profile, *, config: ProxyConfig | None = None, seeds=None, out_dir=None,
-                  workers: int | None = None, store=None, show_progress: bool = True) -> list[str]:
+                  workers: int | None = None, store=None, show_progress: bool = True, device: str = "auto",
+                  precision: str = "auto") -> list[str]:
     """The profile's whole sweep: ``mixtures`` on every seed, ``single_seed_mixtures`` on the first,
     as one job list (so two workers stay busy)."""
     from bimix.train import proxy
@@ -210,7 +262,8 @@ def sweep_profile(profile: Profile, *, config: ProxyConfig | None = None, seeds=
     seeds = tuple(config.seeds if seeds is None else seeds)
     store = store or proxy.open_profile_store(profile, config)
     done = sweep(profile, config.mixtures, seeds, config=config, out_dir=out_dir, workers=workers, store=store,
-                 show_progress=show_progress, extra=[(m, seeds[0]) for m in config.single_seed_mixtures])
+                 show_progress=show_progress, extra=[(m, seeds[0]) for m in config.single_seed_mixtures],
+                 device=device, precision=precision)
     return done
 
 
@@ -248,16 +301,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=None, help="override the profile's steps")
     parser.add_argument("--workers", type=int, default=None, help="parallel single-thread processes")
     parser.add_argument("--out", default=None, help="folder for runs.csv and sidecars/ (default data/runs/PROFILE)")
+    parser.add_argument("--micro-batch", type=int, default=None,
+                        help="sequences per forward pass (gradient accumulation; default: the profile's)")
+    from bimix.train.proxy import add_device_arguments
+
+    add_device_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from bimix.train.proxy import override_config
+    from bimix.train.proxy import override_config, resolve_device, resolve_precision
 
-    config = override_config(args.profile.proxy, steps=args.steps)
+    refuse_torchrun()
+    if args.micro_batch is not None and args.micro_batch < 1:
+        raise ValueError(f"--micro-batch must be a positive integer, got {args.micro_batch}")
+    device = resolve_device(args.device)
+    precision = resolve_precision(args.precision, device)
+    config = override_config(args.profile.proxy, steps=args.steps, micro_batch=args.micro_batch)
     mixtures = tuple(args.mixtures.split(",")) if args.mixtures else config.mixtures
     seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
     t0 = time.perf_counter()
-    done = sweep(args.profile, mixtures, seeds, config=config, out_dir=args.out, workers=args.workers)
+    done = sweep(args.profile, mixtures, seeds, config=config, out_dir=args.out, workers=args.workers,
+                 device=device, precision=precision)
     print(f"sweep {args.profile.name}: {len(done)} job(s) run in {time.perf_counter() - t0:.0f} s"
           + (": " + ", ".join(done) if done else " (nothing missing)"))
     return 0
