@@ -126,15 +126,22 @@ def test_notebook_06_after_03_trains_only_the_optimum(smoke_store, private_check
     assert res["rival"]["applicable"] is False and "coefficients" in res["rival"]["reason"]
     assert res["rival_ratio_by_seed"] == {}
 
-    # 03 trained everything else: 06 trained only the optimum, with the same seeds
-    assert [j.split("-s")[0] for j in res["jobs_run"]] == [name] * len(res["seeds"])
+    # 03 trained the profile's sweep: 06 trained only what it compares beyond it (uniform, which the
+    # smoke sweep lacks) and then the optimum, with the same seeds
+    assert [j.split("-s")[0] for j in res["jobs_run"]] == ["uniform"] * len(res["seeds"]) + [name] * len(res["seeds"])
     table = read_runs(runs_dir / "runs.csv")
-    assert {name, "baseline", "doremi", "ce"} <= set(table["mixture"])
+    assert {name, "baseline", "doremi", "ce", "uniform"} <= set(table["mixture"])
+    # claims 5-6 in nats: the optimum's gain over natural, with the end slope that converts it to steps
+    gain = {g["reference"]: g for g in res["gain_nats"]}
+    assert set(gain) >= {"baseline", "uniform"} and all(g["seeds"] == len(res["seeds"]) for g in gain.values())
+    finals = res["measured_final_avg_loss"]
+    if len(res["seeds"]) == 1:
+        assert gain["baseline"]["gain_nats"] == pytest.approx(finals["baseline"] - finals["bimix_opt"])
     assert set(table.loc[table["mixture"] == name, "seed"]) == set(res["seeds"])
     assert set(res["speedup_by_seed"]["baseline"]) == {str(s) for s in res["seeds"]}
     assert all(v == pytest.approx(1.0) for v in res["speedup_by_seed"]["baseline"].values())
 
-    shown = ("bimix_opt", "baseline", "doremi", "ce")
+    shown = ("bimix_opt", "baseline", "doremi", "ce", "uniform")
     assert set(res["measured_final_avg_loss"]) == set(shown)
     assert all(math.isfinite(v) and v > 0 for v in res["measured_final_avg_loss"].values())
     assert res["natural_final_avg_loss"] == res["measured_final_avg_loss"]["baseline"]

@@ -56,9 +56,9 @@ def test_the_additive_law_converges_on_the_committed_cpu_runs():
 def test_the_exponential_law_converges_on_a_cpu_step_it_used_to_give_up_on():
     table = read_runs(CPU_RUNS)
     # leave-one-mixture-out without je, at step 38: the unit stopped at the iteration limit before
-    # (the runs of that time: the later ye_opt runs change which optimum this unit has)
+    # (the runs of that time: the later ye_opt, skewed and uniform runs change which optimum this unit has)
     train = table[(table["mixture"] != "je") & ~table["mixture"].str.startswith("ye_opt")
-                  & (table["step"] == 38) & (table["r"] > 0)]
+                  & ~table["mixture"].isin(["skewed", "uniform"]) & (table["step"] == 38) & (table["r"] > 0)]
     fit = fit_law(train, form="exponential", n_starts=2, domains=["code"])
     u = fit.unit("code", 38)
     assert u.success and not u.failure, u.failure

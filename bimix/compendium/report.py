@@ -332,7 +332,9 @@ def report_markdown(results: dict[str, dict[str, dict]]) -> str:
     scale = "\n".join(f"- `{p}`: {SCALE.get(p, p)}" for p in profiles)
     return ("Scale of each column (the paper: " + SCALE["paper"] + "):\n" + scale + "\n\n"
             + "\n".join(lines) + "\n\nVerdict rules (bimix/law/verdicts.py; intervals are 95 % t-intervals over "
-            "paired seeds):\n\n" + "\n".join(rules) + "\n")
+            "paired seeds):\n\n" + "\n".join(rules) + "\n\nWhere the protocols differ from the paper's (evaluation "
+            "schedule, baselines, units of the speed-ups, learning rate, scale) and what each difference does: "
+            "`docs/paper.md`, section \"Where our protocols differ from the paper's\".\n")
 
 
 def gallery_markdown(figures_dir: Path = FIGURES_DIR, relative_to: Path = REPO_ROOT) -> str:
