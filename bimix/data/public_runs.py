@@ -602,3 +602,9 @@ def load(folder: str | Path, dml_domains: Sequence[str] | None = None,
         table, report = _filtered(table, report, run_filter)
         out.append(PublicTable(name=name, source=source, files=files, table=table, report=report))
     return out
+
+
+def parse_domains(text: str) -> list[str]:
+    """``"Github,Books3,PileCC"`` -> ``["Github", "Books3", "PileCC"]``, each checked with
+    :func:`check_name` (the names become part of a file name); empty text -> ``[]``."""
+    return [check_name(d.strip(), "dml_domains entry") for d in text.split(",") if d.strip()]
