@@ -203,3 +203,15 @@ def test_notebook_07_refuses_a_domain_name_that_is_not_one_path_component(tmp_pa
                             extra={"dml_domains": "Github,Books3,/../../x", "public_dir": str(tmp_path / "p"),
                                    "dml_url": "http://127.0.0.1:9/x.txt", "download": True}, progress=False)
     assert not (tmp_path / "x").exists() and not (tmp_path / "p").exists()
+
+
+def test_notebook_07_declares_every_parameter_of_its_parameters_cell():
+    """papermill skips a parameter line holding two '=' (e.g. in its comment), and the runner then
+    refuses that parameter as undeclared."""
+    import papermill
+
+    path = reproduce.NOTEBOOKS_DIR / "07_public_runs.ipynb"
+    declared = papermill.inspect_notebook(str(path))
+    cell = next(c for c in json.loads(path.read_text())["cells"] if "parameters" in c["metadata"].get("tags", []))
+    names = [line.split(":")[0] for line in "".join(cell["source"]).splitlines() if line.strip()]
+    assert set(names) == set(declared) and {"dml_share_maps", "public_mirror", "public_pins"} <= set(declared)
