@@ -144,7 +144,7 @@ def test_verified_file_is_cached_and_converted(server, tmp_path):
     assert load_dml("groups", got["good"], registry=REGISTRY) == "dml groups: not converted: no mapping decided"
 
 
-@pytest.mark.parametrize("name,reason", [("bad", "refused, .* sha256"), ("gone", "HTTPError: HTTP Error 404"),
+@pytest.mark.parametrize("name,reason", [("bad", "refused, .* sha256"), ("gone", "HTTPError: 404 Client Error"),
                                          ("slow", "timed out")])
 def test_wrong_hash_404_and_timeout_cache_nothing(server, tmp_path, name, reason):
     got, messages = fetch_dml([name], cache=tmp_path, base_url=server, timeout=0.5, registry=REGISTRY)

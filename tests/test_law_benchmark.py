@@ -1,4 +1,5 @@
-"""The RegMix law benchmark: models fitted on the train split only, scored per validation domain."""
+"""The RegMix law benchmark: models fitted on the train split only, scored per validation domain; on
+tables in RegMix's format written from a known law (tests/public_fixtures.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,16 @@ import numpy as np
 import pytest
 
 from bimix.law.benchmark import LIGHTGBM, Split, fit_models, load_regmix, predict, run_regmix_benchmark
+from bimix.law.forms import LawError
+from public_fixtures import regmix_fixture_files
 
 
 @pytest.fixture(scope="module")
-def splits():
-    return load_regmix(splits=("train_1m", "test_1m", "test_60m"))
+def splits(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("regmix")
+    for name, blob in regmix_fixture_files().items():
+        (folder / name).write_bytes(blob)
+    return load_regmix(folder, splits=("train_1m", "test_1m", "test_60m"))
 
 
 def test_regmix_settings_are_regmix_s():
@@ -19,7 +25,7 @@ def test_regmix_settings_are_regmix_s():
 
 def test_splits_are_wide_and_renormalised(splits):
     tr, te = splits["train_1m"], splits["test_1m"]
-    assert tr.X.shape == (512, 17) and tr.Y.shape == (512, 13) and te.X.shape == (256, 17)
+    assert tr.X.shape == (240, 17) and tr.Y.shape == (240, 13) and te.X.shape == (96, 17)
     assert np.allclose(tr.X.sum(axis=1), 1, atol=1e-12)
     assert set(tr.Y.columns) < set(tr.X.columns)
 
@@ -59,3 +65,8 @@ def test_too_few_train_runs_is_reported_per_domain_in_words(splits):
     assert not exp.predictors and set(exp.failures) == set(tr.Y.columns)
     why = next(iter(exp.failures.values()))
     assert "19 coefficients per step but only 12 mixtures" in why and "np." not in why
+
+
+def test_a_split_whose_files_were_not_fetched_is_named(tmp_path):
+    with pytest.raises(LawError, match="RegMix split test_1B: test_mixture_1B.csv, test_pile_loss_1B.csv not available"):
+        load_regmix({}, splits=("test_1B",))

@@ -3,16 +3,21 @@ helpers behind them (bimix.law.protocols: seed spread, the no-interaction check,
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from bimix.compendium import reproduce
-from bimix.files import read_json
+from bimix.data.public_runs import write_sources
+from bimix.files import read_json, write_json
 from bimix.law.forms import FORMS
 from bimix.law.protocols import (equal_share_spread, lomo_points, pooled_scores, resolve_mixture_names,
                                  seed_variance, share_adjusted_spread)
 from bimix.data.runs import write_runs
 from bimix.law.synthetic import dirichlet_mixtures, random_coefficients, synthetic_runs
+from public_fixtures import fixture_mirror
 
 # the sweep's mixture names (bimix.profiles): the paper's six plus one diverse mixture
 SWEEP_NAMES = ("baseline", "doremi", "se", "ce", "je", "vne", "div0")
@@ -122,9 +127,14 @@ def test_notebook_05_without_a_run_table_names_the_command(tmp_path):
                             extra={"runs_dir": str(tmp_path / "nothing")}, progress=False)
 
 
-def test_notebook_07_on_the_fixtures(tmp_path):
+def test_notebook_07_on_a_mirror_of_fixtures(tmp_path, monkeypatch):
+    """RegMix's tables come from a mirror (fixtures in RegMix's format, pinned by the test); the smoke
+    profile's public_dir adds the Data Mixing Laws and RegMix-pair fixtures of tests/fixtures."""
+    monkeypatch.setenv("BIMIX_CACHE", str(tmp_path / "cache"))
+    sources = fixture_mirror(tmp_path / "mirror")
+    pins = write_sources(sources, tmp_path / "pins.json")
     reproduce.reproduce("smoke", ["07_public_runs"], output_dir=tmp_path, figures_dir=tmp_path / "fig",
-                        progress=False)
+                        extra={"public_mirror": str(tmp_path / "mirror"), "public_pins": str(pins)}, progress=False)
     res = read_json(tmp_path / "results" / "07_public_runs.json")
     assert res["status"] == "ok" and set(res["tables"]) == {"dml_Github-Books3-PileCC", "regmix"}
     dml, regmix = res["tables"]["dml_Github-Books3-PileCC"], res["tables"]["regmix"]
@@ -143,8 +153,10 @@ def test_notebook_07_on_the_fixtures(tmp_path):
     assert "1 step" in regmix["lomo"]["bimix"]["reason"]
     assert regmix["lomo"]["share"]["r2_log"] > 0.99 and regmix["fit_all"]["form"] == "share"
     assert (tmp_path / "fig" / "fig_public_runs_lomo_smoke.pdf").is_file()
-    # RegMix's vendored runs: every model scored on the 256 held-out 1M mixtures, per domain
+    # RegMix-format runs read from the mirror: every model scored on the held-out 1M mixtures, per domain
     bench = res["regmix_benchmark"]
+    assert any("from the mirror, sha256 verified" in m for m in res["messages"])
+    assert bench["sha256"] == {Path(p.path).name: p.sha256 for p in sources["regmix"].files}
     table = {row["model"]: row for row in bench["table"]}
     assert set(table) == {"share", "exponential", "lightgbm", "observed_1m"}
     for model in ("share", "exponential", "lightgbm"):
@@ -154,15 +166,57 @@ def test_notebook_07_on_the_fixtures(tmp_path):
     assert bench["lightgbm_iterations"] == 100 and not any(bench["failures"].values())
     assert (tmp_path / "fig" / "fig_law_benchmark_smoke.png").is_file()
     assert "| lightgbm |" in (tmp_path / "fig" / "table_law_benchmark_smoke.md").read_text()
+    # what an offline run will show: the numbers, without timings
+    extract = res["extract"]
+    assert {r["model"] for r in extract["regmix_table"]} == set(table) and "fit s" not in extract["regmix_table"][0]
+    assert {r["table"] for r in extract["dml_summary"]} == {"dml_Github-Books3-PileCC", "regmix"}
 
 
-def test_notebook_07_without_files_or_network_says_no_data(tmp_path):
+def test_notebook_07_offline_shows_the_committed_results_and_draws_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("BIMIX_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("BIMIX_PUBLIC_MIRROR", raising=False)
     (tmp_path / "empty").mkdir()
+    # a tracked figure stands in the figures folder: it must stay as it is
+    (tmp_path / "fig").mkdir()
+    tracked = tmp_path / "fig" / "fig_law_benchmark_smoke.png"
+    tracked.write_bytes(b"committed figure")
+    committed = {"extract": {"regmix_table": [{"model": "share", "spearman 1M": 0.9396, "scored 1M": 0.6145,
+                                               "spearman 1M, r>0 runs": 0.9396, "spearman 60M": 0.9267,
+                                               "spearman 1B": 0.9554}],
+                             "dml_summary": [], "table1": []}}
+    committed_file = write_json(tmp_path / "committed" / "07_public_runs.json", committed)
     reproduce.reproduce("smoke", ["07_public_runs"], output_dir=tmp_path, figures_dir=tmp_path / "fig",
                         extra={"public_dir": str(tmp_path / "empty"), "download": False,
-                               "regmix_dir": str(tmp_path / "empty")}, progress=False)
+                               "committed_results": str(committed_file)}, progress=False)
     res = read_json(tmp_path / "results" / "07_public_runs.json")
-    assert res["status"] == "no_data" and res["tables"] == {}
-    assert any("no Data Mixing Laws or other public run tables" in m for m in res["messages"])
-    assert res["regmix_benchmark"] is None
-    assert not (tmp_path / "fig").exists()
+    assert res["status"] == "committed" and res["tables"] == {} and res["regmix_benchmark"] is None
+    assert res["committed_from"] == str(committed_file)
+    assert res["extract"] == committed["extract"]
+    assert [p.name for p in (tmp_path / "fig").iterdir()] == [tracked.name]
+    assert tracked.read_bytes() == b"committed figure"
+    # the one printed line of the fetching cell, in the executed notebook
+    nb = json.loads((tmp_path / "notebooks" / "07_public_runs.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if "".join(c["source"]).startswith("fetch_kw = "))
+    printed = "".join("".join(o.get("text", "")) for o in cell["outputs"]).strip().splitlines()
+    assert len(printed) == 1 and printed[0].startswith("offline (no mirror, not cached, downloads off)")
+    assert f"showing the committed results ({committed_file})" in printed[0]
+
+
+def test_notebook_07_refuses_a_domain_name_that_is_not_one_path_component(tmp_path):
+    with pytest.raises(reproduce.NotebookFailed, match="dml_domains entry '/../../x' is not a plain name"):
+        reproduce.reproduce("smoke", ["07_public_runs"], output_dir=tmp_path, figures_dir=tmp_path / "fig",
+                            extra={"dml_domains": "Github,Books3,/../../x", "public_dir": str(tmp_path / "p"),
+                                   "dml_url": "http://127.0.0.1:9/x.txt", "download": True}, progress=False)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "p").exists()
+
+
+def test_notebook_07_declares_every_parameter_of_its_parameters_cell():
+    """papermill skips a parameter line holding two '=' (e.g. in its comment), and the runner then
+    refuses that parameter as undeclared."""
+    import papermill
+
+    path = reproduce.NOTEBOOKS_DIR / "07_public_runs.ipynb"
+    declared = papermill.inspect_notebook(str(path))
+    cell = next(c for c in json.loads(path.read_text())["cells"] if "parameters" in c["metadata"].get("tags", []))
+    names = [line.split(":")[0] for line in "".join(cell["source"]).splitlines() if line.strip()]
+    assert set(names) == set(declared) and {"dml_share_maps", "public_mirror", "public_pins"} <= set(declared)

@@ -1,34 +1,64 @@
-"""Other people's published run tables (docs/run_tables.md): find local copies, download missing ones,
-convert them with :mod:`bimix.data.runs` (notebook 07). The law's protocols on them are
-:mod:`bimix.law.public_analysis`.
+"""Other people's published run tables (docs/run_tables.md): fetched by pin, verified, cached, read
+from a local mirror when one is given, and converted with :mod:`bimix.data.runs` (notebook 07). The
+law's protocols on them are :mod:`bimix.law.public_analysis`.
 
-Local layout (any folder; file names carry what the formats themselves do not say):
+Three public sources (``SOURCES``), each a repository at one commit and the files of it the project
+reads, pinned by size and sha256; none is copied into this repository:
+
+``regmix``  ``sail-sg/regmix``: RegMix's proxy runs (Liu et al. 2024), eight CSVs
+``dml``     ``yegcjs/mixinglaws``: the Data Mixing Laws loss tables (Ye et al. 2024), per set in ``DML_SETS``
+``dmsl``    ``meiqwq/Explaining-Data-Mixing-Scaling-Laws``: the SlimPajama table of Shukor et al. (2025)
+
+Where a pinned file comes from, first found first:
+
+1. a local mirror: the ``mirror`` argument, else ``$BIMIX_PUBLIC_MIRROR``; a folder holding
+   ``<source>/<path at the commit>`` (``dml/data/3Mix/70M.txt``) or ``<source>/<path without its
+   first folder>`` (``regmix/train_mixture_1m.csv``). A mirror file is verified against its pin
+   before use and read in place; one that does not match raises :class:`MirrorError`.
+2. the cache, ``<cache>/<source>/<commit>/<path>`` (default cache ``$BIMIX_CACHE/public_runs``).
+3. the raw-file URL at the commit, when ``download`` is on: pooch downloads it into the cache and
+   keeps it only if its sha256 matches (a cached file that no longer matches is fetched again).
+   A network failure is never raised: the caller gets a message and carries on without the file.
+
+Tests and a newer commit pass their own pins: the fetchers take ``sources`` (a dict like
+``SOURCES``) or ``registry`` (like ``DML_SETS``); :func:`read_sources` reads sources from JSON.
+
+Other tables in a local folder (any folder; file names carry what the formats themselves do not say):
 
 ``dml_<Domain1>-<Domain2>-....txt``          a Data Mixing Laws loss table; the name after ``dml_``
                                               lists the training domains in the order of the shares
                                               in its run names (the published sets are folders named
                                               that way, e.g. ``Github-Books3-PileCC``)
 ``regmix_mixtures<tag>.csv`` + ``regmix_losses<tag>.csv``   a RegMix pair (same ``<tag>``)
-
-Downloads use ``urllib`` with a timeout, write atomically, and never raise for a network failure: the
-caller gets ``None`` and a message, so a machine without network says so and carries on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
 import re
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import pandas as pd
 
-from bimix.files import atomic_path, sha256_file
+from bimix.data.runs import ConversionReport, dml_mixtures, from_dml, from_dmsl, from_regmix
+from bimix.files import sha256_file, write_json
 from bimix.paths import cache_dir
-from bimix.data.runs import ConversionReport, dml_mixtures, from_dml, from_regmix
+
+MIRROR_ENV = "BIMIX_PUBLIC_MIRROR"
+RAW_URL = "https://raw.githubusercontent.com/{repo}/{commit}/"
+
+
+class PublicRunsError(ValueError):
+    """A user-supplied name or setting that cannot be used; the message says which and why."""
+
+
+class MirrorError(PublicRunsError):
+    """A mirror file that is not the pinned file."""
 
 
 @dataclass
@@ -36,7 +66,7 @@ class PublicTable:
     """One converted public run table."""
 
     name: str  # e.g. "dml_Github-Books3-PileCC"
-    source: str  # "dml" | "regmix"
+    source: str  # "dml" | "regmix" | "dmsl"
     files: list[Path]
     table: pd.DataFrame
     report: ConversionReport
@@ -56,37 +86,216 @@ class Fetched:
     unreachable: bool = False  # the host could not be reached at all (no network, refused, timeout)
 
 
-def fetch(url: str, dest: str | Path, timeout: float = 20.0) -> Fetched:
-    """Download ``url`` to ``dest`` (atomically) unless ``dest`` exists. Network errors, timeouts and
-    HTTP errors are reported in the message, never raised."""
-    dest = Path(dest)
-    if dest.is_file():
-        return Fetched(dest, f"{dest.name}: already present")
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (user-given URL)
-            blob = response.read()
-    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
-        return Fetched(None, f"{dest.name}: could not download {url} ({type(exc).__name__}: {exc})")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(dest) as tmp:
-        tmp.write_bytes(blob)
-    return Fetched(dest, f"{dest.name}: downloaded {len(blob):,} bytes from {url}")
-
-
-# --------------------------------------------------------------------------------------------------
-# Data Mixing Laws (Ye et al. 2024): commit-pinned files of the authors' repository. No licence file
-# is published with them, so they are not vendored: fetched on first use, verified, cached.
-
-DML_REPO = "yegcjs/mixinglaws"
-DML_COMMIT = "8ad3e1244b53294ded55a96ae325f4112ce3bc63"
-DML_RAW_URL = f"https://raw.githubusercontent.com/{DML_REPO}/{DML_COMMIT}/"
-
-
 @dataclass(frozen=True)
 class Pinned:
     path: str  # inside the repository, e.g. "data/3Mix/160M.txt"
     size: int  # bytes
     sha256: str
+
+
+@dataclass(frozen=True)
+class Source:
+    """A public repository at one commit and the files of it the project reads."""
+
+    name: str  # short name: its folder in the cache and in a mirror ("regmix", "dml", "dmsl")
+    repo: str  # owner/name on GitHub
+    commit: str  # 40 hex digits
+    files: tuple[Pinned, ...]
+    licence: str  # as the repository states it
+
+    @property
+    def base_url(self) -> str:
+        return RAW_URL.format(repo=self.repo, commit=self.commit)
+
+    def pin(self, path: str) -> Pinned:
+        """The pin of ``path`` (inside the repository, or its file name alone)."""
+        for p in self.files:
+            if path in (p.path, Path(p.path).name):
+                return p
+        raise PublicRunsError(f"{self.name}: no pinned file {path!r} (pinned: "
+                              f"{', '.join(p.path for p in self.files)})")
+
+
+def check_name(name: str, what: str) -> str:
+    """``name`` if it is safe as one component of a file name (letters, digits, ``_ . +``, not
+    starting with a dot); raises PublicRunsError otherwise, so that a user-supplied name such as
+    ``Books3/../../x`` can never place a file outside the folder it is meant for."""
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_+][A-Za-z0-9_.+]*", name):
+        raise PublicRunsError(f"{what} {name!r} is not a plain name: use letters, digits, '_', '.' or "
+                              "'+', not starting with '.' (no '/', '\\', '-', spaces or '..')")
+    return name
+
+
+# --------------------------------------------------------------------------------------------------
+# One pinned file: from the mirror, the cache, or a verified download (pooch).
+
+@contextlib.contextmanager
+def _quiet_pooch() -> Iterator[None]:
+    """pooch logs every download at INFO through its own handler; the caller prints our messages."""
+    import pooch
+
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _download_error(exc: Exception) -> tuple[str, bool]:
+    """``(reason, unreachable)`` for a failed download; unreachable: the host never answered."""
+    import requests
+
+    reason = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, requests.exceptions.HTTPError):
+        return reason, False
+    return reason, isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout))
+
+
+def mirror_folder(mirror: str | os.PathLike | None = None) -> Path | None:
+    """The mirror in use: the argument, else ``$BIMIX_PUBLIC_MIRROR``, else None."""
+    value = mirror if mirror not in (None, "") else os.environ.get(MIRROR_ENV, "")
+    if not value:
+        return None
+    folder = Path(value).expanduser()
+    if not folder.is_dir():
+        origin = "the mirror argument" if mirror not in (None, "") else f"${MIRROR_ENV}"
+        raise PublicRunsError(f"public mirror {folder} (from {origin}) is not a folder")
+    return folder
+
+
+def mirror_candidates(folder: Path, source: str, path: str) -> list[Path]:
+    """Where a mirror may hold ``path`` of ``source``: ``<source>/<path>`` (the repository's own
+    layout), then ``<source>/<path without its first folder>`` (``regmix/train_mixture_1m.csv``)."""
+    parts = Path(path).parts
+    out = [folder / source / path]
+    if len(parts) > 1:
+        out.append(folder.joinpath(source, *parts[1:]))
+    return out
+
+
+def _from_mirror(folder: Path, source: Source, pin: Pinned) -> Fetched | None:
+    for path in mirror_candidates(folder, source.name, pin.path):
+        if path.is_file():
+            size, digest = path.stat().st_size, sha256_file(path)
+            if size != pin.size or digest != pin.sha256:
+                raise MirrorError(f"mirror file {path} is not {source.repo}@{source.commit[:12]} {pin.path}: "
+                                  f"{size} bytes with sha256 {digest}; the pin says {pin.size} bytes with "
+                                  f"sha256 {pin.sha256}")
+            return Fetched(path, f"{pin.path}: from the mirror, sha256 verified")
+    return None
+
+
+def fetch_pinned(url: str, dest: str | Path, pin: Pinned, timeout: float = 20.0) -> Fetched:
+    """Download ``url`` to ``dest`` with pooch unless a verified copy is there. pooch downloads into a
+    temporary file beside ``dest`` and renames it into place only after its sha256 matched, so the
+    cache never holds a partial or wrong file; a cached file whose hash no longer matches is fetched
+    again. Never raises for network or hash errors: the message says what happened."""
+    import pooch
+
+    dest = Path(dest)
+    if dest.is_file() and sha256_file(dest) == pin.sha256:
+        return Fetched(dest, f"{pin.path}: cached, sha256 verified")
+    try:
+        with _quiet_pooch():
+            got = pooch.retrieve(url, known_hash=f"sha256:{pin.sha256}", fname=dest.name, path=dest.parent,
+                                 downloader=pooch.HTTPDownloader(timeout=timeout, progressbar=False))
+    except ValueError as exc:  # pooch: the downloaded file's hash is not the pin's
+        return Fetched(None, f"{pin.path}: refused, {exc}")
+    except Exception as exc:  # noqa: BLE001 (requests' and the OS's errors: reported, never raised)
+        reason, unreachable = _download_error(exc)
+        return Fetched(None, f"{pin.path}: could not download ({reason})", unreachable=unreachable)
+    return Fetched(Path(got), f"{pin.path}: downloaded {pin.size:,} bytes, sha256 verified")
+
+
+def _cache_root(source_name: str, commit: str, cache: str | os.PathLike | None) -> Path:
+    return (Path(cache) if cache else cache_dir() / "public_runs") / source_name / commit
+
+
+def get_pinned(source: Source, pin: Pinned, *, folder: Path | None, root: Path, base_url: str,
+               download: bool, timeout: float, unreachable: bool = False) -> Fetched:
+    """One pinned file from the mirror ``folder``, the cache ``root`` or ``base_url`` (module
+    docstring). ``unreachable``: the host already failed for an earlier file, so do not wait again."""
+    f = _from_mirror(folder, source, pin) if folder else None
+    if f is not None:
+        return f
+    dest = root / pin.path
+    if download and not unreachable:
+        return fetch_pinned(base_url + pin.path, dest, pin, timeout=timeout)
+    if dest.is_file() and sha256_file(dest) == pin.sha256:
+        return Fetched(dest, f"{pin.path}: cached, sha256 verified")
+    if unreachable:
+        return Fetched(None, f"{pin.path}: not cached and the host was unreachable", unreachable=True)
+    where = "not in the mirror and not cached" if folder else "not cached"
+    return Fetched(None, f"{pin.path}: {where}, and downloads are off")
+
+
+def fetch_files(source: Source, paths: Sequence[str] | None = None, *, mirror: str | os.PathLike | None = None,
+                cache: str | os.PathLike | None = None, base_url: str | None = None, download: bool = True,
+                timeout: float = 20.0) -> tuple[dict[str, Path], list[str]]:
+    """The pinned files ``paths`` of ``source`` (default: all), each from the mirror, the cache or a
+    verified download. Returns ``{path: local file}`` for the files had, and the messages: one line
+    per file had and one line naming every file that could not be had, with the first reason.
+    Raises only :class:`PublicRunsError` (a mirror that is not a folder, or a mirror file that is
+    not the pinned one), never for the network."""
+    pins = source.files if paths is None else tuple(source.pin(p) for p in paths)
+    folder = mirror_folder(mirror)
+    root = _cache_root(source.name, source.commit, cache)
+    got, messages, missing, first, unreachable = {}, [], [], "", False
+    for pin in pins:
+        f = get_pinned(source, pin, folder=folder, root=root, base_url=base_url or source.base_url,
+                       download=download, timeout=timeout, unreachable=unreachable)
+        unreachable = unreachable or f.unreachable
+        if f.path is None:
+            missing.append(pin.path)
+            first = first or f.message
+        else:
+            messages.append(f.message)
+            got[pin.path] = f.path
+    if missing:
+        messages.append(f"could not fetch {len(missing)} {source.name} file(s) of {source.repo}: "
+                        f"{', '.join(missing)} (first: {first}); carrying on without them")
+    return got, messages
+
+
+def fetch(url: str, dest: str | Path, timeout: float = 20.0) -> Fetched:
+    """Download an unpinned ``url`` (a table a user names) to ``dest`` unless ``dest`` exists, with
+    pooch (a temporary file renamed into place). Network and HTTP errors are reported, never raised."""
+    import pooch
+
+    dest = Path(dest)
+    if dest.is_file():
+        return Fetched(dest, f"{dest.name}: already present")
+    try:
+        with _quiet_pooch():
+            got = Path(pooch.retrieve(url, known_hash=None, fname=dest.name, path=dest.parent,
+                                      downloader=pooch.HTTPDownloader(timeout=timeout, progressbar=False)))
+    except Exception as exc:  # noqa: BLE001 (reported, never raised)
+        reason, unreachable = _download_error(exc)
+        return Fetched(None, f"{dest.name}: could not download {url} ({reason})", unreachable=unreachable)
+    return Fetched(got, f"{dest.name}: downloaded {got.stat().st_size:,} bytes from {url}")
+
+
+def fetch_dml_url(url: str, domains: Sequence[str], folder: str | Path, timeout: float = 20.0) -> Fetched:
+    """Fetch a Data Mixing Laws table a user names by URL into ``folder`` as
+    ``dml_<Domain1>-<Domain2>-....txt`` (:func:`discover` reads the domains back from that name).
+    Each domain must be a plain name (:func:`check_name`), since it becomes part of a file name."""
+    if not domains:
+        raise PublicRunsError("a Data Mixing Laws table given by URL needs its training domains in share "
+                              "order (dml_domains, e.g. Github,Books3,PileCC): the file does not name them")
+    names = [check_name(d, "dml_domains entry") for d in domains]
+    return fetch(url, Path(folder) / f"dml_{'-'.join(names)}.txt", timeout=timeout)
+
+
+# --------------------------------------------------------------------------------------------------
+# Data Mixing Laws (Ye et al. 2024): commit-pinned files of the authors' repository (no licence
+# published).
+
+DML_REPO = "yegcjs/mixinglaws"
+DML_COMMIT = "8ad3e1244b53294ded55a96ae325f4112ce3bc63"
+DML_RAW_URL = RAW_URL.format(repo=DML_REPO, commit=DML_COMMIT)
+DML_LICENCE = "none published"
 
 
 @dataclass(frozen=True)
@@ -177,57 +386,29 @@ DML_SETS: dict[str, DmlSet] = {s.name: s for s in (
 )}
 
 
-def fetch_pinned(url: str, dest: str | Path, pin: Pinned, timeout: float = 20.0) -> Fetched:
-    """Download ``url`` to ``dest`` unless a verified copy is there. The bytes are checked against the
-    pin's size and sha256 in memory, before anything is written; only a verified file is renamed
-    into place (atomically), so the cache never holds a partial or wrong file. A cached file whose
-    hash no longer matches is removed and fetched again. Never raises for network or hash errors."""
-    import hashlib
-
-    dest = Path(dest)
-    if dest.is_file():
-        if sha256_file(dest) == pin.sha256:
-            return Fetched(dest, f"{pin.path}: cached, sha256 verified")
-        dest.unlink()
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (pinned URL)
-            blob = response.read()
-    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
-        return Fetched(None, f"{pin.path}: could not download ({type(exc).__name__}: {exc})",
-                       unreachable=not isinstance(exc, urllib.error.HTTPError))
-    digest = hashlib.sha256(blob).hexdigest()
-    if digest != pin.sha256 or len(blob) != pin.size:
-        return Fetched(None, f"{pin.path}: refused, {len(blob)} bytes with sha256 {digest}; expected "
-                             f"{pin.size} bytes with sha256 {pin.sha256}")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(dest) as tmp:
-        tmp.write_bytes(blob)
-    return Fetched(dest, f"{pin.path}: downloaded {len(blob):,} bytes, sha256 verified")
-
-
 def fetch_dml(names: Sequence[str] = tuple(DML_SETS), cache: str | Path | None = None,
               base_url: str = DML_RAW_URL, timeout: float = 20.0,
-              registry: dict[str, DmlSet] | None = None) -> tuple[dict[str, list[Path]], list[str]]:
-    """Fetch the pinned Data Mixing Laws files of the sets ``names`` into
-    ``<cache>/dml/<commit>/`` (default cache: ``$BIMIX_CACHE/public_runs``). Returns the verified
-    loss tables per set (a set missing any table is left out) and the messages: one line per
-    file fetched, and one line naming every file that could not be had, with the first reason."""
+              registry: dict[str, DmlSet] | None = None, *, mirror: str | os.PathLike | None = None,
+              download: bool = True) -> tuple[dict[str, list[Path]], list[str]]:
+    """The pinned Data Mixing Laws files of the sets ``names``, each from the mirror, the cache
+    (``<cache>/dml/<commit>/``, default cache ``$BIMIX_CACHE/public_runs``) or a verified download
+    (module docstring). Returns the loss tables per set (a set missing any table is left out) and
+    the messages: one line per file had, and one line naming every file that could not be had,
+    with the first reason. Never raises for the network; a mirror file that is not the pinned one
+    raises :class:`MirrorError`."""
     registry = DML_SETS if registry is None else registry
     unknown = sorted(set(names) - set(registry))
     if unknown:
-        raise ValueError(f"unknown Data Mixing Laws sets {unknown}; choose from: {', '.join(registry)}")
-    root = (Path(cache) if cache else cache_dir() / "public_runs") / "dml" / DML_COMMIT
-    got, messages, missing, first = {}, [], [], ""
-    unreachable = False
+        raise PublicRunsError(f"unknown Data Mixing Laws sets {unknown}; choose from: {', '.join(registry)}")
+    source = Source("dml", DML_REPO, DML_COMMIT, (), DML_LICENCE)
+    folder, root = mirror_folder(mirror), _cache_root("dml", DML_COMMIT, cache)
+    got, messages, missing, first, unreachable = {}, [], [], "", False
     for name in names:
         dml = registry[name]
         paths = []
         for pin in dml.tables + ((dml.proportions,) if dml.proportions else ()):
-            dest = root / pin.path
-            if unreachable and not dest.is_file():
-                missing.append(pin.path)  # the host is unreachable: do not wait for it once per file
-                continue
-            f = fetch_pinned(base_url + pin.path, dest, pin, timeout=timeout)
+            f = get_pinned(source, pin, folder=folder, root=root, base_url=base_url, download=download,
+                           timeout=timeout, unreachable=unreachable)
             unreachable = unreachable or f.unreachable
             if f.path is None:
                 missing.append(pin.path)
@@ -242,6 +423,81 @@ def fetch_dml(names: Sequence[str] = tuple(DML_SETS), cache: str | Path | None =
         messages.append(f"could not fetch {len(missing)} Data Mixing Laws file(s): {', '.join(missing)} "
                         f"(first: {first}); carrying on without them")
     return got, messages
+
+
+# --------------------------------------------------------------------------------------------------
+# RegMix (Liu et al. 2024; MIT) and the SlimPajama table of Shukor et al. (2025), which a repository
+# explaining data-mixing scaling laws republished (no licence stated there): pinned, never vendored.
+
+REGMIX = Source("regmix", "sail-sg/regmix", "b004d3a3f39846dcec6b3740da22bcd1ba95a5d0", (
+    Pinned("data/train_mixture_1m.csv", 46412, "04a32ef4ab594376bf90e11404c033668f887c351d6a03ad3744824c7296a2d8"),
+    Pinned("data/train_pile_loss_1m.csv", 121898, "49a959aa07ce5c20831d5abe3a7896ff0cd90a398bd407c8913fd5588be0465a"),
+    Pinned("data/test_mixture_1m.csv", 23537, "197267b7d6f15367e2f46c881e564c35b0d34e51b1754bb09d07e650cf8e1ce8"),
+    Pinned("data/test_pile_loss_1m.csv", 61175, "e027b1674f60140a65a87b5e4a59ab5f09dc33e8fd02c080682678074b160f53"),
+    Pinned("data/test_mixture_60m.csv", 23537, "197267b7d6f15367e2f46c881e564c35b0d34e51b1754bb09d07e650cf8e1ce8"),
+    Pinned("data/test_pile_loss_60m.csv", 61827, "8fe69d59ab7dd4fae4736459f4265ec93c7ed1ad1eca407346052560edc72b5b"),
+    Pinned("data/test_mixture_1B.csv", 6393, "dd38052949c0a5f84165bdcb3ae3a331c7f07efd9bb83848bd579dfc4ce75a2c"),
+    Pinned("data/test_pile_loss_1B.csv", 10639, "b2451e2b7fa15400688edc39e4d32f21ccbe0fb356e07d62a0e9ccddf247114f")),
+    licence="MIT (Copyright (c) 2024 Sea AI Lab)")
+DMSL = Source("dmsl", "meiqwq/Explaining-Data-Mixing-Scaling-Laws", "c2bf1106e8e54b8d368cd6de2515d4804f1c8a36", (
+    Pinned("data/dmsl_llm_slimpajama.csv", 738762, "9c950a9f96e058318cfcefde5835143525937186163f4c2345b030ef0ea0519f"),),
+    licence="none published (a copy of the table released with Shukor et al., arXiv 2507.09404)")
+SOURCES: dict[str, Source] = {
+    "regmix": REGMIX,
+    "dml": Source("dml", DML_REPO, DML_COMMIT,
+                  tuple(dict.fromkeys(p for s in DML_SETS.values()
+                                      for p in s.tables + ((s.proportions,) if s.proportions else ()))),
+                  DML_LICENCE),
+    "dmsl": DMSL,
+}
+
+
+def read_sources(path: str | os.PathLike) -> dict[str, Source]:
+    """Pinned sources from JSON, ``{name: {"repo", "commit", "licence", "files": [{"path", "size",
+    "sha256"}]}}`` (what :func:`write_sources` writes): pins of a newer commit, or a test's fixtures.
+    Raises PublicRunsError, in words, for a file that is not such a registry."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        return {name: Source(name, s["repo"], s["commit"],
+                             tuple(Pinned(f["path"], int(f["size"]), f["sha256"]) for f in s["files"]),
+                             s.get("licence", ""))
+                for name, s in raw.items()}
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise PublicRunsError(f"{path} is not a pins file ({type(exc).__name__}: {exc}); expected "
+                              '{"<source>": {"repo", "commit", "files": [{"path", "size", "sha256"}]}}') from None
+
+
+def write_sources(sources: Mapping[str, Source], path: str | os.PathLike) -> Path:
+    return write_json(path, {name: {"repo": s.repo, "commit": s.commit, "licence": s.licence,
+                                    "files": [{"path": p.path, "size": p.size, "sha256": p.sha256}
+                                              for p in s.files]}
+                             for name, s in sources.items()})
+
+
+def fetch_source(name: str, sources: Mapping[str, Source] | None = None, **kwargs) -> tuple[dict[str, Path], list[str]]:
+    """:func:`fetch_files` for the source ``name`` of ``sources`` (default :data:`SOURCES`),
+    keyed by file name (``train_mixture_1m.csv``) rather than path; ``kwargs`` go to fetch_files."""
+    sources = SOURCES if sources is None else sources
+    if name not in sources:
+        raise PublicRunsError(f"unknown public source {name!r}; registered: {', '.join(sources)}")
+    got, messages = fetch_files(sources[name], **kwargs)
+    return {Path(p).name: f for p, f in got.items()}, messages
+
+
+def load_dmsl(path: str | os.PathLike, run_filter: str = "") -> PublicTable:
+    """The SlimPajama table of Shukor et al. converted (:func:`bimix.data.runs.from_dmsl`)."""
+    table, report = from_dmsl(path)
+    table, report = _filtered(table, report, run_filter)
+    return PublicTable(name="dmsl_slimpajama", source="dmsl", files=[Path(path)], table=table, report=report)
+
+
+def _filtered(table: pd.DataFrame, report: ConversionReport, run_filter: str) -> tuple[pd.DataFrame, ConversionReport]:
+    if not run_filter:
+        return table, report
+    keep = table["run"].str.contains(run_filter, regex=True).to_numpy(bool)
+    report.notes.append(f"run_filter {run_filter!r} kept {table[keep]['run'].nunique()} of "
+                        f"{table['run'].nunique()} runs")
+    return table[keep].reset_index(drop=True), report
 
 
 def resolve_share_map(dml: DmlSet, share_map: str | Mapping[str, str] | None) -> tuple[dict[str, str] | None, str | None]:
@@ -343,10 +599,12 @@ def load(folder: str | Path, dml_domains: Sequence[str] | None = None,
             table, report = from_dml(files, list(dml_domains or dml_domains_from_name(files[0])))
         else:
             table, report = from_regmix(files[0], files[1])
-        if run_filter:
-            keep = table["run"].str.contains(run_filter, regex=True).to_numpy(bool)
-            report.notes.append(f"run_filter {run_filter!r} kept {table[keep]['run'].nunique()} of "
-                                f"{table['run'].nunique()} runs")
-            table = table[keep].reset_index(drop=True)
+        table, report = _filtered(table, report, run_filter)
         out.append(PublicTable(name=name, source=source, files=files, table=table, report=report))
     return out
+
+
+def parse_domains(text: str) -> list[str]:
+    """``"Github,Books3,PileCC"`` -> ``["Github", "Books3", "PileCC"]``, each checked with
+    :func:`check_name` (the names become part of a file name); empty text -> ``[]``."""
+    return [check_name(d.strip(), "dml_domains entry") for d in text.split(",") if d.strip()]

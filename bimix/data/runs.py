@@ -15,8 +15,8 @@ One row per (run, step, domain) with exactly the columns ``COLUMNS`` (docs/run_t
 shortest round-tripping form; ids stay strings even when they look like numbers). A per-run JSON
 sidecar sits at ``<table folder>/sidecars/<run>.json`` (the layout :mod:`bimix.train.proxy` writes).
 
-Converters (``from_dml``, ``from_regmix``, ``from_olmix``) read the published formats as they are and
-return ``(table, ConversionReport)``; domain names are mapped explicitly (``domain_map``) or by a
+Converters (``from_dml``, ``from_regmix``, ``from_olmix``, ``from_dmsl``) read the published formats
+as they are and return ``(table, ConversionReport)``; domain names are mapped explicitly (``domain_map``) or by a
 normaliser against the ``domains`` you name, and every name that matches nothing is reported.
 
 This module imports only numpy and pandas (pyarrow for Parquet).
@@ -667,14 +667,109 @@ def from_olmix(ratios_csv: str | os.PathLike, metrics_csv: str | os.PathLike,
 
 
 # --------------------------------------------------------------------------------------------------
-# CLI: python -m bimix convert --from dml|regmix|olmix INPUT... --out RUNS.csv
+# Apple's SlimPajama table (Shukor et al. 2025, "Scaling Laws for Optimal Data Mixtures").
+
+def _size_label(n_params: float) -> str:
+    """122000000.0 -> ``122M``, 2718000000.0 -> ``2718M`` (one unit, so labels sort by size)."""
+    return f"{n_params / 1e6:g}M"
+
+
+def from_dmsl(csv_path: str | os.PathLike, domains: Sequence[str] | None = None,
+              domain_map: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, ConversionReport]:
+    """Convert the SlimPajama table published with Shukor et al. (``dmsl_llm_slimpajama.csv``): one
+    row per (mixture, model size, token count) with columns ``weight_<domain>`` (the training
+    shares), ``model_size`` (parameters), ``n_tokens`` and ``<domain>_loss`` (validation loss, nats).
+
+    One run per (model size, mixture), id ``dmsl_<size>_m<k>`` (``dmsl_122M_m0``); the mixture name
+    ``m<k>`` numbers the distinct share vectors in order of first appearance, so the same mixture at
+    two sizes has one name. The table has no step column: ``step`` and ``tokens`` are both the
+    token count. Every published run repeats its last evaluation about 2M tokens later with
+    identical losses (19,998M and 20,000M at 122M); an evaluation whose every loss equals the
+    previous evaluation's of the same run is dropped (the earlier one kept) and counted, otherwise a
+    step-extrapolation test would "predict" a point it has already seen. A loss column without a
+    ``weight_`` column (``openhermes``) is kept with r = 0 and reported; an empty loss cell (a few
+    in the published table) is skipped and counted."""
+    df = pd.read_csv(csv_path, **_EXACT_FLOATS)
+    report = ConversionReport(source="dmsl", files=[str(csv_path)])
+    missing = [c for c in ("model_size", "n_tokens") if c not in df.columns]
+    weight_cols = [c for c in df.columns if c.startswith("weight_")]
+    loss_cols = [c for c in df.columns if c.endswith("_loss")]
+    if missing or not weight_cols or not loss_cols:
+        raise ConversionError(f"{csv_path}: expected columns weight_<domain>..., model_size, n_tokens, "
+                              f"<domain>_loss...; missing {missing or ('weight_*' if not weight_cols else '*_loss')}")
+    numbers = df[weight_cols + loss_cols + ["model_size", "n_tokens"]].apply(pd.to_numeric, errors="coerce")
+    keys = numbers[weight_cols + ["model_size", "n_tokens"]]
+    if keys.isna().any().any():
+        rows = list(keys.index[keys.isna().any(axis=1)][:10])
+        raise ConversionError(f"{csv_path}: missing or non-numeric shares, model_size or n_tokens in rows {rows}")
+    bad = numbers[loss_cols].isna() & df[loss_cols].notna()
+    if bad.any().any():
+        raise ConversionError(f"{csv_path}: non-numeric losses in rows {list(bad.index[bad.any(axis=1)][:10])}")
+    resolve = _Resolver(domains, domain_map)
+    train = {c: resolve(c, c[len("weight_"):]) for c in weight_cols}
+    val = {c: resolve(c, c[: -len("_loss")]) for c in loss_cols}
+    if (domains or domain_map) and not {d for d in val.values() if d is not None}:
+        raise ConversionError(f"none of the given domain names matches a loss column of {csv_path} "
+                              f"({loss_cols[:6]}...); check the domain names or map")
+    train_of = {d: c for c, d in train.items() if d is not None}
+    report.unmatched_training = sorted(c for c, d in train.items() if d is None or d not in set(val.values()))
+    shares = numbers[weight_cols].to_numpy(float)  # (n_rows, n_training_domains)
+    sums = shares.sum(axis=1)
+    if (np.abs(sums - 1) > 1e-6).any():
+        bad = list(numbers.index[np.abs(sums - 1) > 1e-6][:10])
+        raise ConversionError(f"{csv_path}: shares of rows {bad} do not sum to 1 (first: {float(sums[bad[0]]):.6g})")
+    mixture_of: dict[tuple, str] = {}
+    keys = [tuple(row) for row in shares]
+    for key in keys:
+        mixture_of.setdefault(key, f"m{len(mixture_of)}")
+    frame = numbers.assign(mixture=[mixture_of[k] for k in keys],
+                           size=[_size_label(s) for s in numbers["model_size"]])
+    frame = frame.sort_values(["model_size", "mixture", "n_tokens"], kind="stable")
+    run = "dmsl_" + frame["size"] + "_" + frame["mixture"]
+    if frame.assign(run=run).duplicated(["run", "n_tokens"]).any():
+        raise ConversionError(f"{csv_path}: a (model size, mixture) has two rows at one token count")
+    losses = frame[loss_cols].to_numpy(float)
+    repeat = np.zeros(len(frame), bool)
+    same = (losses[1:] == losses[:-1]) | (np.isnan(losses[1:]) & np.isnan(losses[:-1]))
+    repeat[1:] = (run.to_numpy()[1:] == run.to_numpy()[:-1]) & same.all(axis=1)
+    if repeat.any():
+        gaps = frame["n_tokens"].to_numpy()[1:][repeat[1:]] - frame["n_tokens"].to_numpy()[:-1][repeat[1:]]
+        lo, hi = f"{gaps.min() / 1e6:g}M", f"{gaps.max() / 1e6:g}M"
+        report.skipped["evaluation repeating the previous one of its run (identical losses), "
+                       f"{lo if lo == hi else lo + '–' + hi} tokens later; the earlier kept"] = int(repeat.sum())
+    frame, run = frame[~repeat], run[~repeat]
+    rows, unmatched = [], set()
+    for c in loss_cols:
+        d = val[c]
+        if d is None or d not in train_of:
+            unmatched.add(c[: -len("_loss")] if d is None else d)
+            r = np.zeros(len(frame))
+        else:
+            r = frame[train_of[d]].to_numpy(float)
+        tokens = frame["n_tokens"].round().astype("int64").to_numpy()
+        part = pd.DataFrame({"run": run.to_numpy(), "mixture": frame["mixture"].to_numpy(), "seed": 0,
+                             "step": tokens, "tokens": tokens, "domain": c[: -len("_loss")] if d is None else d,
+                             "r": r, "loss": frame[c].to_numpy(float)})
+        if part["loss"].isna().any():
+            report.skipped["missing loss"] = report.skipped.get("missing loss", 0) + int(part["loss"].isna().sum())
+        rows.append(part.dropna(subset=["loss"]))
+    report.unmatched_validation = sorted(unmatched)
+    report.notes.append("no step column: step = tokens seen (the table's n_tokens)")
+    report.notes.append(f"{len(mixture_of)} mixtures, {run.nunique()} runs over "
+                        f"{frame['size'].nunique()} model sizes ({', '.join(dict.fromkeys(frame['size']))})")
+    return _finish(pd.concat(rows, ignore_index=True), report, ("run", "step", "domain")), report
+
+
+# --------------------------------------------------------------------------------------------------
+# CLI: python -m bimix convert --from dml|regmix|olmix|dmsl INPUT... --out RUNS.csv
 
 def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--from", dest="source", required=True, choices=("dml", "regmix", "olmix"),
+    parser.add_argument("--from", dest="source", required=True, choices=("dml", "regmix", "olmix", "dmsl"),
                         help="public format of the inputs")
     parser.add_argument("inputs", nargs="+", help="dml: one or more loss tables; regmix: one or more "
                         "pairs of mixtures and losses CSVs (paired by file name, e.g. train_mixture_1m "
-                        "with train_pile_loss_1m); olmix: ratios.csv and metrics.csv (any order)")
+                        "with train_pile_loss_1m); olmix: ratios.csv and metrics.csv (any order); "
+                        "dmsl: the one SlimPajama CSV")
     parser.add_argument("--out", required=True, help="run table to write (.csv or .parquet)")
     parser.add_argument("--domains", default=None,
                         help="comma-separated canonical domain names (dml: the training domains in "
@@ -752,6 +847,10 @@ def run_convert(args: argparse.Namespace) -> int:
                 report.notes += [f"{Path(r.files[0]).name}: {n}" for n in r.notes]
                 for k, v in r.skipped.items():
                     report.skipped[k] = report.skipped.get(k, 0) + v
+    elif args.source == "dmsl":
+        if len(args.inputs) != 1:
+            raise ConversionError(f"dmsl takes one CSV, got {len(args.inputs)}: {args.inputs}")
+        table, report = from_dmsl(args.inputs[0], domains=domains, domain_map=domain_map)
     else:
         table, report = from_olmix(*_split_pair(args.inputs, "olmix"), domains=domains,
                                    domain_map=domain_map, step=args.step)

@@ -3,7 +3,8 @@
 RegMix (Liu et al. 2024) trained 512 small models (1M parameters) on random mixtures of 17 Pile
 domains, fitted one LightGBM regressor per validation domain on them (mixture shares in, final loss
 out) and scored it on 256 further mixtures; the same 256 mixtures were also trained at 60M, and 64
-other mixtures at 1B (``data/public/regmix``, read by :func:`load_regmix`). Here three models see
+other mixtures at 1B (fetched by pin with :func:`bimix.data.public_runs.fetch_source`, read by
+:func:`load_regmix`). Here three models see
 exactly the same split, per validation domain d:
 
 ``share``        the law at one step, L_d = A_d / r_d^α_d (Eq. 8; BiMix with s fixed). It uses
@@ -29,17 +30,15 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from bimix.law.forms import LawError, exponential_loss, fit_exponential_matrix, fit_law, share_loss
-from bimix.paths import REPO_ROOT
-from bimix.law.protocols import r2_log, relative_error, spearman
 from bimix.data.runs import read_regmix_pair
+from bimix.law.forms import LawError, exponential_loss, fit_exponential_matrix, fit_law, share_loss
+from bimix.law.protocols import r2_log, relative_error, spearman
 
-REGMIX_DIR = REPO_ROOT / "data" / "public" / "regmix"
 REGMIX_SPLITS = {  # name -> (mixtures file, losses file)
     "train_1m": ("train_mixture_1m.csv", "train_pile_loss_1m.csv"),
     "test_1m": ("test_mixture_1m.csv", "test_pile_loss_1m.csv"),
@@ -71,13 +70,23 @@ class Split:
     notes: list[str] = field(default_factory=list)
 
 
-def load_regmix(folder: str | Path = REGMIX_DIR, splits: Sequence[str] = tuple(REGMIX_SPLITS)) -> dict[str, Split]:
-    """The vendored RegMix pairs as :class:`Split` objects (shares renormalised as
-    :func:`bimix.data.runs.read_regmix_pair` does, and noted)."""
+def load_regmix(files: str | Path | Mapping[str, Path], splits: Sequence[str] = tuple(REGMIX_SPLITS)) -> dict[str, Split]:
+    """RegMix's pairs as :class:`Split` objects (shares renormalised as
+    :func:`bimix.data.runs.read_regmix_pair` does, and noted). ``files``: ``{file name: path}`` as
+    :func:`bimix.data.public_runs.fetch_source` returns for ``"regmix"`` (pinned and verified), or a
+    folder holding the files under their published names (read as they are)."""
+    if isinstance(files, Mapping):
+        where = dict(files)
+    else:
+        where = {name: Path(files) / name for pair in REGMIX_SPLITS.values() for name in pair}
     out = {}
     for name in splits:
         mix_file, loss_file = REGMIX_SPLITS[name]
-        mix, loss, notes = read_regmix_pair(Path(folder) / mix_file, Path(folder) / loss_file)
+        missing = [f for f in (mix_file, loss_file) if f not in where or not Path(where[f]).is_file()]
+        if missing:
+            raise LawError(f"RegMix split {name}: {', '.join(missing)} not available "
+                           f"({'folder ' + str(files) if not isinstance(files, Mapping) else 'not fetched'})")
+        mix, loss, notes = read_regmix_pair(where[mix_file], where[loss_file])
         mix, loss = mix.set_index("index"), loss.set_index("index")
         if set(mix.index) != set(loss.index):
             raise LawError(f"{name}: the mixtures and losses files list different runs")
@@ -253,14 +262,13 @@ class Benchmark:
                 "notes": self.notes, "regmix_published_spearman": list(REGMIX_PUBLISHED_SPEARMAN)}
 
 
-def run_regmix_benchmark(splits: dict[str, Split] | None = None, train: str = "train_1m",
+def run_regmix_benchmark(splits: dict[str, Split], train: str = "train_1m",
                          evaluate: Sequence[str] = ("test_1m", "test_60m", "test_1B"),
                          models: Sequence[str] = MODELS, n_starts: int = 8,
                          lightgbm_iterations: int = LIGHTGBM["n_estimators"], seed: int = 0) -> Benchmark:
     """Fit every model on ``train``, predict each split in ``evaluate``, score per domain. Adds the
     reference "observed_1m" (the 1M runs' own losses as the predictor of another size's losses of
     the same mixtures) where an evaluated split repeats the mixtures of ``test_1m``."""
-    splits = load_regmix() if splits is None else splits
     if train in evaluate:
         raise LawError(f"the train split {train!r} cannot also be evaluated")
     fitted = fit_models(splits[train], models, n_starts=n_starts,
