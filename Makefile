@@ -71,7 +71,7 @@ figures: $(STAMP)
 	$(PY) -m bimix report --profiles cpu,gpu --update-readme
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

@@ -70,3 +70,14 @@ def smoke_store_gpt2(smoke_corpus):
     from bimix.data.tokens import open_store
 
     return open_store(SMOKE, "gpt2", progress=False)
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one CPU thread for the test (restored after): losses are exact only for one thread count."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

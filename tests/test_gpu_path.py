@@ -29,14 +29,6 @@ def _tiny(steps: int = 6, **train):
                                                               checkpoint_every=3, **train))
 
 
-@pytest.fixture
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 # ---------------------------------------------------------------------------------------- 1. resume
 def test_rng_state_is_restored_from_a_checkpoint_loaded_onto_another_device(smoke_store, tmp_path, one_thread):
     """On CUDA the checkpoint is loaded with map_location=<the GPU>; its RNG state must still reach

@@ -23,14 +23,6 @@ SMOKE_PROFILE = get_profile("smoke")  # resolved once, as the CLI and notebooks 
 SMOKE = SMOKE_PROFILE.proxy
 
 
-@pytest.fixture
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _config(**train):
     return dataclasses.replace(SMOKE, train=dataclasses.replace(SMOKE.train, **train))
 

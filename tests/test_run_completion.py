@@ -25,14 +25,6 @@ SMOKE = SMOKE_PROFILE.proxy
 STEPS = 10
 
 
-@pytest.fixture
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def tiny(**train):
     return dataclasses.replace(SMOKE, train=dataclasses.replace(SMOKE.train, steps=STEPS, n_evals=3, **train))
 

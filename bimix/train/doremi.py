@@ -22,10 +22,9 @@ import torch
 from bimix.files import atomic_path, write_json
 from bimix.profiles import Profile
 from bimix.provenance import code_version
-from bimix.train.proxy import (TrainError, add_device_arguments, build_model, final_model_path, init_distributed,
-                               is_complete, make_spec, open_profile_store, override_config, resolve_device,
-                               resolve_mixture, resolve_precision, run_device, run_paths, token_losses,
-                               train_run)
+from bimix.train.proxy import (TrainError, add_device_arguments, build_model, final_model_path, is_complete,
+                               make_spec, open_profile_store, override_config, resolve_mixture, run_device,
+                               run_paths, start_training, token_losses, train_run)
 
 
 def update_weights(w: np.ndarray, excess: np.ndarray, eta: float = 1.0, smoothing: float = 1e-3) -> np.ndarray:
@@ -268,11 +267,7 @@ def run(args: argparse.Namespace) -> int:
     """Also under torchrun: the reference and the proxy train with DDP, rank 0 writes."""
     from tqdm.auto import tqdm
 
-    if args.micro_batch is not None and args.micro_batch < 1:
-        raise ValueError(f"--micro-batch must be a positive integer, got {args.micro_batch}")
-    device = resolve_device(args.device)
-    precision = resolve_precision(args.precision, device)
-    distributed = init_distributed(device)
+    device, precision, distributed = start_training(args)
     try:
         rank = torch.distributed.get_rank() if distributed else 0
         config = override_config(args.profile.proxy, steps=args.steps, cpu_threads=args.threads,

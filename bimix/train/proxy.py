@@ -1004,14 +1004,20 @@ def init_distributed(device: str) -> bool:
     return distributed
 
 
-def run(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
+def start_training(args: argparse.Namespace) -> tuple[str, str, bool]:
+    """What a training command (train, doremi) runs with, checked before any work: its device, its
+    precision, and whether it joined a torchrun process group."""
     if args.micro_batch is not None and args.micro_batch < 1:
         raise ValueError(f"--micro-batch must be a positive integer, got {args.micro_batch}")
     device = resolve_device(args.device)
     precision = resolve_precision(args.precision, device)
-    distributed = init_distributed(device)
+    return device, precision, init_distributed(device)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    device, precision, distributed = start_training(args)
     try:
         config = override_config(args.profile.proxy, steps=args.steps, cpu_threads=args.threads,
                                  micro_batch=getattr(args, "micro_batch", None))
