@@ -37,7 +37,7 @@ def _executed(root, title="# 00 · A notebook", stderr=True):
         new_markdown_cell(f"{title}\n\nThe law: $L_i(s, r_i) = \\frac{{A_i}}{{r_i^{{\\alpha_i}}}}"
                           "\\left(\\frac{B_i}{s^{\\beta_i}} + C_i\\right)$ and\n\n$$\\sum_i r_i = 1.$$",
                           metadata={"papermill": stamp, "tags": []}),
-        new_code_cell(f'figures_dir = "{root}/figures"', execution_count=7,
+        new_code_cell(f'figures_dir = "{root}/figures"\npublic_mirror = "/scratch/mirror"', execution_count=7,
                       metadata={"tags": ["injected-parameters"], "papermill": stamp,
                                 "execution": {"iopub.status.busy": "2026-01-01T00:00:00Z"}}),
         new_code_cell("plot()", execution_count=9, metadata={"papermill": stamp}, outputs=[
@@ -56,11 +56,11 @@ def test_strip_drops_volatile_metadata_and_is_idempotent(tmp_path):
     twice = site.strip_notebook(once, root="/machine/repo")
     assert nbformat.writes(once) == nbformat.writes(twice)
     text = nbformat.writes(once)
-    for volatile in ("papermill", "iopub", "2026-01-01", "/machine/repo", "00:01<00:00"):
+    for volatile in ("papermill", "iopub", "2026-01-01", "/machine/repo", "00:01<00:00", "/scratch"):
         assert volatile not in text, volatile
     assert [c.get("execution_count") for c in once.cells] == [None, 1, 2]
     assert once.cells[2].outputs[-1].execution_count == 2
-    assert once.cells[1].source == 'figures_dir = "figures"'
+    assert once.cells[1].source == 'figures_dir = "figures"\npublic_mirror = "<a local folder>"'
     assert once.cells[1].metadata == {"tags": ["injected-parameters"]}
     assert once.cells[2].outputs[0].text == "wrote figures/fig.png\ndone\n"  # stdout pieces joined
     # the same executed notebook stripped twice into files gives the same bytes

@@ -68,12 +68,16 @@ def _relative_paths(text: str, root: Path = REPO_ROOT) -> str:
     return re.sub(re.escape(home) + r"(?=/|\b)", "~", text) if len(home) > 1 else text
 
 
+_OUTSIDE_PATH_VALUE = re.compile(r'^(\w+ = )"/[^"\n]*"', re.M)  # name = "/absolute/path", after _relative_paths
+
+
 def strip_notebook(nb: "nbformat.NotebookNode", root: Path = REPO_ROOT) -> "nbformat.NotebookNode":
     """A copy of an executed notebook without what differs between two executions of the same code
     on the same data: papermill's notebook and cell metadata (parameters with machine paths,
     timestamps, durations), execution timestamps, empty tag lists, stderr streams (progress bars,
     warnings that quote site-packages paths); consecutive stdout pieces joined; execution counts
-    renumbered 1, 2, … in cell order; repository paths made relative; papermill's inserted cell gets a
+    renumbered 1, 2, … in cell order; repository paths made relative, other absolute folders given as
+    parameters replaced by ``<a local folder>``; papermill's inserted cell gets a
     fixed id. Idempotent."""
     import copy
 
@@ -89,6 +93,9 @@ def strip_notebook(nb: "nbformat.NotebookNode", root: Path = REPO_ROOT) -> "nbfo
         cell.source = _relative_paths(cell.source, root)
         if "injected-parameters" in cell.metadata.get("tags", []):
             cell["id"] = "injected-parameters"  # papermill draws a random id for the cell it inserts
+            # a folder given as a parameter outside the repository (a local mirror, a scratch folder) says
+            # nothing to a reader elsewhere and differs per machine
+            cell.source = _OUTSIDE_PATH_VALUE.sub(r'\1"<a local folder>"', cell.source)
         if cell.cell_type != "code":
             continue
         if cell.get("execution_count") is not None:
