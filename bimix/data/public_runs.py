@@ -242,11 +242,9 @@ def fetch_files(source: Source, paths: Sequence[str] | None = None, *, mirror: s
     pins = source.files if paths is None else tuple(source.pin(p) for p in paths)
     folder = mirror_folder(mirror)
     root = _cache_root(source.name, source.commit, cache)
-    got, messages, missing, first, unreachable = {}, [], [], "", False
-    for pin in pins:
-        f = get_pinned(source, pin, folder=folder, root=root, base_url=base_url or source.base_url,
-                       download=download, timeout=timeout, unreachable=unreachable)
-        unreachable = unreachable or f.unreachable
+    got, messages, missing, first = {}, [], [], ""
+    for pin, f in _get_all(source, pins, folder=folder, root=root, base_url=base_url or source.base_url,
+                           download=download, timeout=timeout):
         if f.path is None:
             missing.append(pin.path)
             first = first or f.message
@@ -257,6 +255,16 @@ def fetch_files(source: Source, paths: Sequence[str] | None = None, *, mirror: s
         messages.append(f"could not fetch {len(missing)} {source.name} file(s) of {source.repo}: "
                         f"{', '.join(missing)} (first: {first}); carrying on without them")
     return got, messages
+
+
+def _get_all(source, pins, *, state: dict | None = None, **kwargs):
+    """(pin, :class:`Fetched`) for each pin through :func:`get_pinned`; once the host proved unreachable,
+    the later pins (also of later calls sharing ``state``) are not downloaded again."""
+    state = {"unreachable": False} if state is None else state
+    for pin in pins:
+        f = get_pinned(source, pin, unreachable=state["unreachable"], **kwargs)
+        state["unreachable"] = state["unreachable"] or f.unreachable
+        yield pin, f
 
 
 def fetch(url: str, dest: str | Path, timeout: float = 20.0) -> Fetched:
@@ -402,14 +410,14 @@ def fetch_dml(names: Sequence[str] = tuple(DML_SETS), cache: str | Path | None =
         raise PublicRunsError(f"unknown Data Mixing Laws sets {unknown}; choose from: {', '.join(registry)}")
     source = Source("dml", DML_REPO, DML_COMMIT, (), DML_LICENCE)
     folder, root = mirror_folder(mirror), _cache_root("dml", DML_COMMIT, cache)
-    got, messages, missing, first, unreachable = {}, [], [], "", False
+    got, messages, missing, first = {}, [], [], ""
+    state = {"unreachable": False}  # one unreachable host is not asked again for the next set
     for name in names:
         dml = registry[name]
         paths = []
-        for pin in dml.tables + ((dml.proportions,) if dml.proportions else ()):
-            f = get_pinned(source, pin, folder=folder, root=root, base_url=base_url, download=download,
-                           timeout=timeout, unreachable=unreachable)
-            unreachable = unreachable or f.unreachable
+        for pin, f in _get_all(source, dml.tables + ((dml.proportions,) if dml.proportions else ()),
+                               folder=folder, root=root, base_url=base_url, download=download,
+                               timeout=timeout, state=state):
             if f.path is None:
                 missing.append(pin.path)
                 first = first or f.message
