@@ -55,3 +55,25 @@ def test_end_slope_and_the_step_ratio_a_gain_is_worth():
     assert gain_as_step_ratio(0.5 * np.log(2.5), 0.5) == pytest.approx(2.5)
     assert gain_as_step_ratio(0.25 * np.log(2.5), 0.25) == pytest.approx(2.5)
     assert math.isnan(gain_as_step_ratio(0.1, 0.0)) and math.isnan(end_slope([10], [3.0]))
+
+
+def test_against_baselines_and_gains_over_on_known_finals():
+    import pandas as pd
+
+    from bimix.law.seeds import against_baselines, gains_over
+
+    # final average loss per mixture (rows) and seed (columns)
+    finals = pd.DataFrame({0: [4.00, 4.30, 3.98, 3.90, 3.95], 1: [4.02, 4.35, 3.99, 3.92, 3.97],
+                           2: [4.01, 4.33, 4.00, 3.91, 3.96]},
+                          index=["baseline", "skewed", "uniform", "se", "bimix_opt"])
+    vs = against_baselines(finals, methods=("se", "ce"))
+    row = vs[(vs["baseline"] == "skewed") & (vs["mixture"] == "se")].iloc[0]
+    assert row["mean_diff"] == pytest.approx(np.mean([3.90 - 4.30, 3.92 - 4.35, 3.91 - 4.33]))
+    assert row["outcome"] == "better" and row["hi"] < 0 and row["seeds"] == 3
+    assert set(vs["mixture"]) == {"se", "baseline", "skewed", "uniform"}  # ce was not trained
+    curves = pd.DataFrame({"baseline": 5 - 0.5 * np.log([10, 20, 40, 80])}, index=[10, 20, 40, 80])
+    g = gains_over(finals, curves, "bimix_opt", ["baseline", "uniform", "missing"]).set_index("reference")
+    assert list(g.index) == ["baseline", "uniform"]
+    assert g.loc["baseline", "gain_nats"] == pytest.approx(0.05) and g.loc["baseline", "outcome"] == "agrees"
+    assert g.loc["baseline", "step_ratio"] == pytest.approx(np.exp(0.05 / 0.5))
+    assert math.isnan(g.loc["uniform", "end_slope"])  # no curve given for it

@@ -131,3 +131,58 @@ def spread_summary(values: Sequence[float]) -> dict:
     std = float(x.std(ddof=1)) if len(x) > 1 else math.nan
     return {"mean": mean, "std": std, "n": int(len(x)), "values": [float(v) for v in x],
             "seeds_needed": seeds_needed(mean, std)}
+
+
+def _outcome(ci, better_when_negative: bool = True) -> str:
+    """Whether a paired difference's 95 % interval excludes 0, and on which side."""
+    if ci.n < 2:
+        return "one seed"
+    below, above = ci.hi < 0, ci.lo > 0
+    if better_when_negative:
+        return "better" if below else "worse" if above else "undecided"
+    return "agrees" if above else "disagrees" if below else "undecided"
+
+
+def against_baselines(finals: pd.DataFrame, baselines: Sequence[str] = ("baseline", "skewed", "uniform"),
+                      methods: Sequence[str] = ("se", "ce", "je", "vne", "doremi")) -> pd.DataFrame:
+    """Claims 3-4 against each baseline the sweep trained: per (baseline, mixture), the paired difference
+    of final average loss over seeds (mixture − baseline, nats; negative: the mixture is better), its 95 %
+    t-interval, :func:`seeds_needed`, and the outcome ("better", "worse", "undecided", "one seed").
+    ``finals``: :func:`final_average_by_seed`. The other baselines are compared with each one too."""
+    from bimix.law.verdicts import interval
+
+    refs = [r for r in baselines if r in finals.index]
+    present = [m for m in methods if m in finals.index]
+    rows = []
+    for ref in refs:
+        for m, diffs in paired_differences(finals, ref, [x for x in present + refs if x != ref]).items():
+            s, ci = spread_summary(diffs), interval(diffs)
+            rows.append({"baseline": ref, "mixture": m, "mean_diff": s["mean"], "lo": ci.lo, "hi": ci.hi,
+                         "seeds": s["n"], "seeds_needed": s["seeds_needed"], "values": s["values"],
+                         "outcome": _outcome(ci)})
+    return pd.DataFrame(rows, columns=["baseline", "mixture", "mean_diff", "lo", "hi", "seeds", "seeds_needed",
+                                       "values", "outcome"])
+
+
+def gains_over(finals: pd.DataFrame, curves: pd.DataFrame, optimum: str, references: Sequence[str]) -> pd.DataFrame:
+    """Claims 5-6 in nats: per reference, the optimum's paired gain in final average loss over seeds
+    (reference − optimum, nats; positive: the optimum is better) with its 95 % t-interval and
+    :func:`seeds_needed`, converted to a step ratio with the reference's own end slope
+    (:func:`bimix.law.protocols.end_slope`, :func:`~bimix.law.protocols.gain_as_step_ratio`). Outcome:
+    "agrees" when the interval lies above 0, "disagrees" below, else "undecided". ``finals``:
+    :func:`final_average_by_seed`; ``curves``: seed-averaged average loss, one column per mixture."""
+    from bimix.law.protocols import end_slope, gain_as_step_ratio
+    from bimix.law.verdicts import interval
+
+    rows = []
+    for ref in [r for r in references if r in finals.index and optimum in finals.index]:
+        gains = [-x for x in paired_differences(finals, ref, [optimum])[optimum]]
+        s, ci = spread_summary(gains), interval(gains)
+        slope = end_slope(curves.index, curves[ref]) if ref in curves else math.nan
+        rows.append({"reference": ref, "gain_nats": ci.mean, "lo": ci.lo, "hi": ci.hi, "seeds": ci.n,
+                     "seeds_needed": s["seeds_needed"], "end_slope": slope,
+                     "step_ratio": gain_as_step_ratio(ci.mean, slope),
+                     "step_ratio_lo": gain_as_step_ratio(ci.lo, slope),
+                     "step_ratio_hi": gain_as_step_ratio(ci.hi, slope),
+                     "outcome": _outcome(ci, better_when_negative=False) if ci.n > 1 else "one seed"})
+    return pd.DataFrame(rows)
