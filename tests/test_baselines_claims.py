@@ -77,3 +77,10 @@ def test_against_baselines_and_gains_over_on_known_finals():
     assert g.loc["baseline", "gain_nats"] == pytest.approx(0.05) and g.loc["baseline", "outcome"] == "agrees"
     assert g.loc["baseline", "step_ratio"] == pytest.approx(np.exp(0.05 / 0.5))
     assert math.isnan(g.loc["uniform", "end_slope"])  # no curve given for it
+
+
+def test_the_pile_baseline_ratio_is_the_shipped_published_mixtures():
+    from bimix.data.mixtures import published
+
+    w = published("pile", "baseline").weights
+    assert PILE_BASELINE_RATIO == pytest.approx(max(w.values()) / min(w.values()), abs=1e-4)
