@@ -18,6 +18,14 @@ Entropies, in nats unless ``base`` says otherwise:
   embeddings (the Vendi score's construction); computed from the N×N Gram matrix or the d×d
   covariance, whichever is smaller (they share their non-zero eigenvalues).
 
+VNE sample size. VNE is bounded by log N and grows with N, so domains are compared at one N:
+every domain's VNE is computed from the same number of documents (:func:`equal_size_vne`). A
+stated N (``n_docs``) is a ceiling: each domain samples up to N documents (those without features
+are dropped), and N is lowered to the smallest domain's count when some domain has fewer; by default
+(``n_docs=None``) N is the smallest domain's document count, at most ``DEFAULT_N_DOCS``. Larger
+domains are subsampled (seeded by domain name) to N. The N used, and the domain that set it, are
+recorded in the report's meta (``vne_n``, ``vne_n_set_by``) and in the ``docs`` column.
+
 Mixtures (Eq. 13): r_i = exp(H_i / τ) / Σ_j exp(H_j / τ), τ = 1 in the paper. The paper does not
 state its log base; since a base b divides every H by ln b, the base acts as a temperature τ = ln b.
 
@@ -51,7 +59,7 @@ from bimix.paths import cache_dir
 MEASURES = ("se", "je", "ce", "vne")  # the paper's four proxies, in the order of its tables
 TOKEN_MEASURES = ("se", "je", "ce")  # those computed from token counts
 DEFAULT_SEQ_LEN = 1024  # T, tokens per sequence (docs/paper.md#entropy, #setup)
-DEFAULT_N_DOCS = 1000  # documents sampled per domain for VNE (the paper does not state its N)
+DEFAULT_N_DOCS = 1000  # ceiling on the VNE sample size N, the same in every domain (the paper does not state its N)
 DEFAULT_CHUNK_TOKENS = 1 << 20  # tokens sorted at once; rounded down to a multiple of T
 DEFAULT_DENSE_TOKENS = 2048  # R: bigrams of the R most frequent tokens counted in a dense R×R table (32 MiB)
 MAX_DENSE_TOKENS = 4096  # R² int64 cells = 128 MiB; beyond that the dense table would dominate memory
@@ -703,10 +711,10 @@ def _domain_rng(seed: int, domain: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(domain.encode())])
 
 
-def domain_vne(texts: Iterable[str], embedder: Embedder, *, n_docs: int = DEFAULT_N_DOCS, seed: int = 0,
-               domain: str = "", base: float = math.e) -> dict[str, Any]:
-    """VNE of a seeded sample of ``n_docs`` documents of one domain (documents with no features,
-    e.g. empty ones, are left out and counted)."""
+def domain_embeddings(texts: Iterable[str], embedder: Embedder, *, n_docs: int = DEFAULT_N_DOCS,
+                      seed: int = 0, domain: str = "") -> tuple[np.ndarray, int]:
+    """Embeddings (n, d) of a seeded sample of up to ``n_docs`` documents of one domain, documents with
+    no features (e.g. empty ones) left out; and how many were left out."""
     sample = sample_documents(texts, n_docs, _domain_rng(seed, domain))
     if not sample:
         raise EntropyError(f"domain {domain!r} has no documents to embed")
@@ -714,8 +722,49 @@ def domain_vne(texts: Iterable[str], embedder: Embedder, *, n_docs: int = DEFAUL
     keep = np.linalg.norm(x, axis=1) > 0
     if not keep.any():
         raise EntropyError(f"domain {domain!r}: none of the {len(sample)} sampled documents has an embedding")
-    return {"vne": von_neumann_entropy(x[keep], base), "docs": int(keep.sum()),
-            "docs_dropped": int((~keep).sum())}
+    return x[keep], int((~keep).sum())
+
+
+def domain_vne(texts: Iterable[str], embedder: Embedder, *, n_docs: int = DEFAULT_N_DOCS, seed: int = 0,
+               domain: str = "", base: float = math.e) -> dict[str, Any]:
+    """VNE of a seeded sample of ``n_docs`` documents of one domain on its own (documents with no
+    features are left out and counted). To compare domains, use :func:`equal_size_vne`."""
+    x, dropped = domain_embeddings(texts, embedder, n_docs=n_docs, seed=seed, domain=domain)
+    return {"vne": von_neumann_entropy(x, base), "docs": len(x), "docs_dropped": dropped}
+
+
+def equal_size_vne(documents: Mapping[str, Iterable[str]], embedder: Embedder, *,
+                   n_docs: int | None = None, seed: int = 0, base: float = math.e
+                   ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """VNE of every domain from the same number N of documents (see the module docstring).
+
+    ``documents``: domain -> its texts. ``n_docs``: the ceiling on N (None: ``DEFAULT_N_DOCS``, so N
+    is the smallest domain's document count up to that). Returns per domain ``{"vne", "docs" (= N),
+    "docs_available" (usable documents sampled before equalising), "docs_dropped"}`` and a meta dict
+    ``{"vne_n", "vne_n_set_by", "vne_docs_requested"}``.
+    """
+    if n_docs is not None and n_docs < 1:
+        raise EntropyError(f"VNE sample size N must be >= 1, got {n_docs}")
+    cap = DEFAULT_N_DOCS if n_docs is None else int(n_docs)
+    emb, dropped = {}, {}
+    for domain, texts in documents.items():
+        emb[domain], dropped[domain] = domain_embeddings(texts, embedder, n_docs=cap, seed=seed, domain=domain)
+    if not emb:
+        raise EntropyError("VNE of no domains")
+    smallest = min(emb, key=lambda d: len(emb[d]))
+    n = min(cap, len(emb[smallest]))
+    rows = {}
+    for domain, x in emb.items():
+        if len(x) > n:
+            # a uniform subset of the uniform sample is a uniform sample of N; seeded by the domain's
+            # name (its own stream), so a domain's subset depends only on N, not on the other domains
+            rng = np.random.default_rng([seed, zlib.crc32(domain.encode()), n])
+            x = x[np.sort(rng.choice(len(x), size=n, replace=False))]
+        rows[domain] = {"vne": von_neumann_entropy(x, base), "docs": n,
+                        "docs_available": len(emb[domain]), "docs_dropped": dropped[domain]}
+    meta = {"vne_n": n, "vne_n_set_by": smallest if len(emb[smallest]) < cap else "n_docs",
+            "vne_docs_requested": n_docs}
+    return rows, meta
 
 
 # ----------------------------------------------------------------------------------------- mixtures
@@ -794,10 +843,12 @@ class EntropyReport:
 
 
 def compute_entropies(store, measures: Sequence[str] = MEASURES, *, seq_len: int = DEFAULT_SEQ_LEN,
-                      base: float = math.e, split: str = "train", n_docs: int = DEFAULT_N_DOCS,
+                      base: float = math.e, split: str = "train", n_docs: int | None = None,
                       seed: int = 0, embedder: str | Embedder = "hashed", num_proc: int = 1,
                       cache: bool = True, progress: bool = True) -> EntropyReport:
-    """SE/JE/CE from the store's token counts and VNE from sampled documents, per domain, timed."""
+    """SE/JE/CE from the store's token counts and VNE from sampled documents, per domain, timed.
+    VNE uses the same number of documents N in every domain (:func:`equal_size_vne`; ``n_docs`` is
+    the ceiling on N, None for the default)."""
     import pandas as pd
 
     from bimix.provenance import code_version
@@ -834,11 +885,12 @@ def compute_entropies(store, measures: Sequence[str] = MEASURES, *, seq_len: int
         emb = make_embedder(embedder, store, seed=seed, progress=progress)
         timings["embedder"], cpu["embedder"] = time.perf_counter() - t0, time.process_time() - c0
         t0, c0 = time.perf_counter(), time.process_time()
-        for domain in store.domains:
-            rows[domain].update(domain_vne(store.documents(domain, split), emb, n_docs=n_docs, seed=seed,
-                                           domain=domain, base=base))
+        vne, vne_meta = equal_size_vne({d: store.documents(d, split) for d in store.domains}, emb,
+                                       n_docs=n_docs, seed=seed, base=base)
+        for domain, row in vne.items():
+            rows[domain].update(row)
         timings["vne"], cpu["vne"] = time.perf_counter() - t0, time.process_time() - c0
-        meta.update({"embedder": emb.describe(), "vne_docs_requested": n_docs, "vne_seed": seed,
+        meta.update({"embedder": emb.describe(), **vne_meta, "vne_seed": seed,
                      "vne_docs": {d: rows[d]["docs"] for d in rows}})
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "domain"
@@ -899,7 +951,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write se/je/ce/vne as named mixtures into the store's mixtures folder")
     parser.add_argument("--base", type=_parse_base, default=math.e, help="log base: e (default), 2, 10, ...")
     parser.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (Eq. 13: 1)")
-    parser.add_argument("--docs", type=int, default=DEFAULT_N_DOCS, help="documents per domain for VNE")
+    parser.add_argument("--docs", type=int, default=None,
+                        help=f"VNE sample size N, the same in every domain: at most this many documents, fewer "
+                             f"when the smallest domain has fewer (default {DEFAULT_N_DOCS})")
     parser.add_argument("--embedder", default="hashed", help="VNE embedder: hashed | fasttext | fasttext-train")
     parser.add_argument("--seed", type=int, default=0, help="document sample and embedder seed")
     parser.add_argument("--split", default="train", help="train | valid")
@@ -928,6 +982,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"store {store.store_id}  tokenizer {store.meta['tokenizer'].get('name', '?')}  "
               f"T={args.seq_len}  base={args.base:g}  temperature={args.temperature:g}")
         print(shown)
+    if "vne_n" in report.meta:
+        by = report.meta["vne_n_set_by"]
+        print(f"VNE from N = {report.meta['vne_n']} documents per domain"
+              + (" (--docs)" if by == "n_docs" else f" (the smallest domain, {by!r}, has no more)"))
     print("timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in report.timings.items()))
     cpu_h = report.cpu_seconds["total"] / 3600
     print(f"cost: {report.cpu_seconds['total']:.1f} CPU-seconds here vs {DOREMI_GPU_HOURS:g} GPU-hours "
