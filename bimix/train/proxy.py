@@ -146,13 +146,20 @@ def warmup_steps(train: TrainConfig) -> int:
 
 
 def eval_schedule(train: TrainConfig) -> list[int]:
-    """Evaluation steps: ``n_evals`` log-spaced integers from ``eval_start`` (default: end of warm-up)
-    to the last step, duplicates dropped, last step always included."""
-    first = train.eval_start if train.eval_start is not None else warmup_steps(train)
+    """Evaluation steps, duplicates dropped, last step always included. ``eval_grid="log"``: ``n_evals``
+    log-spaced integers from ``eval_start`` (default: end of warm-up) to the last step. ``"linear"``:
+    ``n_evals`` evenly spaced integers from ``eval_start`` (default: ``steps / n_evals``, so every
+    ``steps / n_evals`` steps, the paper's every 10k of 200k) to the last step."""
+    if train.eval_grid == "linear":
+        default = train.steps / max(1, train.n_evals)
+    else:
+        default = warmup_steps(train)
+    first = train.eval_start if train.eval_start is not None else default
     first = min(max(1, first), train.steps)
     if train.n_evals <= 1 or first == train.steps:
         return [train.steps]
-    grid = np.geomspace(first, train.steps, train.n_evals)
+    space = np.linspace if train.eval_grid == "linear" else np.geomspace
+    grid = space(first, train.steps, train.n_evals)
     return sorted({int(round(x)) for x in grid} | {train.steps})
 
 
@@ -570,6 +577,8 @@ def _train_key(train: TrainConfig) -> dict:
         d.pop("ema_decay")  # runs from before the option existed keep their ids
     if d["cpu_threads"] == 1:
         d.pop("cpu_threads")  # the default (every sweep worker's); runs trained before it keep their ids
+    if d["eval_grid"] == "log":
+        d.pop("eval_grid")  # the log grid came first; its runs keep their ids
     return d
 
 

@@ -228,6 +228,9 @@ def regime_row(name: str, *, root: str | os.PathLike | None = None, unigram: dic
            "steps": train["steps"], "lr": train["lr"], "decay": train["decay_factor"],
            "ema": train.get("ema_decay", 0.0), "eval_seqs": train["eval_sequences"],
            "n_evals": len(first["eval_steps"]), "params": first["n_params"],
+           # held-out step over the last fitted one in Table 1 (the paper's 1.05x; a log grid's is larger)
+           "table1_gap": (first["eval_steps"][-1] / first["eval_steps"][-2]) if len(first["eval_steps"]) > 1
+           else math.nan,
            "tokens_per_run": train["steps"] * train["batch_size"] * model["seq_len"]}
     row["tokens_per_param"] = row["tokens_per_run"] / row["params"]
     tps = [s.get("tokens_per_s") for s in sidecars.values() if s.get("tokens_per_s")]
