@@ -220,6 +220,27 @@ def _failed_units(fit, rows: pd.DataFrame, bad: np.ndarray) -> list:
     return [u for key, u in fit.units.items() if u.failure and key in keys]
 
 
+def holdout_gap(table: pd.DataFrame) -> float:
+    """Table 1's extrapolation distance: the median over runs of the last evaluated step divided by the
+    one before it (the paper: 200k / 190k = 1.053). NaN when no run has two evaluations."""
+    ratios = []
+    for _, g in table.groupby("run", sort=False):
+        steps = np.unique(g["step"].to_numpy())
+        if len(steps) > 1:
+            ratios.append(steps[-1] / steps[-2])
+    return float(np.median(ratios)) if ratios else float("nan")
+
+
+def thin_to_gap(table: pd.DataFrame, gap: float) -> pd.DataFrame:
+    """Each run's rows with the evaluations strictly between ``last step / gap`` and the last step
+    dropped, so Table 1 on the result (``holdout_last=1``) predicts the last step from a fit that ends
+    at least ``gap`` times earlier (the "longer extrapolation" row beside the paper's 1.05x)."""
+    if not gap >= 1:
+        raise ProtocolError(f"gap must be >= 1, got {gap}")
+    last = table.groupby("run")["step"].transform("max")
+    return table[(table["step"] == last) | (table["step"] <= last / gap)]
+
+
 def extrapolate_steps(table: pd.DataFrame, form: str = "bimix", method: str = "trf",
                       holdout_last: int = 1, n_starts: int = 8, per_run: bool = True) -> Extrapolation:
     """Fit on all but each run's last ``holdout_last`` steps, predict those steps (docs/paper.md#table-1).

@@ -14,7 +14,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from bimix.law.protocols import average_loss_curves, extrapolate_steps, generalise_mixtures, steps_to_reach
+from bimix.law.protocols import (average_loss_curves, extrapolate_steps, generalise_mixtures, holdout_gap,
+                                 steps_to_reach, thin_to_gap)
 
 
 def final_average_by_seed(table: pd.DataFrame) -> pd.DataFrame:
@@ -34,17 +35,22 @@ def paired_differences(finals: pd.DataFrame, reference: str, mixtures: Sequence[
     return out
 
 
-def table1_by_seed(table: pd.DataFrame, holdout_last: int = 1, n_starts: int = 8) -> dict[int, dict]:
+def table1_by_seed(table: pd.DataFrame, holdout_last: int = 1, n_starts: int = 8,
+                   gap: float | None = None) -> dict[int, dict]:
     """Table 1 per seed: mean, worst and best relative error of the extrapolated last step(s) over
     the seed's runs and domains; beside them carry-forward's mean error and the law's skill against
-    it (:mod:`bimix.law.protocols`: law error / naive error)."""
+    it (:mod:`bimix.law.protocols`: law error / naive error). ``gap``: predict the last step from a
+    fit ending at least ``gap`` times earlier (:func:`bimix.law.protocols.thin_to_gap`); ``gap`` in
+    the result is the held-out step over the last fitted one."""
     out = {}
     for seed, rows in table.groupby("seed"):
+        if gap is not None:
+            rows = thin_to_gap(rows, gap)
         ext = extrapolate_steps(rows, holdout_last=holdout_last, n_starts=n_starts)
         if ext.applicable:
             out[int(seed)] = {"mre_mean": ext.mre_mean, "mre_worst": ext.mre_worst, "mre_best": ext.mre_best,
                               "mre_carry_forward": ext.mre_mean_carry_forward,
-                              "skill_carry_forward": ext.skill_carry_forward}
+                              "skill_carry_forward": ext.skill_carry_forward, "gap": holdout_gap(rows)}
     return out
 
 
@@ -183,6 +189,6 @@ def gains_over(finals: pd.DataFrame, curves: pd.DataFrame, optimum: str, referen
                      "seeds_needed": s["seeds_needed"], "end_slope": slope,
                      "step_ratio": gain_as_step_ratio(ci.mean, slope),
                      "step_ratio_lo": gain_as_step_ratio(ci.lo, slope),
-                     "step_ratio_hi": gain_as_step_ratio(ci.hi, slope),
+                     "step_ratio_hi": gain_as_step_ratio(ci.hi, slope), "values": s["values"],
                      "outcome": _outcome(ci, better_when_negative=False) if ci.n > 1 else "one seed"})
     return pd.DataFrame(rows)
