@@ -178,6 +178,52 @@ def speedup_rule(speedups: Sequence[float], reached: bool = True, paper: float =
     return Verdict(outcome, rule, iv.text("{:.2f}", 1, "×") if iv else "")
 
 
+def gain_rule(gains: Sequence[float], slope: float, paper: float = SPEEDUP_PAPER,
+              reference: str = "natural") -> Verdict:
+    """Claims 5-6 on the scale-free quantity: per-seed gains in final average loss (reference − optimum,
+    nats) turned into the step ratio they are worth on the reference's own curve, exp(gain / slope),
+    with ``slope`` the reference's end slope dL/d ln s (:func:`bimix.law.protocols.end_slope`). The
+    95 % interval of the gain maps to one of the ratio (the map is monotone). The paper prints no loss
+    values for its Fig. 8, so its ratio cannot be turned into nats; the conversion runs from our nats
+    to a ratio instead, and the threshold is the paper's ratio within :data:`SPEEDUP_TOLERANCE`."""
+    threshold = paper / SPEEDUP_TOLERANCE
+    rule = (f"gain = {reference} − optimum in final average loss, paired by seed; worth exp(gain / slope) "
+            f"times the {reference} run's steps, slope = its loss drop per e-fold of steps over its last 4 "
+            f"evaluations; agrees when the 95 % interval of that ratio lies at or above {threshold:.2f}× (the "
+            f"paper's {paper:g}× within a factor {SPEEDUP_TOLERANCE}; the paper gives no losses to convert its "
+            f"ratio into nats), disagrees when it lies below, else inconclusive")
+    iv = interval(gains)
+    if iv is None or not (math.isfinite(slope) and slope > 0):
+        return Verdict(NOT_MEASURED, rule)
+    ratio = [math.exp(g / slope) for g in (iv.mean, iv.lo, iv.hi)]
+    outcome = AGREES if ratio[1] >= threshold else DISAGREES if ratio[2] < threshold else INCONCLUSIVE
+    seeds = f" ({iv.n} seeds)" if iv.n > 1 else " (1 seed)"
+    measured = (f"{iv.mean:+.3f} nats [{iv.lo:+.3f}, {iv.hi:+.3f}]{seeds} at slope {slope:.3f} = "
+                f"{ratio[0]:.2f}× [{ratio[1]:.2f}, {ratio[2]:.2f}]")
+    return Verdict(outcome, rule, measured)
+
+
+def paired_above_zero(gains: Sequence[float], what: str) -> Verdict:
+    """A direction claim: per-seed gains (nats) above 0. No threshold from the paper."""
+    outcome, iv = at_least(gains, 0.0, what)
+    if outcome == AGREES and iv is not None and iv.lo == 0.0:
+        outcome = INCONCLUSIVE
+    rule = f"paired by seed; agrees when the 95 % interval of {what} lies above 0, disagrees below, else inconclusive"
+    return Verdict(outcome, rule, iv.text("{:+.3f}", 1, " nats") if iv else "")
+
+
+def seeds_to_decide(values: Sequence[float], threshold: float = 0.0) -> float:
+    """Paired seeds needed to tell the mean of ``values`` from ``threshold`` at 95 % with power 0.8,
+    n = ((z_0.975 + z_0.8) · sd / |mean − threshold|)², from the measured mean and seed spread (normal
+    approximation; NaN with fewer than two values)."""
+    from bimix.law.seeds import seeds_needed
+
+    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
+    if len(x) < 2:
+        return math.nan
+    return seeds_needed(float(x.mean()) - threshold, float(x.std(ddof=1)))
+
+
 def skill_rule(skills: Sequence[float], naive: str) -> Verdict:
     """Claim "the law predicts better than ``naive``" from per-seed skills (law error / naive error,
     or (1 − R²_law) / (1 − R²_null); :mod:`bimix.law.protocols`). A law that meets a paper's threshold
