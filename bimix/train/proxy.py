@@ -776,7 +776,7 @@ def _train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
                              seed=spec.seed, epoch_limit=train.epoch_limit)
     valid = validation_windows(store, T, train.eval_sequences)
     schedule = eval_schedule(train)
-    state = {"step": 0, "wall_s": 0.0, "evals": []}
+    state = {"step": 0, "wall_s": 0.0, "eval_s": 0.0, "evals": []}
 
     if resume and ckpt.exists():
         blob = load_checkpoint(ckpt, map_location=dev)
@@ -791,6 +791,7 @@ def _train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
             ema.load_state_dict(blob["ema"])
         restore_rng_states(blob["rng"], dev)
         state = blob["state"]
+        state.setdefault("eval_s", None)  # a checkpoint from before the field: evaluation time unknown
         if rank == 0:
             # every evaluation the checkpoint passed is in it: rows missing from the table (deleted, or
             # a table folder trained anew) are written back from it, the same numbers (duplicates skipped)
@@ -873,8 +874,11 @@ def _train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
         if step in schedule:
             stop_if_nonfinite(step)
             if rank == 0:
+                t_eval = time.perf_counter()
                 losses_by_domain = evaluate(ema.module if ema is not None else net, valid, dev,
                                             precision=spec.precision)
+                if state["eval_s"] is not None:
+                    state["eval_s"] += time.perf_counter() - t_eval
                 bad = [d for d, v in losses_by_domain.items() if not math.isfinite(float(v))]
                 if bad:
                     fail_nonfinite(f"validation loss of {', '.join(bad)}", step)
@@ -898,6 +902,8 @@ def _train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
     tokens = state["step"] * B * T
     result = {**meta, "status": "complete" if done else "partial", "step": state["step"],
               "tokens": tokens, "wall_time_s": state["wall_s"],
+              # of which evaluation (rank 0; None for a run resumed from a checkpoint older than the field)
+              "eval_time_s": state["eval_s"],
               "tokens_per_s": tokens / state["wall_s"] if state["wall_s"] > 0 else None,
               "epochs": dict(zip(domains, sampler.epochs().round(4).tolist())),
               "evals": state["evals"], **objective.summary()}
