@@ -137,6 +137,12 @@ def test_readme_gallery_and_links_resolve():
         assert (REPO_ROOT / notebook).exists(), notebook
 
 
+def test_every_committed_figure_is_in_the_gallery():
+    stems = {stem for _, stem, _, _ in report.GALLERY}
+    figures = {p.stem for p in (REPO_ROOT / "figures").glob("*.png")}
+    assert figures <= stems, f"figures missing from the gallery: {sorted(figures - stems)}"
+
+
 def test_write_report_refreshes_readme_blocks(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- report:start -->\nold\n<!-- report:end -->\n"

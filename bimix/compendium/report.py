@@ -44,11 +44,13 @@ GALLERY: tuple[tuple[str, str, str, str], ...] = (
     ("Fig. 2 (raw)", "loss_vs_share_by_step", "04_proxy_pretraining", "measured loss vs share coloured by step"),
     ("Fig. 8", "fig8_optimised_vs_baselines", "06_optimize_mixture",
      "BiMix-optimised mixture vs Ye et al.-optimised, natural, DoReMi, CE"),
-    ("§5.3", "optimum_mixture", "06_optimize_mixture", "the optimised mixture, near-optimal region"),
+    ("§5.3", "optimum_mixture", "06_optimize_mixture",
+     "the optimised mixture with its 95 % bootstrap interval, beside the fitted shares and other mixtures"),
     ("§5.3", "bimix_opt_predicted_vs_measured", "06_optimize_mixture", "law's prediction vs the optimised run"),
     ("Tables 4/5", "entropy_mixtures", "02_entropy_mixtures", "entropy mixtures beside the natural mixture"),
     ("Eq. 13 (unstated base)", "entropy_temperature", "02_entropy_mixtures", "how log base / temperature move the mixtures"),
     ("DoReMi", "doremi_weights", "03_doremi", "DoReMi domain weights over training"),
+    ("DoReMi (beyond)", "doremi_eta_trajectories", "08_proxy_regime", "DoReMi weights over training for several step sizes η"),
     ("beyond", "fig_lomo_heldout", "05_fit_law", "leave-one-mixture-out R² for every law form"),
     ("beyond", "fig_interaction_spread", "05_fit_law", "no-interaction check: spread at equal share vs seed noise"),
     ("beyond", "fig_public_runs_lomo", "07_public_runs", "the law on published runs"),
@@ -57,6 +59,7 @@ GALLERY: tuple[tuple[str, str, str, str], ...] = (
     ("Figs. 6–7", "downstream_tasks", "09_downstream", "one-shot downstream score per task"),
     ("setup (data)", "corpus_domains", "01_build_corpus", "tokens and bytes per token per domain"),
     ("teaching", "fig1_loss_vs_steps_synthetic", "00_law_in_five_minutes", "Fig. 1 on synthetic runs"),
+    ("teaching", "fig2_loss_vs_share_synthetic", "00_law_in_five_minutes", "Fig. 2 on synthetic runs"),
     ("teaching", "fig3_pred_vs_obs_synthetic", "00_law_in_five_minutes", "Fig. 3 on synthetic runs"),
 )
 
