@@ -108,6 +108,7 @@ def test_smoke_run_loss_falls_and_writes_run_table(smoke_store, tmp_path, one_th
     side = result
     for key in ("corpus_hash", "code_version", "tokenizer", "wall_time_s", "tokens_per_s", "weights"):
         assert side[key], key
+    assert 0 < side["eval_time_s"] < side["wall_time_s"]  # evaluation is timed, inside the run's time
     assert side["status"] == "complete"
 
 
