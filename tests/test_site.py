@@ -107,6 +107,16 @@ GUIDE = """# The guide
 """
 
 
+def test_refresh_without_build_restrips_the_tracked_copies_in_place(tmp_path):
+    """No executed notebooks in build/: the tracked copies are stripped again where they are, links
+    rewritten for their folder, nothing executed."""
+    executed = tmp_path / "executed" / "smoke"
+    executed.mkdir(parents=True)
+    nbformat.write(_executed("/x"), str(executed / "00_a.ipynb"))
+    written = site.refresh_executed("smoke", build_dir=tmp_path / "build", executed_dir=tmp_path / "executed")
+    assert written == [executed / "00_a.ipynb"] and "papermill" not in written[0].read_text()
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """A site of two notebooks and three documents, built from tracked executed copies only (no build/
