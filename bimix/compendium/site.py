@@ -455,6 +455,9 @@ def _index_html(profile: str, pages: list[Page], docs: list[Page], source: Path,
     rel = source.relative_to(REPO_ROOT).as_posix() if source.is_relative_to(REPO_ROOT) else source.name
     items, doc_items = ("\n".join(f'<li><a href="{html.escape(p.href)}">{html.escape(p.title)}</a></li>' for p in ps)
                         for ps in (pages, docs))
+    paper = next((p for p in docs if p.source == _FIRST_DOC), None)
+    start = (f'<p class="note">Start with notebook 00, then <a href="{paper.href}">{html.escape(paper.title)}</a>.</p>'
+             if paper else "")
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -473,7 +476,7 @@ def _index_html(profile: str, pages: list[Page], docs: list[Page], source: Path,
 {items}
 </ol>
 <h2>Documents</h2>
-<p class="note">Start with notebook 00, then <a href="paper.html">the paper in this compendium's words</a>.</p>
+{start}
 <ul class="pages">
 {doc_items}
 </ul>
@@ -777,7 +780,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--figures-dir", type=Path, help="gallery figures (default: where the notebooks wrote them)")
     parser.add_argument("--cdn-mathjax", action="store_true", help="load MathJax from its CDN even if a local copy exists")
     parser.add_argument("--refresh-executed", action="store_true",
-                        help="first copy build/<profile>/notebooks into docs/executed/<profile>, stripped")
+                        help="first copy build/<profile>/notebooks into docs/executed/<profile>, stripped "
+                             "(without them, strip the tracked copies again in place)")
     parser.add_argument("--check", action="store_true",
                         help="then render every page in headless Chromium and check it; screenshots of the index "
                              "and notebook 05 go to build/site-screens/")
