@@ -30,9 +30,9 @@ help:
 	@echo "make test       run the test suite"
 	@echo "make lock       re-resolve $(LOCK) (exact versions with hashes) from pyproject.toml"
 	@echo "make lab        open JupyterLab in the project's environment"
-	@echo "make site       HTML pages of PROFILE's executed notebooks + index (gallery, report) in build/site/"
+	@echo "make site       HTML pages of PROFILE's executed notebooks, docs/*.md, data/README.md + index in build/site/"
 	@echo "make site-check the same, then every page rendered and checked in headless Chromium"
-	@echo "make executed   refresh docs/executed/PROFILE/ from build/PROFILE/notebooks (stripped), then make site"
+	@echo "make executed   refresh docs/executed/PROFILE/ from build/PROFILE/notebooks (else re-strip it), then make site"
 
 $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

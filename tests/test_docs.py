@@ -12,6 +12,7 @@ from urllib.parse import unquote
 import nbformat
 import pytest
 
+from bimix.compendium.site import github_slug as _slug  # the site gives headings the same ids
 from bimix.paths import NOTEBOOKS_DIR, REPO_ROOT
 
 # development-only notes that a clone does not have; spelled in pieces so this file does not match
@@ -48,13 +49,6 @@ def _notebooks() -> list[Path]:
 def _markdown_of(nb_path: Path) -> list[str]:
     nb = nbformat.read(nb_path, as_version=4)
     return [c.source for c in nb.cells if c.cell_type == "markdown"]
-
-
-def _slug(heading: str) -> str:
-    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
-    text = re.sub(r"<[^>]+>", "", heading).strip().lower()
-    text = re.sub(r"[^\w\- ]", "", text)
-    return text.replace(" ", "-")
 
 
 def _anchors(md_path: Path) -> set[str]:

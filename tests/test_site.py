@@ -4,7 +4,9 @@ copies without running anything, and its pages pass the browser check (headless 
 from __future__ import annotations
 
 import base64
+import html
 import io
+import re
 
 import nbformat
 import pytest
@@ -80,28 +82,132 @@ def test_refresh_refuses_a_failed_notebook(tmp_path):
         site.refresh_executed("smoke", build_dir=tmp_path / "build", executed_dir=tmp_path / "executed")
 
 
+# a document whose math Markdown would mangle (_ and * as emphasis, \\ as an escape) if not protected
+PAPER = """# The paper
+
+<a id="law"></a>
+## The law
+
+$$
+L_i = A_i \\, r_i^{-\\alpha_i} * (B_i s^{-\\beta_i} + C_i) \\\\ \\text{and } x_{t+1} * y_{t+1}
+$$
+
+with $r_i * s_i$ and $a_i$ and $b_i$; see [the guide](guide.md#the-guide-part) and [the data](../data/README.md).
+
+## Fitting: the *second* section
+
+Back to [the law](#law), the [README](../README.md) and [notebook 01](../notebooks/01_more.ipynb).
+"""
+GUIDE = """# The guide
+
+## The guide part
+
+[Paper](paper.md#law), [notebook 00](../notebooks/00_law.ipynb), [code](../bimix/law.py),
+![a figure](../figures/fig.png)
+"""
+
+
+def test_refresh_without_build_restrips_the_tracked_copies_in_place(tmp_path):
+    """No executed notebooks in build/: the tracked copies are stripped again where they are, links
+    rewritten for their folder, nothing executed."""
+    executed = tmp_path / "executed" / "smoke"
+    executed.mkdir(parents=True)
+    nbformat.write(_executed("/x"), str(executed / "00_a.ipynb"))
+    written = site.refresh_executed("smoke", build_dir=tmp_path / "build", executed_dir=tmp_path / "executed")
+    assert written == [executed / "00_a.ipynb"] and "papermill" not in written[0].read_text()
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """A two-notebook site built from tracked executed copies only (no build/ folder)."""
+    """A site of two notebooks and three documents, built from tracked executed copies only (no build/
+    folder) in a repository of its own."""
     root = tmp_path_factory.mktemp("site")
-    executed = root / "executed" / "smoke"
+    executed = root / "docs" / "executed" / "smoke"
     executed.mkdir(parents=True)
-    nbformat.write(_executed(root, "# 00 · The law"), str(executed / "00_law.ipynb"))
-    nbformat.write(_executed(root, "# 01 · More", stderr=False), str(executed / "01_more.ipynb"))
-    summary = site.build_site("smoke", out=root / "out", build_dir=root / "build", executed_dir=root / "executed",
-                              figures_dir=root / "no-figures")
+    for folder, name, text in (("docs", "paper.md", PAPER), ("docs", "guide.md", GUIDE),
+                               ("data", "README.md", "# Data\n\n[Formats](../docs/paper.md#law)\n"),
+                               ("bimix", "law.py", ""), ("", "README.md", "# R\n"), ("figures", "fig.png", "png")):
+        (root / folder).mkdir(exist_ok=True)
+        (root / folder / name).write_text(text)
+    (root / "notebooks").mkdir()
+    first = _executed(root, "# 00 · The law")
+    first.cells[0].source += "\n\nAs in [the paper](../docs/paper.md#law) and [notebook 01](01_more.ipynb)."
+    for name, nb in (("00_law", first), ("01_more", _executed(root, "# 01 · More", stderr=False))):
+        nbformat.write(nb, str(root / "notebooks" / f"{name}.ipynb"))
+        site.write_stripped(root / "notebooks" / f"{name}.ipynb", executed / f"{name}.ipynb", root=root)
+    summary = site.build_site("smoke", out=root / "out", build_dir=root / "build", executed_dir=root / "docs" / "executed",
+                              figures_dir=root / "no-figures", root=root)
     return summary
 
 
 def test_site_pages_index_and_navigation(built):
     out = built["out"]
-    assert built["pages"] == 3 and built["notebooks"] == ["00_law", "01_more"] and not built["errors"]
+    assert built["pages"] == 6 and built["notebooks"] == ["00_law", "01_more"] and not built["errors"]
+    assert built["documents"] == ["paper.html", "guide.html", "data.html"]
     index = (out / "index.html").read_text(encoding="utf-8")
     assert '<a href="00_law.html">00 · The law</a>' in index and "Paper against compendium" in index
+    assert '<a href="paper.html">The paper</a>' in index and '<a href="data.html">Data</a>' in index
     page = (out / "00_law.html").read_text(encoding="utf-8")
-    assert 'href="01_more.html"' in page and 'href="index.html"' in page
+    assert 'href="paper.html"' in page and 'href="index.html"' in page
     assert "require.min.js" not in page and "mermaid" not in page  # nothing from a CDN but, maybe, MathJax
     assert "papermill" not in page and "00:01<00:00" not in page
+
+
+def _bottom_nav(page):
+    nav = page.split('<nav class="bimix-nav bimix-bottom">')[1].split("</nav>")[0]
+    return [href for href in re.findall(r'href="([^"]+)"', nav)]
+
+
+def test_reading_order_bottom_navigation_and_contents(built):
+    """00, docs/paper.md, 01, then the other documents; each page ends with previous / index / next,
+    and a page with two h2 headings lists them under their GitHub anchors."""
+    out = built["out"]
+    read = lambda name: (out / name).read_text(encoding="utf-8")  # noqa: E731
+    assert _bottom_nav(read("00_law.html")) == ["index.html", "paper.html"]
+    assert _bottom_nav(read("paper.html")) == ["00_law.html", "index.html", "01_more.html"]
+    assert _bottom_nav(read("01_more.html")) == ["paper.html", "index.html", "guide.html"]
+    assert _bottom_nav(read("data.html")) == ["guide.html", "index.html"]
+    paper = read("paper.html")
+    toc = paper.split('<nav class="bimix-toc">')[1].split("</nav>")[0]
+    assert re.findall(r'href="#([^"]+)"', toc) == ["the-law", "fitting-the-second-section"]
+    assert '<h2 id="the-law">' in paper and '<h2 id="fitting-the-second-section">' in paper
+    assert '<nav class="bimix-toc">' not in read("guide.html")  # one h2: no list
+
+
+def test_documents_keep_their_math_and_links_point_at_site_pages(built):
+    out = built["out"]
+    paper = (out / "paper.html").read_text(encoding="utf-8")
+    for math in re.findall(r"\$\$.+?\$\$|\$[^$\n]+\$", PAPER, re.S):
+        assert html.escape(math, quote=False) in paper, math  # verbatim for MathJax: no <em>, no lost \\
+    for href in ("guide.html#the-guide-part", "data.html", "#law", "index.html", "01_more.html"):
+        assert f'href="{href}"' in paper, href
+    guide = (out / "guide.html").read_text(encoding="utf-8")
+    assert 'href="paper.html#law"' in guide and 'href="00_law.html"' in guide
+    assert 'class="repo-path" title="bimix/law.py in the repository"' in guide  # not on the site: no dead link
+    assert 'src="figures/fig.png"' in guide and (out / "figures" / "fig.png").read_text() == "png"
+    # the notebook's links, written in notebooks/ and rewritten for docs/executed/, lead to the pages
+    page = (out / "00_law.html").read_text(encoding="utf-8")
+    assert 'href="paper.html#law"' in page and 'href="01_more.html"' in page
+    # every link of every page resolves, anchors included (the checks that need no browser)
+    assert [p for f in sorted(out.glob("*.html")) for p in site.dom_problems(f.read_text(), f, rendered=False)] == []
+
+
+def test_site_check_fails_on_dead_links_and_anchors(built, tmp_path):
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(built["out"], out)
+    page = out / "guide.html"
+    text = page.read_text(encoding="utf-8")
+    page.write_text(text.replace('href="paper.html#law"', 'href="paper.html#no-such-anchor"')
+                    .replace('href="00_law.html"', 'href="../docs/paper.md"')
+                    .replace("</main>", '<a href="#nowhere">x</a><p>saved in /home/someone/runs</p></main>'),
+                    encoding="utf-8")
+    problems = " | ".join(site.dom_problems(page.read_text(encoding="utf-8"), page, rendered=False))
+    for expected in ("paper.html#no-such-anchor is dead (no #no-such-anchor in paper.html)",
+                     "../docs/paper.md is dead", "#nowhere is dead", "machine path"):
+        assert expected in problems, expected
+    assert len(site.dom_problems(page.read_text(encoding="utf-8"), page, rendered=False)) == 4
 
 
 def test_dom_checks_catch_raw_tex_missing_images_and_errors(tmp_path):
@@ -127,3 +233,24 @@ def test_pages_render_in_headless_chromium(built):
     dom = site.rendered_dom(page)
     assert site.dom_problems(dom, page) == []
     assert dom.count('type="math/tex') >= 2, "MathJax typeset the inline and the display equation"
+
+
+def test_executed_copies_link_from_their_folder(built):
+    """A stripped copy in docs/executed/<profile>/ has its relative links rewritten from notebooks/
+    (the paper two folders up, a notebook beside it stays), and stripping it again changes nothing."""
+    root = built["out"].parent
+    copy = root / "docs" / "executed" / "smoke" / "00_law.ipynb"
+    text = nbformat.read(str(copy), as_version=4).cells[0].source
+    assert "[the paper](../../paper.md#law)" in text and "[notebook 01](01_more.ipynb)" in text
+    assert copy.read_bytes() == site.write_stripped(copy, copy, root=root).read_bytes()
+
+
+def test_tracked_executed_copies_have_no_dead_link_on_github():
+    """The links of every tracked executed notebook resolve from docs/executed/<profile>/ (the link
+    checker of test_docs)."""
+    from test_docs import _broken_links, _markdown_of
+
+    copies = sorted(site.EXECUTED_DIR.glob("*/*.ipynb"))
+    assert copies, "no tracked executed notebooks"
+    broken = {p.name: b for p in copies if (b := _broken_links(p, "\n\n".join(_markdown_of(p))))}
+    assert not broken, f"dead links in docs/executed: {broken}"

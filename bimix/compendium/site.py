@@ -5,8 +5,16 @@ Source: the papermill outputs in ``build/<profile>/notebooks/`` (written by ``py
 reproduce``), or, when there are none, the tracked copies in ``docs/executed/<profile>/`` that let a
 reader of a fresh clone see the results without running anything. Those tracked copies are the
 executed notebooks stripped of what changes from one execution to the next without changing a result
-(:func:`strip_notebook`: timestamps, durations, papermill's metadata, machine paths, stderr), so that
+(:func:`strip_notebook`: timestamps, durations, papermill's metadata, machine paths, stderr; relative links rewritten for their
+folder), so that
 stripping again is byte-identical and a diff shows only changed results.
+
+The site also holds every Markdown document of ``docs/`` and ``data/README.md``, rendered by the same
+exporter as a one-cell notebook (nbconvert's ``mistune`` renderer, which keeps ``$...$`` and ``$$...$$``
+intact for MathJax), and every relative link between notebooks, documents and figures is rewritten to
+the site's pages (:func:`_finish_page`); pages carry previous/index/next links in reading order and a
+contents list of their ``h2`` headings, whose ids are GitHub's anchors. The tracked executed copies get
+their relative links rewritten to resolve from ``docs/executed/<profile>/`` (:func:`relink_markdown`).
 
 Pages are rendered by ``nbconvert`` (the ``lab`` template, extended in ``bimix/compendium/site_template/``):
 it is the Jupyter project's own renderer, already installed with JupyterLab, it renders outputs exactly
@@ -71,14 +79,64 @@ def _relative_paths(text: str, root: Path = REPO_ROOT) -> str:
 _OUTSIDE_PATH_VALUE = re.compile(r'^(\w+ = )"/[^"\n]*"', re.M)  # name = "/absolute/path", after _relative_paths
 
 
-def strip_notebook(nb: "nbformat.NotebookNode", root: Path = REPO_ROOT) -> "nbformat.NotebookNode":
+# the target of a Markdown link or image, "](target)", and of an href/src attribute in raw HTML
+_LINK_TARGETS = (re.compile(r"(\]\(\s*<?)([^)\s>]+)()"), re.compile(r"(\b(?:href|src)=\")([^\"]*)(\")"))
+_SCHEME = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|//)", re.I)  # http:, data:, mailto:, protocol-relative
+
+
+def _sub_links(text: str, new_target, markdown: bool = True) -> str:
+    """``text`` with every relative link target (not ``#anchor`` alone) replaced by
+    ``new_target(path, suffix)`` (``suffix``: ``?query#anchor``); None keeps it. ``markdown``: Markdown
+    links too, not only HTML attributes."""
+    def sub(m):
+        target = m.group(2)
+        if not target or target.startswith("#") or _SCHEME.match(target):
+            return m.group(0)
+        cut = min((i for i in (target.find("?"), target.find("#")) if i >= 0), default=len(target))
+        replaced = new_target(target[:cut], target[cut:])
+        return m.group(0) if replaced is None else m.group(1) + replaced + m.group(3)
+
+    for pattern in _LINK_TARGETS[0 if markdown else 1:]:
+        text = pattern.sub(sub, text)
+    return text
+
+
+def _repo_file(base: Path, path: str, root: Path) -> Path | None:
+    """``base/path`` when it is an existing file or folder inside ``root``, else None."""
+    from urllib.parse import unquote
+
+    dest = Path(os.path.normpath(Path(base) / unquote(path)))
+    return dest if dest.is_relative_to(Path(root)) and dest.exists() else None
+
+
+def relink_markdown(text: str, from_dir: Path, to_dir: Path, root: Path = REPO_ROOT) -> str:
+    """Relative links of Markdown written in ``from_dir`` rewritten to resolve from ``to_dir``
+    (``../docs/paper.md`` from ``notebooks/`` is ``../../paper.md`` from ``docs/executed/cpu/``). A link
+    to a notebook beside ``from_dir``'s stays as it is: the executed copies sit side by side too. Only
+    links to files that exist from ``from_dir`` change, so relinking again is a no-op."""
+    from_dir, to_dir = Path(os.path.normpath(from_dir)), Path(os.path.normpath(to_dir))
+    if from_dir == to_dir:
+        return text
+
+    def new_target(path, suffix):
+        dest = _repo_file(from_dir, path, root)
+        if dest is None or (dest.parent == from_dir and dest.suffix == ".ipynb"):
+            return None
+        return Path(os.path.relpath(dest, to_dir)).as_posix() + suffix
+
+    return _sub_links(text, new_target)
+
+
+def strip_notebook(nb: "nbformat.NotebookNode", root: Path = REPO_ROOT,
+                   relink: tuple[Path, Path] | None = None) -> "nbformat.NotebookNode":
     """A copy of an executed notebook without what differs between two executions of the same code
     on the same data: papermill's notebook and cell metadata (parameters with machine paths,
     timestamps, durations), execution timestamps, empty tag lists, stderr streams (progress bars,
     warnings that quote site-packages paths); consecutive stdout pieces joined; execution counts
     renumbered 1, 2, … in cell order; repository paths made relative, other absolute folders given as
     parameters replaced by ``<a local folder>``; papermill's inserted cell gets a
-    fixed id. Idempotent."""
+    fixed id. ``relink`` (from folder, to folder): the relative links of Markdown cells and Markdown or
+    HTML outputs rewritten for a copy in the second folder (:func:`relink_markdown`). Idempotent."""
     import copy
 
     nb = copy.deepcopy(nb)
@@ -91,6 +149,8 @@ def strip_notebook(nb: "nbformat.NotebookNode", root: Path = REPO_ROOT) -> "nbfo
         if not cell.metadata.get("tags", True):
             cell.metadata.pop("tags")
         cell.source = _relative_paths(cell.source, root)
+        if relink and cell.cell_type == "markdown":
+            cell.source = relink_markdown(cell.source, *relink, root=root)
         if "injected-parameters" in cell.metadata.get("tags", []):
             cell["id"] = "injected-parameters"  # papermill draws a random id for the cell it inserts
             # a folder given as a parameter outside the repository (a local mirror, a scratch folder) says
@@ -116,15 +176,19 @@ def strip_notebook(nb: "nbformat.NotebookNode", root: Path = REPO_ROOT) -> "nbfo
                 for mime in ("text/plain", "text/html", "text/markdown"):
                     if mime in out.get("data", {}):
                         out.data[mime] = _relative_paths(out.data[mime], root)
+                        if relink and mime != "text/plain":
+                            out.data[mime] = relink_markdown(out.data[mime], *relink, root=root)
             outputs.append(out)
         cell.outputs = outputs
     return nb
 
 
 def write_stripped(source: Path, target: Path, root: Path = REPO_ROOT) -> Path:
+    """``source`` stripped into ``target``, its links rewritten from ``notebooks/`` to ``target``'s folder."""
     import nbformat
 
-    nb = strip_notebook(nbformat.read(str(source), as_version=4), root)
+    nb = strip_notebook(nbformat.read(str(source), as_version=4), root,
+                        relink=(Path(root) / "notebooks", Path(target).resolve().parent))
     with atomic_path(target) as tmp:
         tmp.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
     return target
@@ -132,13 +196,16 @@ def write_stripped(source: Path, target: Path, root: Path = REPO_ROOT) -> Path:
 
 def refresh_executed(profile: str, build_dir: Path = BUILD_DIR, executed_dir: Path = EXECUTED_DIR) -> list[Path]:
     """Copy ``build/<profile>/notebooks/*.ipynb`` into ``docs/executed/<profile>/``, stripped; a
-    notebook that failed (an error output) is refused, since the folder is what a reader trusts."""
+    notebook that failed (an error output) is refused, since the folder is what a reader trusts.
+    Without executed notebooks in ``build/``, the tracked copies are stripped again in place (what a
+    change of :func:`strip_notebook` needs), nothing re-executed."""
     import nbformat
 
     source = Path(build_dir) / profile / "notebooks"
-    notebooks = sorted(source.glob("*.ipynb"))
+    notebooks = sorted(source.glob("*.ipynb")) or sorted((Path(executed_dir) / profile).glob("*.ipynb"))
     if not notebooks:
-        raise SiteError(f"no executed notebooks in {source}; run `python -m bimix reproduce --profile {profile}`")
+        raise SiteError(f"no executed notebooks in {source} nor in {Path(executed_dir) / profile}; "
+                        f"run `python -m bimix reproduce --profile {profile}`")
     for path in notebooks:
         errors = error_cells(nbformat.read(str(path), as_version=4))
         if errors:
@@ -166,9 +233,36 @@ def error_cells(nb) -> list[int]:
 
 @dataclass(frozen=True)
 class Page:
-    name: str  # notebook stem
-    title: str  # the notebook's first heading
+    name: str  # notebook stem, or the document's path in the repository (docs/paper.md)
+    title: str  # the notebook's or document's first heading
     href: str  # file name in the site
+    source: str = ""  # what the page renders, relative to the repository (notebooks/00_x.ipynb, docs/paper.md)
+
+
+# after the notebooks, in this order; others alphabetically after them (docs/paper.md follows notebook 00)
+_DOC_ORDER = ("docs/guide.md", "docs/glossary.md", "docs/gallery.md", "docs/run_tables.md", "data/README.md",
+              "docs/install.md", "docs/reliability.md", "docs/architecture.md")
+_FIRST_DOC = "docs/paper.md"
+
+
+def _documents(root: Path) -> list[Path]:
+    """The Markdown documents the site renders: ``docs/*.md`` and ``data/README.md``, in reading order."""
+    docs = sorted(Path(root).glob("docs/*.md")) + [p for p in [Path(root) / "data" / "README.md"] if p.is_file()]
+    rank = {name: k for k, name in enumerate((_FIRST_DOC, *_DOC_ORDER))}
+    return sorted(docs, key=lambda p: (rank.get(p.relative_to(root).as_posix(), len(rank)), p.name))
+
+
+def _doc_href(rel: str) -> str:
+    """The site page of a document: docs/paper.md -> paper.html, data/README.md -> data.html."""
+    folder, _, name = rel.rpartition("/")
+    return ("data" if name == "README.md" and folder == "data" else Path(name).stem) + ".html"
+
+
+def _reading_order(notebooks: list[Page], docs: list[Page]) -> list[Page]:
+    """Notebook 00, docs/paper.md, the other notebooks, then the other documents."""
+    first = [d for d in docs if d.source == _FIRST_DOC]
+    rest = [d for d in docs if d.source != _FIRST_DOC]
+    return notebooks[:1] + first + notebooks[1:] + rest
 
 
 def _title(nb, fallback: str) -> str:
@@ -178,6 +272,69 @@ def _title(nb, fallback: str) -> str:
                 if line.startswith("# "):
                     return line[2:].strip()
     return fallback
+
+
+def github_slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"<[^>]+>", "", heading).strip().lower()
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+_HEADING_TAG = re.compile(r"<h([1-6])((?:\s[^>]*)?)>(.*?)</h\1>", re.S)
+_ANCHOR_LINK = re.compile(r'<a class="anchor-link" href="#[^"]*">.*?</a>', re.S)
+_ID_ATTR = re.compile(r'\s+id="[^"]*"')
+_CONTENTS_MARK = "<!-- bimix-contents -->"  # where the template wants the page's contents list
+
+
+def _heading_ids(page: str) -> tuple[str, list[tuple[str, str]]]:
+    """The page with GitHub's anchors as heading ids (``paper.md#setting-and-notation`` works on
+    the site as on GitHub; nbconvert would write ``Setting-and-notation``), and its h2 (id, text)."""
+    seen: dict[str, int] = {}
+    contents = []
+
+    def sub(m):
+        level, attrs, inner = m.groups()
+        text = html.unescape(re.sub(r"<[^>]+>", "", _ANCHOR_LINK.sub("", inner))).strip()
+        slug = github_slug(text) or "section"
+        seen[slug] = seen.get(slug, -1) + 1
+        slug = f"{slug}-{seen[slug]}" if seen[slug] else slug
+        if level == "2":
+            contents.append((slug, text))
+        inner = re.sub(r'(<a class="anchor-link" href=")#[^"]*', lambda a: f"{a.group(1)}#{slug}", inner)
+        return f'<h{level} id="{slug}"{_ID_ATTR.sub("", attrs)}>{inner}</h{level}>'
+
+    return _HEADING_TAG.sub(sub, page), contents
+
+
+def _finish_page(page: str, base: Path, hrefs: dict[str, str], root: Path, out: Path) -> str:
+    """A rendered page made a page of the site: heading ids GitHub's, the contents list of its h2
+    headings, and relative links written from ``base`` (its folder in the repository) rewritten: to
+    a notebook or document of the site -> its page (``../docs/paper.md#law`` -> ``paper.html#law``),
+    to a figure -> a copy in ``figures/``, to another file of the repository -> no link (its path
+    in the title), since the site does not hold it. ``hrefs``: {path in the repository: page}."""
+    page, contents = _heading_ids(page)
+    items = "".join(f'<li><a href="#{slug}">{html.escape(text)}</a></li>' for slug, text in contents)
+    toc = f'<nav class="bimix-toc"><b>On this page</b><ol>{items}</ol></nav>' if len(contents) > 1 else ""
+    page = page.replace(_CONTENTS_MARK, toc, 1)
+
+    def new_target(path, suffix):
+        dest = _repo_file(base, path, root)
+        if dest is None:
+            return None  # not a file of the repository: left for the check to judge
+        rel = dest.relative_to(root).as_posix()
+        if rel in hrefs:
+            return hrefs[rel] + suffix
+        if rel.startswith("figures/") and dest.is_file():
+            (out / "figures").mkdir(exist_ok=True)
+            shutil.copy2(dest, out / "figures" / dest.name)
+            return f"figures/{dest.name}"
+        return "\0" + rel  # a file the site does not hold (source code, a run table): see below
+
+    page = _sub_links(page, new_target, markdown=False)
+    # no dead link to it: the link says where the file is in the repository instead
+    page = re.sub(r'href="\0([^"]*)"', lambda m: f'class="repo-path" title="{m.group(1)} in the repository"', page)
+    return page.replace('="\0', '="')  # an image the site does not hold stays dead, for the check
 
 
 def find_mathjax() -> Path | None:
@@ -213,12 +370,12 @@ def _copy_mathjax(mathjax: Path, out: Path) -> str:
     return f"_static/mathjax/MathJax.js?config={config},Safe"
 
 
-def _exporter(mathjax_url: str):
+def _exporter(mathjax_url: str, embed_images: bool = True):
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="bimix", extra_template_basedirs=[str(TEMPLATE_DIR)])
     exporter.mathjax_url = mathjax_url
-    exporter.embed_images = True  # Markdown images travel inside the page
+    exporter.embed_images = embed_images  # a notebook's Markdown images travel inside its page
     exporter.exclude_input_prompt = False
     return exporter
 
@@ -294,9 +451,13 @@ vertical-align: top; } th { background: #f4f4f4; }
 """
 
 
-def _index_html(profile: str, pages: list[Page], source: Path, gallery: str, report: str) -> str:
+def _index_html(profile: str, pages: list[Page], docs: list[Page], source: Path, gallery: str, report: str) -> str:
     rel = source.relative_to(REPO_ROOT).as_posix() if source.is_relative_to(REPO_ROOT) else source.name
-    items = "\n".join(f'<li><a href="{html.escape(p.href)}">{html.escape(p.title)}</a></li>' for p in pages)
+    items, doc_items = ("\n".join(f'<li><a href="{html.escape(p.href)}">{html.escape(p.title)}</a></li>' for p in ps)
+                        for ps in (pages, docs))
+    paper = next((p for p in docs if p.source == _FIRST_DOC), None)
+    start = (f'<p class="note">Start with notebook 00, then <a href="{paper.href}">{html.escape(paper.title)}</a>.</p>'
+             if paper else "")
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -314,6 +475,11 @@ def _index_html(profile: str, pages: list[Page], source: Path, gallery: str, rep
 <ol class="pages" start="0">
 {items}
 </ol>
+<h2>Documents</h2>
+{start}
+<ul class="pages">
+{doc_items}
+</ul>
 <h2>Paper against compendium</h2>
 {report}
 <h2>Figures</h2>
@@ -327,9 +493,10 @@ def _index_html(profile: str, pages: list[Page], source: Path, gallery: str, rep
 
 def build_site(profile: str = "cpu", *, out: Path | None = None, source: Path | None = None,
                build_dir: Path = BUILD_DIR, executed_dir: Path = EXECUTED_DIR, figures_dir: Path | None = None,
-               mathjax: Path | None | bool = None) -> dict:
+               mathjax: Path | None | bool = None, root: Path = REPO_ROOT) -> dict:
     """Write ``out`` (default ``build/site/<profile>``): ``index.html``, one ``<notebook>.html`` per
-    executed notebook, the gallery's figures and MathJax. ``mathjax``: a MathJax 2 folder, None to look
+    executed notebook, one page per document of ``root`` (``docs/*.md``, ``data/README.md``), the
+    gallery's figures and MathJax. ``mathjax``: a MathJax 2 folder, None to look
     for one (:func:`find_mathjax`), False for the CDN. Returns a summary (pages, seconds, source).
 
     ``out`` is replaced only when the whole site was written (:func:`bimix.files.atomic_dir`), and only
@@ -340,7 +507,7 @@ def build_site(profile: str = "cpu", *, out: Path | None = None, source: Path | 
     figures_dir = Path(figures_dir) if figures_dir else _figures_dir(profile, build_dir)
     check_target(out, legacy_ok=out.resolve() == (Path(build_dir) / "site" / profile).resolve())
     with atomic_dir(out) as tmp:
-        summary = _write_site(profile, tmp, source, build_dir, figures_dir, mathjax)
+        summary = _write_site(profile, tmp, source, build_dir, figures_dir, mathjax, root)
     return {**summary, "out": out, "seconds": round(time.perf_counter() - started, 2)}
 
 
@@ -368,33 +535,47 @@ def check_target(out: Path, legacy_ok: bool = False) -> None:
 
 
 def _write_site(profile: str, out: Path, source: Path, build_dir: Path, figures_dir: Path,
-                mathjax: Path | None | bool) -> dict:
-    """Every page, the gallery, MathJax and the marker into ``out`` (an empty folder)."""
+                mathjax: Path | None | bool, root: Path = REPO_ROOT) -> dict:
+    """Every page, the gallery, MathJax and the marker into ``out`` (an empty folder). ``root``: the
+    repository whose ``docs/*.md`` and ``data/README.md`` become pages too."""
     import nbformat
+    from nbformat.v4 import new_markdown_cell, new_notebook
 
+    root = Path(os.path.normpath(Path(root).resolve()))
     local = find_mathjax() if mathjax is None else (mathjax or None)
     mathjax_url = _copy_mathjax(Path(local), out) if local else CDN_MATHJAX
-    # pages show what the tracked copies hold: no timestamps, machine paths or progress bars
-    notebooks = {p.stem: strip_notebook(nbformat.read(str(p), as_version=4)) for p in sorted(source.glob("*.ipynb"))}
-    pages = [Page(name, _title(nb, name), f"{name}.html") for name, nb in notebooks.items()]
-    exporter = _exporter(mathjax_url)
+    notebooks_dir = root / "notebooks"
+    # pages show what the tracked copies hold: no timestamps, machine paths or progress bars; links as
+    # written in notebooks/, wherever the executed copy sits
+    notebooks = {p.stem: strip_notebook(nbformat.read(str(p), as_version=4), root, relink=(p.resolve().parent, notebooks_dir))
+                 for p in sorted(source.glob("*.ipynb"))}
+    documents = {d.relative_to(root).as_posix(): new_notebook(cells=[new_markdown_cell(d.read_text(encoding="utf-8"))])
+                 for d in _documents(root)}
+    nb_pages = [Page(name, _title(nb, name), f"{name}.html", f"notebooks/{name}.ipynb") for name, nb in notebooks.items()]
+    doc_pages = [Page(rel, _title(nb, rel), _doc_href(rel), rel) for rel, nb in documents.items()]
+    pages = _reading_order(nb_pages, doc_pages)
+    hrefs = {p.source: p.href for p in pages} | {"README.md": "index.html"}
+    if len({p.href for p in pages} | {"index.html"}) != len(pages) + 1:
+        raise SiteError(f"two pages of the site share a name: {sorted(p.href for p in pages)}")
+    exporters = {True: _exporter(mathjax_url), False: _exporter(mathjax_url, embed_images=False)}
     errors = {}
     for k, page in enumerate(pages):
-        nb = notebooks[page.name]
+        is_notebook = page.name in notebooks
+        nb = notebooks[page.name] if is_notebook else documents[page.name]
         if error_cells(nb):
             errors[page.name] = error_cells(nb)
         nav = {"index": "index.html", "profile": profile,
                "prev": pages[k - 1] if k > 0 else None, "next": pages[k + 1] if k + 1 < len(pages) else None}
-        # relative Markdown links and images resolve as in the source notebook
-        body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": page.title, "path": str(NOTEBOOKS_DIR)},
-                                                             "site_nav": nav})
-        (out / page.href).write_text(body, encoding="utf-8")
-    gallery = _gallery(profile, figures_dir, out, {p.name: p for p in pages})
+        base = root / Path(page.source).parent
+        body, _ = exporters[is_notebook].from_notebook_node(
+            nb, resources={"metadata": {"name": page.title, "path": str(base)}, "site_nav": nav})
+        (out / page.href).write_text(_finish_page(body, base, hrefs, root, out), encoding="utf-8")
+    gallery = _gallery(profile, figures_dir, out, {p.name: p for p in nb_pages})
     report = _report_html(profile, build_dir)
-    (out / "index.html").write_text(_index_html(profile, pages, source, gallery, report), encoding="utf-8")
+    (out / "index.html").write_text(_index_html(profile, nb_pages, doc_pages, source, gallery, report), encoding="utf-8")
     write_json(out / SITE_MARKER, {"profile": profile, "pages": len(pages) + 1})
-    return {"source": source, "pages": len(pages) + 1, "notebooks": [p.name for p in pages],
-            "mathjax": mathjax_url, "errors": errors}
+    return {"source": source, "pages": len(pages) + 1, "notebooks": [p.name for p in nb_pages],
+            "documents": [p.href for p in doc_pages], "mathjax": mathjax_url, "errors": errors}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -440,56 +621,107 @@ _RAW_MATH = re.compile(r"\$\$.+?\$\$|(?<![\\$\w])\$[^$\s][^$]*?(?<!\s)\$(?!\w)",
 _ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|An Exception was encountered|^\w*(Error|Exception): ", re.M)
 
 
-def dom_problems(dom: str, page: Path) -> list[str]:
-    """What is wrong with one rendered page: an image that does not resolve, TeX left raw (or a MathJax
-    error), an error output cell."""
-    import base64
-    from html.parser import HTMLParser
+_MACHINE_PATH = re.compile(r"(?<![\w.~/-])/(?:home|Users|root|tmp|work|scratch|mnt)/[\w.-]+")
+
+
+class _PageReader:
+    """What the checks read in a page: its text outside code (where TeX would be left raw), all its
+    text, image sources, link targets, element ids, MathJax's marks and stderr outputs."""
+
+    def __init__(self, dom: str):
+        from html.parser import HTMLParser
+
+        reader = self
+
+        class Parser(HTMLParser):
+            def handle_starttag(self, tag, attrs):
+                reader.start(tag, dict(attrs))
+
+            def handle_endtag(self, tag):
+                reader.end(tag)
+
+            def handle_data(self, data):
+                reader.data(data)
+
+        self.skip, self.text, self.all_text, self.images, self.links, self.ids = 0, [], [], [], [], set()
+        self.math, self.merror, self.stderr_depth, self.stderr_text, self.div_depth, self.in_script = 0, 0, None, [], 0, 0
+        Parser(convert_charrefs=True).feed(dom)
+
+    skip_tags = ("script", "style", "pre", "code", "textarea")
+
+    def start(self, tag, a):
+        cls = a.get("class") or ""
+        if tag in self.skip_tags:
+            self.skip += 1
+        self.in_script += tag in ("script", "style")
+        self.ids.update(v for k, v in a.items() if k == "id" or (tag == "a" and k == "name"))
+        if tag == "img":
+            self.images.append(a.get("src") or "")
+        elif a.get("href") is not None or (tag in ("script", "iframe") and a.get("src")):
+            self.links.append(a.get("href") or a.get("src"))
+        if tag == "script" and (a.get("type") or "").startswith("math/tex"):
+            self.math += 1
+        if "MathJax_Display" in cls or cls.split(" ")[0] in ("MathJax", "MathJax_CHTML", "MathJax_SVG"):
+            self.math += 1
+        if "merror" in cls.split():
+            self.merror += 1
+        if tag == "div":
+            self.div_depth += 1
+            if a.get("data-mime-type") == "application/vnd.jupyter.stderr" and self.stderr_depth is None:
+                self.stderr_depth = self.div_depth
+                self.stderr_text.append("")
+
+    def end(self, tag):
+        if tag in self.skip_tags and self.skip:
+            self.skip -= 1
+        if tag in ("script", "style") and self.in_script:
+            self.in_script -= 1
+        if tag == "div":
+            if self.stderr_depth == self.div_depth:
+                self.stderr_depth = None
+            self.div_depth -= 1
+
+    def data(self, data):
+        if not self.in_script:
+            self.all_text.append(data)
+        if self.stderr_depth is not None:
+            self.stderr_text[-1] += data
+        elif not self.skip:
+            self.text.append(data)
+
+
+def _link_problems(reader: _PageReader, page: Path, ids: dict[Path, set[str]]) -> list[str]:
+    """Relative links whose file does not exist, or whose #anchor names no id of a page of the site."""
     from urllib.parse import unquote, urlparse
 
-    class Reader(HTMLParser):
-        skip_tags = ("script", "style", "pre", "code", "textarea")
+    problems = []
+    for href in reader.links:
+        url = urlparse(href)
+        if url.scheme or url.netloc:
+            continue  # http(s), mailto, data: not the site's to check
+        target = page if not url.path else Path(os.path.normpath(page.parent / unquote(url.path)))
+        if not url.path and not url.fragment:
+            continue
+        if not target.exists():
+            problems.append(f"{page.name}: link {href} is dead (no {target.name})")
+        elif url.fragment and target.suffix == ".html" and target.parent == page.parent:
+            if target not in ids:
+                ids[target] = reader.ids if target == page else _PageReader(target.read_text(encoding="utf-8")).ids
+            if unquote(url.fragment) not in ids[target]:
+                problems.append(f"{page.name}: link {href} is dead (no #{url.fragment} in {target.name})")
+    return problems
 
-        def __init__(self):
-            super().__init__(convert_charrefs=True)
-            self.skip, self.text, self.images, self.math, self.merror = 0, [], [], 0, 0
-            self.stderr_depth, self.stderr_text, self.div_depth = None, [], 0
 
-        def handle_starttag(self, tag, attrs):
-            a = dict(attrs)
-            cls = a.get("class") or ""
-            if tag in self.skip_tags:
-                self.skip += 1
-            if tag == "img":
-                self.images.append(a.get("src") or "")
-            if tag == "script" and (a.get("type") or "").startswith("math/tex"):
-                self.math += 1
-            if "MathJax_Display" in cls or cls.split(" ")[0] in ("MathJax", "MathJax_CHTML", "MathJax_SVG"):
-                self.math += 1
-            if "merror" in cls.split():
-                self.merror += 1
-            if tag == "div":
-                self.div_depth += 1
-                if a.get("data-mime-type") == "application/vnd.jupyter.stderr" and self.stderr_depth is None:
-                    self.stderr_depth = self.div_depth
-                    self.stderr_text.append("")
+def dom_problems(dom: str, page: Path, rendered: bool = True, ids: dict[Path, set[str]] | None = None) -> list[str]:
+    """What is wrong with one page: an image that does not resolve, a relative link to a file that does
+    not exist or to an anchor a page of the site does not have, a machine path, an error output cell;
+    when ``rendered`` (the DOM after MathJax ran) also TeX left raw or a MathJax error. ``ids``: a cache
+    of the ids of the site's pages."""
+    import base64
+    from urllib.parse import unquote, urlparse
 
-        def handle_endtag(self, tag):
-            if tag in self.skip_tags and self.skip:
-                self.skip -= 1
-            if tag == "div":
-                if self.stderr_depth == self.div_depth:
-                    self.stderr_depth = None
-                self.div_depth -= 1
-
-        def handle_data(self, data):
-            if self.stderr_depth is not None:
-                self.stderr_text[-1] += data
-            elif not self.skip:
-                self.text.append(data)
-
-    reader = Reader()
-    reader.feed(dom)
+    page = Path(page)
+    reader = _PageReader(dom)
     problems = []
     for src in reader.images:
         url = urlparse(src)
@@ -505,7 +737,11 @@ def dom_problems(dom: str, page: Path) -> list[str]:
             problems.append(f"{page.name}: image {src} needs the network")
         elif not (page.parent / unquote(url.path)).is_file():
             problems.append(f"{page.name}: image {src} does not exist")
-    raw = _RAW_MATH.findall(" ".join(reader.text))
+    problems += _link_problems(reader, page, {} if ids is None else ids)
+    machine = _MACHINE_PATH.findall(" ".join(reader.all_text))
+    if machine:
+        problems.append(f"{page.name}: {len(machine)} machine path(s), e.g. {machine[0]!r}")
+    raw = _RAW_MATH.findall(" ".join(reader.text)) if rendered else []
     if raw:
         problems.append(f"{page.name}: {len(raw)} piece(s) of TeX left unrendered, e.g. {raw[0][:60]!r}")
     if reader.merror:
@@ -517,16 +753,19 @@ def dom_problems(dom: str, page: Path) -> list[str]:
 
 
 def check_site(out: Path, screenshots: dict[str, Path] | None = None, chromium: str | None = None) -> list[str]:
-    """Render every page of a built site in headless Chromium; returns the problems found (empty: all
-    pages load, every image resolves, no raw TeX, no error output). ``screenshots`` {page file:
-    PNG path} are taken too."""
-    problems = []
+    """Check every page of a built site; returns the problems found (empty: every image and relative
+    link resolves, anchors included, no machine path, no error output and, rendered in headless
+    Chromium, no raw TeX). Without Chromium the pages are checked as written, TeX unchecked, and
+    no screenshots are taken; :func:`find_chromium` says which. ``screenshots`` {page file: PNG path}."""
+    chromium = chromium or find_chromium()
+    problems, ids = [], {}
     for page in sorted(Path(out).glob("*.html")):
         try:
-            problems += dom_problems(rendered_dom(page, chromium), page)
+            dom = rendered_dom(page, chromium) if chromium else page.read_text(encoding="utf-8")
+            problems += dom_problems(dom, page, rendered=bool(chromium), ids=ids)
         except SiteError as exc:
             problems.append(str(exc))
-    for name, png in (screenshots or {}).items():
+    for name, png in (screenshots or {}).items() if chromium else ():
         screenshot(Path(out) / name, png, chromium=chromium)
     return problems
 
@@ -541,7 +780,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--figures-dir", type=Path, help="gallery figures (default: where the notebooks wrote them)")
     parser.add_argument("--cdn-mathjax", action="store_true", help="load MathJax from its CDN even if a local copy exists")
     parser.add_argument("--refresh-executed", action="store_true",
-                        help="first copy build/<profile>/notebooks into docs/executed/<profile>, stripped")
+                        help="first copy build/<profile>/notebooks into docs/executed/<profile>, stripped "
+                             "(without them, strip the tracked copies again in place)")
     parser.add_argument("--check", action="store_true",
                         help="then render every page in headless Chromium and check it; screenshots of the index "
                              "and notebook 05 go to build/site-screens/")
@@ -570,6 +810,11 @@ def run(args: argparse.Namespace) -> int:
     problems = check_site(summary["out"], shots)
     for problem in problems:
         print(f"problem: {problem}", file=sys.stderr)
-    print(f"browser check: {summary['pages']} pages, {len(problems)} problem(s); screenshots: "
-          + ", ".join(str(p) for p in shots.values()))
+    if find_chromium() is None:
+        print("warning: no Chromium (Debian: apt-get install chromium): pages checked as written, without "
+              "MathJax's typesetting, and no screenshots", file=sys.stderr)
+        print(f"static check: {summary['pages']} pages, {len(problems)} problem(s)")
+    else:
+        print(f"browser check: {summary['pages']} pages, {len(problems)} problem(s); screenshots: "
+              + ", ".join(str(p) for p in shots.values()))
     return 1 if problems or summary["errors"] else 0
