@@ -469,7 +469,9 @@ def append_rows(csv_path: Path, rows: list[dict]) -> int:
 
     Every row is written with its newline in one call, so a last line without one was cut off by a
     killed writer (its last number may be cut too): it is dropped, with a message on stderr, before
-    appending; the run it belonged to recomputes it when it resumes from its checkpoint."""
+    appending. A finished run never resumes, so its missing rows are written back from its sidecar
+    (which keeps every evaluation, :func:`_sidecar_rows`); an unfinished run recomputes them when it
+    resumes from its checkpoint."""
     csv_path = Path(csv_path)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     with open(csv_path, "a+", encoding="utf-8", newline="") as fh:
@@ -482,8 +484,10 @@ def append_rows(csv_path: Path, rows: list[dict]) -> int:
                 kept = kept + "\n" if kept else ""
                 fh.truncate(len(kept.encode("utf-8")))
                 text = kept
+                restored, note = _sidecar_rows(csv_path, torn, text.splitlines()[1:])
+                rows = restored + list(rows)
                 print(f"warning: {csv_path}: dropped its cut-off last line {torn[:80]!r} (left by an "
-                      "interrupted write; the run recomputes it on resume)", file=sys.stderr)
+                      f"interrupted write); {note}", file=sys.stderr)
             present = set()
             lines = text.splitlines()
             if lines:
@@ -506,6 +510,47 @@ def append_rows(csv_path: Path, rows: list[dict]) -> int:
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
     return len(new)
+
+
+def _sidecar_rows(csv_path: Path, torn: str, lines: list[str]) -> tuple[list[dict], str]:
+    """The rows a cut-off last line took away that the run's sidecar can give back, and what happened,
+    in words. Only a finished run's sidecar (status ``complete``, every evaluation under ``evals``) is
+    used: its rows missing from the table come back with the numbers the run wrote, its domains in the
+    table's order. A run that did not finish writes its rows again when it resumes."""
+    from bimix.data.runs import sidecar_path
+
+    prefix = torn.split(",")[0]
+    folder = sidecar_path(csv_path, "x").parent
+    candidates = sorted(folder.glob(f"{prefix}*.json")) if prefix and folder.is_dir() else []
+    out, notes = [], []
+    for path in candidates:
+        side = read_json(path)
+        run = side.get("run", path.stem)
+        if side.get("status") != "complete":
+            continue
+        have, order = set(), []  # (step, domain) of the run's rows in the table; the table's domain order
+        for line in lines:
+            f = line.split(",")
+            if f[0] == run:
+                have.add((int(f[3]), f[5]))
+                if f[5] not in order:
+                    order.append(f[5])
+        weights = side.get("weights") or {}
+        evals = side.get("evals") or []
+        steps = {int(e["step"]) for e in evals}
+        if not evals or not set(int(s) for s in side.get("eval_steps") or steps) <= steps:
+            notes.append(f"run {run} is finished but its sidecar {path} does not keep every evaluation: it "
+                         f"is no longer complete, and `sweep` or `train` trains it again")
+            continue
+        domains = order + sorted(d for d in weights if d not in order)
+        rows = [{"run": run, "mixture": side["mixture"], "seed": side["seed"], "step": int(e["step"]),
+                 "tokens": int(e["tokens"]), "domain": d, "r": float(weights[d]), "loss": float(e["losses"][d])}
+                for e in sorted(evals, key=lambda e: int(e["step"])) for d in domains
+                if (int(e["step"]), d) not in have]
+        if rows:
+            notes.append(f"run {run} is finished: restored its {len(rows)} missing row(s) from its sidecar {path}")
+        out += rows
+    return out, "; ".join(notes) or "the run recomputes it when it resumes from its checkpoint"
 
 
 def _fmt(v) -> str:
