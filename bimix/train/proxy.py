@@ -1002,20 +1002,23 @@ def make_spec(profile: Profile, mixture: str, store, seed: int | None = None,
     given; the run is filed under the profile's name). ``device`` and ``precision`` as
     :func:`resolve_device` and :func:`resolve_precision` take them (auto: CUDA with bf16 when there is
     a GPU, else CPU fp32)."""
+    from bimix.config import config_hash
+
     config = config or profile.proxy
+    digest = None if PROFILES.get(profile.name) == profile else config_hash(profile)
+    if weights is None and mixture == "doremi":  # the store's one DoReMi mixture must be this profile's
+        from bimix.train.doremi import check_doremi_owner
+
+        check_doremi_owner(store, profile.name, digest, writing=False)
     w = dict(weights) if weights is not None else resolve_mixture(mixture, store)
     total = sum(w.values())
     if not np.isclose(total, 1.0, atol=1e-6):
         raise TrainError(f"mixture {mixture!r}: weights sum to {total:.6f}, expected 1")
     seed = config.train.seed if seed is None else seed
-    from bimix.config import config_hash
-
     device = resolve_device(device)
-    builtin = PROFILES.get(profile.name) == profile
     return RunSpec(profile=profile.name, mixture=mixture, weights=tuple((d, float(w[d])) for d in store.domains),
                    seed=seed, config=config, store_id=store.store_id, objective=objective, device=device,
-                   precision=resolve_precision(precision, device),
-                   config_hash=None if builtin else config_hash(profile))
+                   precision=resolve_precision(precision, device), config_hash=digest)
 
 
 def open_profile_store(profile: Profile, config: ProxyConfig | None = None):
