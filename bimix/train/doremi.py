@@ -22,8 +22,8 @@ import torch
 from bimix.files import atomic_path, read_json
 from bimix.profiles import Profile
 from bimix.provenance import code_version
-from bimix.train.proxy import (TrainError, add_device_arguments, build_model, final_model_path, is_complete,
-                               make_spec, open_profile_store, override_config, resolve_mixture, run_device,
+from bimix.train.proxy import (TrainError, add_device_arguments, build_model, final_model_ok, final_model_path,
+                               is_complete, make_spec, open_profile_store, override_config, resolve_mixture, run_device,
                                run_paths, start_training, token_losses, train_run)
 
 
@@ -212,7 +212,8 @@ def run_doremi(profile: Profile, store=None, *, seed: int | None = None, config=
     dcfg = config.doremi
     ref_spec = make_spec(profile, dcfg.reference, store, seed=seed, config=config, device=device,
                          precision=precision)
-    if not is_complete(ref_spec, out_dir) or not final_model_path(ref_spec, out_dir).exists():
+    if not is_complete(ref_spec, out_dir) or not final_model_ok(ref_spec, out_dir):
+        # resuming a finished checkpoint writes the final weights (and their hash) again
         train_run(ref_spec, store, out_dir=out_dir, progress=progress, device=torch_device)
     reference = build_model(config.model, store.vocab_size, seed=ref_spec.seed)
     reference.load_state_dict(torch.load(final_model_path(ref_spec, out_dir), map_location="cpu",

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bimix.files import atomic_path, read_json, sha256_json
+from bimix.files import atomic_path, read_json, sha256_file, sha256_json
 from bimix.paths import RUNS_DIR, cache_dir
 from bimix.profiles import PROFILES, ModelConfig, Profile, ProxyConfig, TrainConfig
 from bimix.provenance import accelerator, code_version, environment
@@ -648,6 +648,35 @@ def final_model_path(spec: RunSpec, out_dir=None) -> Path:
     return _checkpoint_dir(spec, out_dir) / "final_model.pt"
 
 
+class FinalModelMismatch(TrainError):
+    """A run's ``final_model.pt`` is not the file its sidecar recorded (damaged, or another run's)."""
+
+
+def check_final_model(path: Path, sidecar: Mapping, sidecar_file=None) -> Path:
+    """``path`` (a run's ``final_model.pt``) if its sha256 is the one the run's sidecar recorded when
+    it wrote it (sidecars from before the record are taken as they are); else FinalModelMismatch."""
+    want = sidecar.get("final_model_sha256")
+    if want and sha256_file(path) != want:
+        raise FinalModelMismatch(f"{path} is not the final model of run {sidecar.get('run')}: its sha256 differs "
+                                 f"from the one {sidecar_file or 'its sidecar'} recorded; train the run again "
+                                 "(its checkpoint, if cached, writes it back)")
+    return path
+
+
+def final_model_ok(spec: RunSpec, out_dir=None) -> bool:
+    """Whether the run's final weights are in the cache and are the ones its sidecar recorded."""
+    path = final_model_path(spec, out_dir)
+    sidecar = run_paths(spec.profile, out_dir)[1] / f"{spec.run_id}.json"
+    if not path.exists() or not sidecar.exists():
+        return False
+    try:
+        check_final_model(path, read_json(sidecar), sidecar)
+    except FinalModelMismatch as exc:
+        print(f"warning: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def same_weights_run(spec: RunSpec, out_dir=None) -> str | None:
     """A run in the same table with this run's weights, config, store and seed under another mixture
     name (run ids share their hash suffix then), or None. A mixture's identity is its weights."""
@@ -947,9 +976,10 @@ def _train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
               "epochs": dict(zip(domains, sampler.epochs().round(4).tolist())),
               "evals": state["evals"], **objective.summary()}
     if rank == 0:
-        if done:
+        if done:  # its hash goes into the sidecar, so what reads the weights back can check them
             with atomic_path(final_model_path(spec, out_dir)) as tmp:
                 torch.save((ema.module if ema is not None else net).state_dict(), tmp)
+                result["final_model_sha256"] = sha256_file(tmp)
         write_sidecar(csv_path, spec.run_id, result)
     if world > 1:
         torch.distributed.barrier()
