@@ -312,3 +312,15 @@ def test_a_finished_runs_cut_off_last_row_comes_back_from_its_sidecar(tmp_path, 
         fh.write("v-s0,uniform,0,1,512,bo")
     proxy.append_rows(path, [])
     assert "run v-s0 is finished but its sidecar" in capsys.readouterr().err
+
+
+def test_a_damaged_checkpoint_is_refused_in_one_line(tmp_path):
+    # a truncated last.pt ended in torch's zip-reader traceback
+    good = tmp_path / "good.pt"
+    torch.save({"run": "u-s0", "state": {"step": 3}}, good)
+    assert proxy.load_checkpoint(good, "cpu")["run"] == "u-s0"
+    for damaged in (good.read_bytes()[:50], b""):
+        (tmp_path / "last.pt").write_bytes(damaged)
+        with pytest.raises(proxy.TrainError, match=r"checkpoint .*last.pt cannot be read \(.*\); delete it, or "
+                                                   r"train with --no-resume"):
+            proxy.load_checkpoint(tmp_path / "last.pt", "cpu")

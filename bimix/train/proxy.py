@@ -412,8 +412,16 @@ def restore_rng_states(saved, device: torch.device) -> None:
 
 def load_checkpoint(path, map_location) -> dict:
     """A checkpoint with its tensors on ``map_location`` (what ``torch.load`` accepts); the RNG states
-    stay bytes on the CPU whatever the location."""
-    return torch.load(path, map_location=map_location, weights_only=False)
+    stay bytes on the CPU whatever the location. One that cannot be read (cut off or damaged on disk:
+    it is written atomically) is refused in one line naming it."""
+    import pickle
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=False)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise TrainError(f"checkpoint {path} cannot be read ({reason}); delete it, or train with --no-resume, "
+                         "to train the run from its start") from None
 
 
 # ------------------------------------------------------------------------------------ memory model
