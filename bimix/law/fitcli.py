@@ -266,7 +266,6 @@ def read_fit(path) -> LawFit:
 
 
 def run_optimize(args: argparse.Namespace) -> int:
-
     if not args.delta > 0:
         raise LawInputError(f"--delta must be > 0 nats (the near-optimal region's width), got {args.delta}")
     fit = read_fit(args.fit)

@@ -23,8 +23,8 @@ from bimix.files import atomic_path, read_json
 from bimix.profiles import Profile
 from bimix.provenance import code_version
 from bimix.train.proxy import (TrainError, add_device_arguments, build_model, final_model_ok, final_model_path,
-                               is_complete, make_spec, open_profile_store, override_config, resolve_mixture, run_device,
-                               run_paths, start_training, token_losses, train_run)
+                               is_complete, make_spec, open_profile_store, override_config, resolve_mixture,
+                               run_device, run_paths, start_training, token_losses, train_run)
 
 
 def update_weights(w: np.ndarray, excess: np.ndarray, eta: float = 1.0, smoothing: float = 1e-3) -> np.ndarray:

@@ -16,9 +16,10 @@ earlier steps exist only when the run was trained with snapshots (:func:`train_w
 exports the model at chosen steps (by default the run's evaluation steps) while it trains.
 
 Every folder holds ``export.json``: the run and step it was exported from and the sha256 of each of its
-files. A folder counts as an export of a run only with that record naming the run, and its files are
-checked against it before a model is evaluated (:func:`verified_export`): the final step is exported
-again from its (checked) ``final_model.pt``, an earlier one is refused.
+files. A folder whose record names another run is not this run's export, and the files are checked
+against the record before a model is evaluated (:func:`verified_export`): a changed final step is
+exported again from its (checked) ``final_model.pt``, a changed earlier one is refused, and one exported
+before records were kept is recorded on first use (the final step: exported again).
 """
 
 from __future__ import annotations

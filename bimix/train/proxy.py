@@ -525,10 +525,8 @@ def _sidecar_rows(csv_path: Path, torn: str, lines: list[str]) -> tuple[list[dic
     in words. Only a finished run's sidecar (status ``complete``, every evaluation under ``evals``) is
     used: its rows missing from the table come back with the numbers the run wrote, its domains in the
     table's order. A run that did not finish writes its rows again when it resumes."""
-    from bimix.data.runs import sidecar_path
-
     prefix = torn.split(",")[0]
-    folder = sidecar_path(csv_path, "x").parent
+    folder = Path(csv_path).parent / "sidecars"  # the layout of bimix.data.runs.sidecar_path
     candidates = sorted(folder.glob(f"{prefix}*.json")) if prefix and folder.is_dir() else []
     out, notes = [], []
     for path in candidates:
