@@ -224,6 +224,19 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def sha256_tree(folder: str | os.PathLike, skip: str | None = None) -> dict[str, str]:
+    """sha256 of every file under ``folder`` (but one named ``skip``: the record that holds these), by
+    path relative to it, sorted: what a cached folder's record keeps and its reader checks."""
+    folder = Path(folder)
+    return {p.relative_to(folder).as_posix(): sha256_file(p)
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != skip}
+
+
+def changed_files(recorded: dict[str, str], found: dict[str, str]) -> list[str]:
+    """The paths whose hash differs between a record and what is there (missing or added ones too)."""
+    return sorted(n for n in set(recorded) | set(found) if recorded.get(n) != found.get(n))
+
+
 def sha256_json(obj: Any) -> str:
     """Hash of a JSON-serialisable object, independent of key order."""
     blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()

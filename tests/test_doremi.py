@@ -94,3 +94,27 @@ def test_doremi_end_to_end_reuses_reference(smoke_store, tmp_path):
                                / traj.groupby("domain")["weight"].mean().sum(), w, rtol=1e-9)
     assert (traj["excess"] >= 0).all() and traj["excess"].max() > 0
     assert not np.allclose(w, 1 / m)  # the reference differs from the proxy, so weights moved
+
+
+def test_a_config_cannot_replace_or_train_on_another_profiles_doremi_mixture(tmp_path):
+    # `doremi --config OTHER.toml` replaced the store-wide doremi.json, and smoke's next
+    # `train --mixture doremi` put a second, different `doremi` run in the smoke table
+    from bimix.config import config_from_dict, config_hash
+    from bimix.data.tokens import TokenStore
+
+    store = TokenStore(tmp_path / "stores" / "s1", {"domains": {"code": {}, "books": {}}})
+    other = config_from_dict({"profile": "smoke", "name": "smoke-eta", "proxy": {"doremi": {"eta": 0.5}}})
+    theirs = {"profile": "smoke", "config_hash": None, "proxy_run": "doremi-proxy-s0-aaaa"}
+    path = doremi._save_mixture({"code": 0.25, "books": 0.75}, store, theirs)
+    before = path.read_bytes()
+    mine = {"profile": other.name, "config_hash": config_hash(other), "proxy_run": "doremi-proxy-s0-bbbb"}
+    with pytest.raises(doremi.MixtureTaken, match=r"doremi.json is the DoReMi mixture of profile 'smoke'.*"
+                                                  r"remove the file first"):
+        doremi._save_mixture({"code": 0.5, "books": 0.5}, store, mine)
+    assert path.read_bytes() == before
+    with pytest.raises(doremi.MixtureTaken, match=r"mixture 'doremi' of profile 'smoke-eta' \(config hash"):
+        proxy.make_spec(other, "doremi", store, seed=0, device="cpu", precision="fp32")
+    # the profile that made it trains on it and may replace it (a new proxy of its own)
+    assert dict(proxy.make_spec(SMOKE_PROFILE, "doremi", store, seed=0, device="cpu", precision="fp32").weights) \
+        == {"code": 0.25, "books": 0.75}
+    doremi._save_mixture({"code": 0.5, "books": 0.5}, store, {**theirs, "proxy_run": "doremi-proxy-s0-cccc"})

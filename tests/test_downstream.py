@@ -259,3 +259,57 @@ def test_paper_tasks_are_summarised_by_exact_match():
     average = evaluate.average_over_tasks(summary)
     assert average["value"].iloc[0] == pytest.approx(0.2)
     assert average["stderr"].iloc[0] == pytest.approx(np.sqrt(0.01**2 + 0.02**2 + 0.03**2) / 3)
+
+
+def test_what_is_read_back_from_the_cache_is_checked_against_what_wrote_it(trained, smoke_store, tmp_path, capsys):
+    # any config.json made an exported folder trusted, final_model.pt and task files were never checked
+    from bimix.files import sha256_file
+
+    runs_dir, specs = trained
+    spec = specs[DOMAIN]
+    sidecar = read_json(proxy.run_paths("smoke", runs_dir)[1] / f"{spec.run_id}.json")
+    weights = export.final_weights("smoke", spec.run_id, runs_dir)
+    assert sidecar["final_model_sha256"] == sha256_file(weights)
+    export.export_final(smoke_store, sidecar, runs_dir)
+    steps = export.exported_steps("smoke", spec.run_id, runs_dir)
+    assert all(export.export_record(f)["run"] == spec.run_id for f in steps.values())
+    final, snapshot = steps[40], steps[min(steps)]
+    ck = {"run": spec.run_id, "store": smoke_store}
+
+    # the final export, damaged, is exported again from its checked weights
+    model = final / "model.safetensors"
+    good = model.read_bytes()
+    model.write_bytes(good[: len(good) // 2])
+    assert export.verified_export({**ck, "step": 40, "path": final}, sidecar, runs_dir) == final
+    assert model.read_bytes() == good
+    # a damaged snapshot cannot be made again: refused, naming the file
+    blob = snapshot / "model.safetensors"
+    kept = blob.read_bytes()
+    blob.write_bytes(kept[:100])
+    try:
+        with pytest.raises(export.ExportError, match=f"{blob} is not the file exported there.*cannot be checked"):
+            export.verified_export({**ck, "step": min(steps), "path": snapshot}, sidecar, runs_dir)
+    finally:
+        blob.write_bytes(kept)
+    # final_model.pt that is not the one the sidecar recorded is refused, and not exported
+    saved = weights.read_bytes()
+    torch.save({"other": torch.zeros(1)}, weights)
+    try:
+        assert not proxy.final_model_ok(spec, runs_dir)
+        model.write_bytes(b"")
+        with pytest.raises(proxy.FinalModelMismatch, match=f"{weights} is not the final model of run {spec.run_id}"):
+            export.verified_export({**ck, "step": 40, "path": final}, sidecar, runs_dir)
+    finally:
+        weights.write_bytes(saved)
+    assert export.verified_export({**ck, "step": 40, "path": final}, sidecar, runs_dir) == final
+    assert model.read_bytes() == good
+
+    # a task file emptied in the cache is built again before use
+    folder, index = localtasks.ensure_tasks(smoke_store, SMALL, tmp_path / "tasks", (DOMAIN,))
+    task_file = folder / "data" / f"bimix_choice_{DOMAIN}.test.jsonl"
+    built = task_file.read_bytes()
+    task_file.write_bytes(b"")
+    capsys.readouterr()
+    assert localtasks.ensure_tasks(smoke_store, SMALL, folder, (DOMAIN,)) == (folder, index)
+    assert task_file.read_bytes() == built
+    assert f"{task_file} is not the file built there; building them again" in capsys.readouterr().err

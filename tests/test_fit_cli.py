@@ -68,3 +68,16 @@ def test_messages_show_plain_numbers(table_path, capsys):
     out = capsys.readouterr()
     text = out.out + out.err
     assert "usable points" in text and "rows [0]" in text and "np." not in text
+
+
+@pytest.mark.parametrize("content", [{"law": "bimix"}, [1, 2], {"form": "bimix", "method": "trf",
+                                                                 "domain_order": ["code"], "domains": {}}])
+def test_optimize_refuses_a_file_that_is_not_a_fit_in_one_line(tmp_path, capsys, content):
+    # a malformed fit JSON ended in a KeyError or TypeError traceback, exit 1
+    fit = write_json(tmp_path / "fit.json", content)
+    out = tmp_path / "optimum.json"
+    assert main(["optimize", str(fit), "--step", "500", "--json", str(out)]) == 2
+    assert f"{fit} is not a fit written by `python -m bimix fit --json`" in _one_error_line(capsys)
+    assert not out.exists()
+    assert main(["optimize", str(fit), "--step", "500", "--delta", "0"]) == 2  # was SystemExit, exit 1
+    assert "--delta must be > 0" in _one_error_line(capsys)

@@ -284,3 +284,44 @@ def test_append_after_a_cut_off_last_row_drops_it_and_keeps_the_table_readable(t
     path.write_text("run,mixture,se", encoding="utf-8")  # even the header was cut off
     assert proxy.append_rows(path, [_row("u-s0", 1, "code", 5.25)]) == 1
     assert len(read_runs(path)) == 1
+
+
+def test_a_finished_runs_cut_off_last_row_comes_back_from_its_sidecar(tmp_path, capsys):
+    # a finished run never resumes: the row a killed writer cut off is restored from the run's sidecar
+    from bimix.data.runs import write_sidecar
+
+    path = tmp_path / "runs.csv"
+    evals = [{"step": s, "tokens": s * 512, "average": 0.0, "losses": {"code": 5.25 - s / 8, "books": 5.5 - s / 7}}
+             for s in (1, 2)]
+    write_sidecar(path, "u-s0", {"run": "u-s0", "mixture": "uniform", "seed": 0, "status": "complete",
+                                 "weights": {"code": 0.5, "books": 0.5}, "eval_steps": [1, 2], "evals": evals})
+    proxy.append_rows(path, [_row("u-s0", e["step"], d, e["losses"][d]) for e in evals for d in ("code", "books")])
+    whole = path.read_text(encoding="utf-8")
+    path.write_text(whole[: whole.rindex("books") + 12], encoding="utf-8")  # its last row cut mid-number
+    proxy.append_rows(path, [_row("v-s0", 1, "code", 5.0), _row("v-s0", 1, "books", 5.0)])
+    err = capsys.readouterr().err
+    assert "run u-s0 is finished: restored its 1 missing row(s) from its sidecar" in err
+    assert path.read_text(encoding="utf-8").startswith(whole)  # the same bytes, then the new run's rows
+    table = read_runs(path)
+    assert len(table) == 6 and table.query("run == 'u-s0' and step == 2 and domain == 'books'")["loss"].item() \
+        == 5.5 - 2 / 7
+
+    # a finished run whose sidecar does not keep its evaluations: said to be incomplete again
+    write_sidecar(path, "v-s0", {"run": "v-s0", "mixture": "uniform", "seed": 0, "status": "complete",
+                                 "weights": {"code": 0.5, "books": 0.5}, "eval_steps": [1]})
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write("v-s0,uniform,0,1,512,bo")
+    proxy.append_rows(path, [])
+    assert "run v-s0 is finished but its sidecar" in capsys.readouterr().err
+
+
+def test_a_damaged_checkpoint_is_refused_in_one_line(tmp_path):
+    # a truncated last.pt ended in torch's zip-reader traceback
+    good = tmp_path / "good.pt"
+    torch.save({"run": "u-s0", "state": {"step": 3}}, good)
+    assert proxy.load_checkpoint(good, "cpu")["run"] == "u-s0"
+    for damaged in (good.read_bytes()[:50], b""):
+        (tmp_path / "last.pt").write_bytes(damaged)
+        with pytest.raises(proxy.TrainError, match=r"checkpoint .*last.pt cannot be read \(.*\); delete it, or "
+                                                   r"train with --no-resume"):
+            proxy.load_checkpoint(tmp_path / "last.pt", "cpu")

@@ -45,7 +45,31 @@ def test_unknown_parameter_is_refused_before_anything_runs(tmp_path):
     assert not (tmp_path / "notebooks").exists()
     result = _bimix("reproduce", "--profile", "smoke", "--only", "01_build_corpus",
                     "--output-dir", str(tmp_path), "-p", "bogus=1")
-    assert result.returncode == 1 and "bogus" in result.stderr
+    assert result.returncode == 2 and "bogus" in result.stderr  # bad input
+
+
+@pytest.mark.parametrize("parameter", ["profile=cpu", "results_dir=data/results/cpu", "runs_dir=data/runs/cpu",
+                                       "config=other.toml"])
+def test_a_parameter_cannot_redirect_where_the_notebooks_read_or_write(tmp_path, parameter):
+    # `--profile smoke -p profile=cpu` wrote the cpu table's fit into the smoke results, exit 0
+    result = _bimix("reproduce", "--profile", "smoke", "--only", "05_fit_law", "--output-dir", str(tmp_path),
+                    "-p", parameter)
+    name = parameter.split("=")[0]
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"error: -p {name}=... would redirect where the notebooks read or write; use --")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []  # nothing ran, nothing was written
+
+
+def test_reproduce_never_deletes_a_tracked_results_file(tmp_path):
+    # each notebook's results file is deleted before the notebook runs: results_dir=data/results/cpu
+    # deleted the committed data/results/cpu/05_fit_law.json
+    committed = REPO_ROOT / "data" / "results" / "cpu" / "05_fit_law.json"
+    before = committed.read_bytes()
+    with pytest.raises(reproduce.ParameterError, match="05_fit_law.json, a file the repository tracks"):
+        reproduce.reproduce("smoke", ["05_fit_law"], output_dir=tmp_path, progress=False,
+                            extra={"results_dir": "data/results/cpu"})
+    assert committed.read_bytes() == before and list(tmp_path.iterdir()) == []
 
 
 def test_unknown_notebook_and_profile_are_refused(tmp_path):

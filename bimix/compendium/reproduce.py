@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from bimix.files import read_json, write_json
+from bimix.files import git_tracked, read_json, write_json
 from bimix.paths import BUILD_DIR, FIGURES_DIR, NOTEBOOKS_DIR, REPO_ROOT, RUNS_DIR
 from bimix.profiles import PROFILES
 from bimix.provenance import environment
@@ -34,8 +34,8 @@ class ReproduceError(RuntimeError):
     pass
 
 
-class ParameterError(ReproduceError):
-    pass
+class ParameterError(ReproduceError, ValueError):
+    """A parameter the notebooks cannot take: bad input, exit 2."""
 
 
 class NotebookFailed(ReproduceError):
@@ -210,6 +210,11 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, *, keep_going
         figures_dir = out_dir / "figures"
     steps = plan(profile, only, figures_dir=figures_dir, results_dir=results_dir, extra=extra, fast=fast,
                  optional=optional)
+    for spec, params in steps:  # each notebook's results file is deleted before it runs: never a tracked one
+        results = Path(params["results_dir"]) / f"{spec.name}.json"
+        if git_tracked(results if results.is_absolute() else REPO_ROOT / results):
+            raise ParameterError(f"results folder {params['results_dir']} holds {results.name}, a file the "
+                                 "repository tracks; reproduce writes its results elsewhere (--output-dir)")
     manifest = {"profile": profile, "fast": fast, "environment": environment(), "lock": lock_status(),
                 "notebooks": [],
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
@@ -305,6 +310,26 @@ def load_results(name: str, results_dir: Path) -> dict:
 
 # ---------------------------------------------------------------------------------------------- CLI
 
+# Parameters that say where a notebook reads or writes: the profile, its config, its output folders and
+# its run tables. They come from --profile, --config, --figures-dir and --output-dir only, so `-p` cannot
+# send one profile's results into another's (e.g. `--profile smoke -p profile=cpu`).
+ROUTING_PARAMETERS = {
+    "profile": "--profile", "config": "--config", "figures_dir": "--figures-dir",
+    "results_dir": "--output-dir", "runs_dir": "--output-dir (with --from-scratch to retrain into it)",
+    "profile_runs_dir": "--output-dir (with --from-scratch to retrain into it)", "regimes_dir": "--profile",
+    "committed_results": "--profile",
+}
+
+
+def check_parameters(extra: Mapping[str, Any]) -> None:
+    """Refuse ``-p`` parameters that would redirect where the notebooks read or write."""
+    routed = sorted(set(extra) & set(ROUTING_PARAMETERS))
+    if routed:
+        name = routed[0]
+        raise ParameterError(f"-p {name}=... would redirect where the notebooks read or write; "
+                             f"use {ROUTING_PARAMETERS[name]} instead")
+
+
 def _parameter(text: str) -> tuple[str, Any]:
     import ast
 
@@ -340,6 +365,7 @@ def run(args: argparse.Namespace) -> int:
             fast = "  (fast path)" if spec.fast else ""
             print(f"{spec.name:<32} profiles: {', '.join(spec.profiles)}{fast}")
         return 0
+    check_parameters(dict(args.parameter))  # a bad parameter goes to the command line's handler: exit 2
     try:
         manifest = reproduce(args.profile.name, args.only, keep_going=args.keep_going,
                              dry_run=args.dry_run, output_dir=args.output_dir,
@@ -347,6 +373,8 @@ def run(args: argparse.Namespace) -> int:
                              from_scratch=args.from_scratch,
                              config_optional={"config": str(Path(args.config).resolve())}
                              if getattr(args, "config", None) else None)
+    except ParameterError:
+        raise  # bad input: one line, exit 2
     except ReproduceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

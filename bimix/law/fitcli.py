@@ -14,7 +14,7 @@ import warnings
 import pandas as pd
 
 from bimix.files import sha256_file, write_json
-from bimix.law.forms import FORMS, METHODS, SCALE_CONVENTION, LawFit, bootstrap, fit_law
+from bimix.law.forms import FORMS, METHODS, SCALE_CONVENTION, LawFit, LawInputError, bootstrap, fit_law
 from bimix.law.optimize import OptimumWarning, near_optimal_region, optimize_mixture, sensitivity
 from bimix.law.protocols import (MIN_RANKED, extrapolate_steps, generalise_mixtures, json_ready,
                                  pooled_scores, resolve_mixture_names)
@@ -253,12 +253,22 @@ def add_optimize_arguments(parser: argparse.ArgumentParser) -> None:
 STEP_EXTRAPOLATION_WARN = 2.0  # warn when the target step is beyond this factor of the fitted steps
 
 
-def run_optimize(args: argparse.Namespace) -> int:
+def read_fit(path) -> LawFit:
+    """A fit from the JSON ``fit --json`` wrote; anything else is refused in one line naming the file."""
     from bimix.files import read_json
 
+    obj = read_json(path)
+    try:
+        return LawFit.from_json(obj)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        what = f"no {exc.args[0]!r}" if isinstance(exc, KeyError) and exc.args else str(exc)
+        raise LawInputError(f"{path} is not a fit written by `python -m bimix fit --json` ({what})") from None
+
+
+def run_optimize(args: argparse.Namespace) -> int:
     if not args.delta > 0:
-        raise SystemExit(f"error: --delta must be > 0 nats (the near-optimal region's width), got {args.delta}")
-    fit = LawFit.from_json(read_json(args.fit))
+        raise LawInputError(f"--delta must be > 0 nats (the near-optimal region's width), got {args.delta}")
+    fit = read_fit(args.fit)
     with warnings.catch_warnings():
         # the same words are printed below as "warning: ..." lines and kept in the JSON
         warnings.simplefilter("ignore", OptimumWarning)

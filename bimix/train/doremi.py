@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from bimix.files import atomic_path, write_json
+from bimix.files import atomic_path, read_json
 from bimix.profiles import Profile
 from bimix.provenance import code_version
-from bimix.train.proxy import (TrainError, add_device_arguments, build_model, final_model_path, is_complete,
-                               make_spec, open_profile_store, override_config, resolve_mixture, run_device,
-                               run_paths, start_training, token_losses, train_run)
+from bimix.train.proxy import (TrainError, add_device_arguments, build_model, final_model_ok, final_model_path,
+                               is_complete, make_spec, open_profile_store, override_config, resolve_mixture,
+                               run_device, run_paths, start_training, token_losses, train_run)
 
 
 def update_weights(w: np.ndarray, excess: np.ndarray, eta: float = 1.0, smoothing: float = 1e-3) -> np.ndarray:
@@ -154,14 +154,42 @@ class DoReMiObjective:
         return {"doremi_weights": dict(zip(self.domains, self.average().tolist()))} if self.n_steps else {}
 
 
-def _save_mixture(name: str, weights: dict[str, float], folder: Path, meta: dict) -> Path:
-    try:
-        from bimix.data.mixtures import Mixture, save_named
-    except ImportError:
-        save_named = None
-    if save_named is not None:
-        return Path(save_named(Mixture(name, weights, meta), folder))
-    return write_json(Path(folder) / f"{name}.json", {"name": name, "weights": weights, "meta": meta})
+class MixtureTaken(TrainError, ValueError):
+    """The store's ``doremi`` mixture was made for another profile or config (bad input: exit 2)."""
+
+
+def check_doremi_owner(store, profile: str, config_hash: str | None, *, writing: bool) -> None:
+    """The token store holds one ``doremi`` mixture (``mixtures/doremi.json``), which every profile
+    training on that store reads. Refuse to replace (``writing``) or to train on one whose meta names
+    another profile or config hash: another profile's ``doremi`` runs would no longer match their
+    mixture, or this profile's would train on another's. A file without a profile in its meta (made
+    by hand) is anyone's."""
+    path = Path(store.mixtures_dir) / "doremi.json"
+    if not path.is_file():
+        return
+    meta = read_json(path).get("meta") or {}
+    theirs = (meta.get("profile"), meta.get("config_hash"))
+    if theirs[0] is None or theirs == (profile, config_hash):
+        return
+
+    def who(name, digest):
+        return f"profile {name!r}" + (f" (config hash {digest})" if digest else "")
+
+    if writing:
+        raise MixtureTaken(f"{path} is the DoReMi mixture of {who(*theirs)}, which trains on the same token "
+                           f"store; DoReMi for {who(profile, config_hash)} would replace it under that profile's "
+                           f"`doremi` runs: remove the file first to replace it on purpose")
+    raise MixtureTaken(f"mixture 'doremi' of {who(profile, config_hash)} is not in {path.parent}: its doremi.json "
+                       f"is {who(*theirs)}'s (one DoReMi mixture per token store); remove it, then run "
+                       f"`python -m bimix doremi` for {profile!r}")
+
+
+def _save_mixture(weights: dict[str, float], store, meta: dict) -> Path:
+    """Write ``weights`` as the store's ``doremi`` mixture, unless another profile's is there."""
+    from bimix.data.mixtures import Mixture, save_named
+
+    check_doremi_owner(store, meta["profile"], meta.get("config_hash"), writing=True)
+    return Path(save_named(Mixture("doremi", weights, meta), store.mixtures_dir))
 
 
 def trajectory_name(seed: int, config) -> str:
@@ -184,7 +212,8 @@ def run_doremi(profile: Profile, store=None, *, seed: int | None = None, config=
     dcfg = config.doremi
     ref_spec = make_spec(profile, dcfg.reference, store, seed=seed, config=config, device=device,
                          precision=precision)
-    if not is_complete(ref_spec, out_dir) or not final_model_path(ref_spec, out_dir).exists():
+    if not is_complete(ref_spec, out_dir) or not final_model_ok(ref_spec, out_dir):
+        # resuming a finished checkpoint writes the final weights (and their hash) again
         train_run(ref_spec, store, out_dir=out_dir, progress=progress, device=torch_device)
     reference = build_model(config.model, store.vocab_size, seed=ref_spec.seed)
     reference.load_state_dict(torch.load(final_model_path(ref_spec, out_dir), map_location="cpu",
@@ -211,8 +240,9 @@ def run_doremi(profile: Profile, store=None, *, seed: int | None = None, config=
     meta = {"method": "DoReMi (Xie et al. 2023), docs/paper.md#doremi", "profile": profile.name,
             "reference_run": ref_spec.run_id, "proxy_run": proxy_spec.run_id, "eta": dcfg.eta,
             "smoothing": dcfg.smoothing, "sample_mixture": dcfg.sample, "steps": objective.n_steps,
-            "store_id": store.store_id, "code_version": code_version(), "trajectory": str(traj_path)}
-    mixture_path = _save_mixture("doremi", weights, store.mixtures_dir, meta)
+            "store_id": store.store_id, "code_version": code_version(), "trajectory": str(traj_path),
+            "config_hash": ref_spec.config_hash}
+    mixture_path = _save_mixture(weights, store, meta)
     return {"weights": weights, "mixture_path": str(mixture_path), "trajectory_path": str(traj_path),
             "reference_run": ref_spec.run_id, "proxy_run": proxy_spec.run_id}
 
@@ -224,8 +254,6 @@ def restore_mixture(profile: Profile, store, *, seed: int, config=None, out_dir=
 
     A fresh clone has the committed run tables but an empty cache: the mixture the DoReMi runs were
     trained on is thereby recovered exactly, and nothing is retrained."""
-    from bimix.files import read_json
-
     config = config or profile.proxy
     dcfg = config.doremi
     ref_spec = make_spec(profile, dcfg.reference, store, seed=seed, config=config, device=device,
@@ -246,8 +274,8 @@ def restore_mixture(profile: Profile, store, *, seed: int, config=None, out_dir=
             "reference_run": ref_spec.run_id, "proxy_run": proxy_spec.run_id, "eta": dcfg.eta,
             "smoothing": dcfg.smoothing, "sample_mixture": dcfg.sample, "steps": meta_run.get("step"),
             "store_id": store.store_id, "code_version": meta_run.get("code_version"),
-            "trajectory": str(traj_path), "restored_from": str(sidecar)}
-    _save_mixture("doremi", {d: float(w) for d, w in weights.items()}, store.mixtures_dir, meta)
+            "trajectory": str(traj_path), "restored_from": str(sidecar), "config_hash": ref_spec.config_hash}
+    _save_mixture({d: float(w) for d, w in weights.items()}, store, meta)
     return True
 
 

@@ -111,7 +111,7 @@ def find_checkpoints(runs_dir: str | os.PathLike, runs: Sequence[str] | None = N
         for step, folder in found.items():
             out.append({"run": run_id, "mixture": side["mixture"], "seed": int(side["seed"]),
                         "profile": side["profile"], "step": step, "path": folder, "store": store,
-                        "seq_len": int(side["model"]["seq_len"])})
+                        "seq_len": int(side["model"]["seq_len"]), "sidecar": side})
     return out, skipped
 
 
@@ -342,6 +342,7 @@ def evaluate_runs(runs_dir: str | os.PathLike, tasks: Sequence[str] | None = Non
     from importlib.metadata import version
 
     from bimix.provenance import code_version, environment
+    from bimix.train.export import verified_export
 
     runs_dir = Path(runs_dir)
     if not (runs_dir / "runs.csv").exists() and not (runs_dir / "sidecars").is_dir():
@@ -378,7 +379,8 @@ def evaluate_runs(runs_dir: str | os.PathLike, tasks: Sequence[str] | None = Non
         if progress:
             print(f"[{i + 1}/{len(checkpoints)}] {ck['run']} step {ck['step']}: {len(todo)} task(s)",
                   file=sys.stderr, flush=True)
-        rows, timing = evaluate_checkpoint(ck["path"], todo, manager, batch_size=batch_size, device=device,
+        folder = verified_export(ck, ck["sidecar"], runs_dir)  # its files as exported, or exported again
+        rows, timing = evaluate_checkpoint(folder, todo, manager, batch_size=batch_size, device=device,
                                            limit=limit, bootstrap_iters=bootstrap_iters)
         merge_scores(runs_dir, ck, rows, {t: hashes[t] for t in todo},
                      meta_update={"lm_eval_version": version("lm_eval"), "num_fewshot": NUM_FEWSHOT,

@@ -14,19 +14,27 @@ Exported folders live beside the run's checkpoint, one per step:
 ``<checkpoint dir>/hf/step-000060/``. The final step is exported on demand from ``final_model.pt``;
 earlier steps exist only when the run was trained with snapshots (:func:`train_with_snapshots`), which
 exports the model at chosen steps (by default the run's evaluation steps) while it trains.
+
+Every folder holds ``export.json``: the run and step it was exported from and the sha256 of each of its
+files. A folder whose record names another run is not this run's export, and the files are checked
+against the record before a model is evaluated (:func:`verified_export`): a changed final step is
+exported again from its (checked) ``final_model.pt``, a changed earlier one is refused, and one exported
+before records were kept is recorded on first use (the final step: exported again).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable, Iterable, Mapping
 
-from bimix.files import atomic_dir, read_json
+from bimix.files import atomic_dir, changed_files, read_json, sha256_tree, write_json
 
 SNAPSHOT_DIR = "hf"  # under a run's checkpoint folder
+RECORD = "export.json"  # in every exported folder: run, step and the sha256 of each file
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
@@ -72,8 +80,29 @@ def hf_tokenizer(store, seq_len: int):
     return wrapped
 
 
-def export_model(net, tokenizer, folder: str | os.PathLike) -> Path:
-    """``save_pretrained`` of a proxy and its tokenizer into ``folder`` (atomically replaced).
+def export_record(folder: str | os.PathLike) -> dict | None:
+    """The folder's ``export.json`` (run, step, files), or None when there is none."""
+    path = Path(folder) / RECORD
+    return read_json(path) if path.is_file() else None
+
+
+def export_problem(folder: str | os.PathLike, run: str) -> str | None:
+    """What is wrong with an exported folder of ``run`` (no record, another run's, a file missing or
+    changed since it was written), or None when every file is the one its record lists."""
+    folder = Path(folder)
+    record = export_record(folder)
+    if record is None:
+        return f"{folder} has no {RECORD} (exported by an older version, or not by bimix)"
+    if record.get("run") != run:
+        return f"{folder / RECORD} names run {record.get('run')!r}, not {run!r}"
+    changed = changed_files(record.get("files") or {}, sha256_tree(folder, skip=RECORD))
+    return f"{folder / changed[0]} is not the file exported there" if changed else None
+
+
+def export_model(net, tokenizer, folder: str | os.PathLike, *, run: str | None = None,
+                 step: int | None = None) -> Path:
+    """``save_pretrained`` of a proxy and its tokenizer into ``folder`` (atomically replaced), with
+    ``export.json`` recording ``run``, ``step`` and every file's sha256.
 
     The saved config names the store's EOS as bos/eos/pad and enables the KV cache (training turns it
     off; generation tasks such as TriviaQA need it to be fast)."""
@@ -89,20 +118,24 @@ def export_model(net, tokenizer, folder: str | os.PathLike) -> Path:
     with atomic_dir(folder) as tmp:
         net.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
+        write_json(tmp / RECORD, {"run": run, "step": step, "files": sha256_tree(tmp, skip=RECORD)})
     return Path(folder)
 
 
-def export_final(store, sidecar: Mapping, out_dir=None) -> Path:
+def export_final(store, sidecar: Mapping, out_dir=None, *, check: bool = False) -> Path:
     """Export a finished run's final weights (from its sidecar) as ``hf/step-<steps>``; reused when
-    the folder already exists. Raises ExportError when the run has no final weights in the cache."""
+    the folder already exists with the run's record (``check``: and every file as recorded; else it
+    is exported again). Raises ExportError when the run has no final weights in the cache, and
+    FinalModelMismatch when they are not the ones its sidecar recorded."""
     import torch
 
     from bimix.profiles import ModelConfig
-    from bimix.train.proxy import build_model
+    from bimix.train.proxy import build_model, check_final_model
 
     run_id, profile, step = sidecar["run"], sidecar["profile"], int(sidecar["step"])
     folder = step_dir(run_export_root(profile, run_id, out_dir), step)
-    if (folder / "config.json").exists():
+    record = export_record(folder)
+    if record is not None and record.get("run") == run_id and not (check and export_problem(folder, run_id)):
         return folder
     weights = final_weights(profile, run_id, out_dir)
     if sidecar.get("status") != "complete" or not weights.exists():
@@ -111,19 +144,41 @@ def export_final(store, sidecar: Mapping, out_dir=None) -> Path:
         raise ExportError(f"run {run_id} was trained on store {sidecar['store_id']}, not {store.store_id}")
     model = ModelConfig(**sidecar["model"])
     net = build_model(model, int(sidecar["vocab_size"]), seed=int(sidecar.get("seed", 0)))
-    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    return export_model(net, hf_tokenizer(store, model.seq_len), folder)
+    net.load_state_dict(torch.load(check_final_model(weights, sidecar), map_location="cpu", weights_only=True))
+    return export_model(net, hf_tokenizer(store, model.seq_len), folder, run=run_id, step=step)
+
+
+def verified_export(checkpoint: Mapping, sidecar: Mapping, out_dir=None) -> Path:
+    """The exported folder of ``checkpoint`` (``{run, step, path, store}``, as
+    ``evaluate.find_checkpoints`` lists them) once its files are checked against its record. The final
+    step is exported again when they differ; an earlier step cannot be, and is refused (ExportError)."""
+    folder = Path(checkpoint["path"])
+    problem = export_problem(folder, checkpoint["run"])
+    if problem is None:
+        return folder
+    if int(checkpoint["step"]) == int(sidecar["step"]):
+        return export_final(checkpoint["store"], sidecar, out_dir, check=True)
+    if export_record(folder) is None:  # a snapshot exported before records were kept: recorded from now on
+        print(f"warning: {problem}; its files are recorded now and checked from here on", file=sys.stderr)
+        write_json(folder / RECORD, {"run": checkpoint["run"], "step": int(checkpoint["step"]),
+                                     "files": sha256_tree(folder, skip=RECORD)})
+        return folder
+    raise ExportError(f"{problem}: the snapshot of run {checkpoint['run']} at step {checkpoint['step']} "
+                      "cannot be checked, nor exported again; train the run again with snapshots, or "
+                      "evaluate --steps final")
 
 
 def exported_steps(profile: str, run_id: str, out_dir=None) -> dict[int, Path]:
-    """step -> exported folder, for every complete export of a run (snapshots and final)."""
+    """step -> exported folder, for every complete export of a run (snapshots and final) that its
+    record (``export.json``) does not give to another run; its files are checked before use
+    (:func:`verified_export`)."""
     root = run_export_root(profile, run_id, out_dir)
     if not root.is_dir():
         return {}
     out = {}
     for child in root.iterdir():
         match = _STEP_DIR.match(child.name)
-        if match and (child / "config.json").exists():
+        if match and (child / "config.json").exists() and (export_record(child) or {}).get("run", run_id) == run_id:
             out[int(match.group(1))] = child
     return dict(sorted(out.items()))
 
@@ -136,7 +191,7 @@ def snapshot_callback(spec, store, steps: Iterable[int], out_dir=None) -> Callab
 
     def on_eval(step: int, net) -> None:
         if step in wanted:
-            export_model(net, tokenizer, step_dir(root, step))
+            export_model(net, tokenizer, step_dir(root, step), run=spec.run_id, step=step)
 
     return on_eval
 

@@ -25,7 +25,9 @@ Output, written atomically into one folder (the YAML names its JSONL by absolute
     <folder>/bimix_lastword_books.yaml   data/bimix_lastword_books.{train,test}.jsonl   tasks.json
 
 The same store and settings give the same bytes. ``tasks.json`` lists the tasks and a hash per task
-(its JSONL contents and settings, not the folder), which evaluation results record.
+(its JSONL contents and settings, not the folder), which evaluation results record, and the sha256 of
+every file beside it (``files``): a folder whose files differ from that record (an emptied or edited
+task file) is built again before it is used (:func:`ensure_tasks`).
 """
 
 from __future__ import annotations
@@ -34,13 +36,14 @@ import hashlib
 import json
 import numbers
 import re
+import sys
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bimix.files import atomic_dir, read_json, sha256_json, write_json
+from bimix.files import atomic_dir, changed_files, read_json, sha256_json, sha256_tree, write_json
 
 TASKS_VERSION = "1"  # bump when the items or YAML a config produces change; older folders are rebuilt
 FAMILIES = ("lastword", "choice")
@@ -245,6 +248,7 @@ def build_tasks(store, folder: str | Path, config: LocalTaskConfig, *, decode=No
                                       "data": {s: hashlib.sha256(b).hexdigest() for s, b in blobs.items()}})[:16]
                 index["tasks"][name] = {"family": family, "domain": domain, "hash": digest,
                                         "n_test": len(splits["test"]), "n_train": len(splits["train"])}
+        index["files"] = sha256_tree(tmp, skip="tasks.json")
         write_json(tmp / "tasks.json", index)
     return index
 
@@ -269,7 +273,8 @@ def task_folder(store, config: LocalTaskConfig) -> Path:
 
 def ensure_tasks(store, config: LocalTaskConfig, folder: str | Path | None = None,
                  domains: tuple[str, ...] | None = None) -> tuple[Path, dict]:
-    """The folder and index of a store's local tasks, built when missing or built for other domains."""
+    """The folder and index of a store's local tasks, built when missing, built for other domains, or
+    when its files are not those its index recorded (a note on stderr says which)."""
     folder = Path(folder or task_folder(store, config))
     index_path = folder / "tasks.json"
     want = tuple(domains or store.domains)
@@ -278,5 +283,11 @@ def ensure_tasks(store, config: LocalTaskConfig, folder: str | Path | None = Non
         have = {v["domain"] for v in index["tasks"].values()}
         if index.get("tasks_version") == TASKS_VERSION and index.get("config") == asdict(config) \
                 and index.get("store_id") == store.store_id and set(want) == have:
-            return folder, index
+            recorded = index.get("files")
+            changed = changed_files(recorded, sha256_tree(folder, skip="tasks.json")) if recorded else None
+            if changed == []:
+                return folder, index
+            why = f"{folder / changed[0]} is not the file built there" if changed else \
+                f"{folder} has no record of its files (built by an older version)"
+            print(f"warning: local tasks: {why}; building them again", file=sys.stderr)
     return folder, build_tasks(store, folder, config, domains=want)

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bimix.files import atomic_path, read_json, sha256_json
+from bimix.files import atomic_path, read_json, sha256_file, sha256_json
 from bimix.paths import RUNS_DIR, cache_dir
 from bimix.profiles import PROFILES, ModelConfig, Profile, ProxyConfig, TrainConfig
 from bimix.provenance import accelerator, code_version, environment
@@ -412,8 +412,16 @@ def restore_rng_states(saved, device: torch.device) -> None:
 
 def load_checkpoint(path, map_location) -> dict:
     """A checkpoint with its tensors on ``map_location`` (what ``torch.load`` accepts); the RNG states
-    stay bytes on the CPU whatever the location."""
-    return torch.load(path, map_location=map_location, weights_only=False)
+    stay bytes on the CPU whatever the location. One that cannot be read (cut off or damaged on disk:
+    it is written atomically) is refused in one line naming it."""
+    import pickle
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=False)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise TrainError(f"checkpoint {path} cannot be read ({reason}); delete it, or train with --no-resume, "
+                         "to train the run from its start") from None
 
 
 # ------------------------------------------------------------------------------------ memory model
@@ -469,7 +477,9 @@ def append_rows(csv_path: Path, rows: list[dict]) -> int:
 
     Every row is written with its newline in one call, so a last line without one was cut off by a
     killed writer (its last number may be cut too): it is dropped, with a message on stderr, before
-    appending; the run it belonged to recomputes it when it resumes from its checkpoint."""
+    appending. A finished run never resumes, so its missing rows are written back from its sidecar
+    (which keeps every evaluation, :func:`_sidecar_rows`); an unfinished run recomputes them when it
+    resumes from its checkpoint."""
     csv_path = Path(csv_path)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     with open(csv_path, "a+", encoding="utf-8", newline="") as fh:
@@ -482,8 +492,10 @@ def append_rows(csv_path: Path, rows: list[dict]) -> int:
                 kept = kept + "\n" if kept else ""
                 fh.truncate(len(kept.encode("utf-8")))
                 text = kept
+                restored, note = _sidecar_rows(csv_path, torn, text.splitlines()[1:])
+                rows = restored + list(rows)
                 print(f"warning: {csv_path}: dropped its cut-off last line {torn[:80]!r} (left by an "
-                      "interrupted write; the run recomputes it on resume)", file=sys.stderr)
+                      f"interrupted write); {note}", file=sys.stderr)
             present = set()
             lines = text.splitlines()
             if lines:
@@ -506,6 +518,45 @@ def append_rows(csv_path: Path, rows: list[dict]) -> int:
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
     return len(new)
+
+
+def _sidecar_rows(csv_path: Path, torn: str, lines: list[str]) -> tuple[list[dict], str]:
+    """The rows a cut-off last line took away that the run's sidecar can give back, and what happened,
+    in words. Only a finished run's sidecar (status ``complete``, every evaluation under ``evals``) is
+    used: its rows missing from the table come back with the numbers the run wrote, its domains in the
+    table's order. A run that did not finish writes its rows again when it resumes."""
+    prefix = torn.split(",")[0]
+    folder = Path(csv_path).parent / "sidecars"  # the layout of bimix.data.runs.sidecar_path
+    candidates = sorted(folder.glob(f"{prefix}*.json")) if prefix and folder.is_dir() else []
+    out, notes = [], []
+    for path in candidates:
+        side = read_json(path)
+        run = side.get("run", path.stem)
+        if side.get("status") != "complete":
+            continue
+        have, order = set(), []  # (step, domain) of the run's rows in the table; the table's domain order
+        for line in lines:
+            f = line.split(",")
+            if f[0] == run:
+                have.add((int(f[3]), f[5]))
+                if f[5] not in order:
+                    order.append(f[5])
+        weights = side.get("weights") or {}
+        evals = side.get("evals") or []
+        steps = {int(e["step"]) for e in evals}
+        if not evals or not set(int(s) for s in side.get("eval_steps") or steps) <= steps:
+            notes.append(f"run {run} is finished but its sidecar {path} does not keep every evaluation: it "
+                         f"is no longer complete, and `sweep` or `train` trains it again")
+            continue
+        domains = order + sorted(d for d in weights if d not in order)
+        rows = [{"run": run, "mixture": side["mixture"], "seed": side["seed"], "step": int(e["step"]),
+                 "tokens": int(e["tokens"]), "domain": d, "r": float(weights[d]), "loss": float(e["losses"][d])}
+                for e in sorted(evals, key=lambda e: int(e["step"])) for d in domains
+                if (int(e["step"]), d) not in have]
+        if rows:
+            notes.append(f"run {run} is finished: restored its {len(rows)} missing row(s) from its sidecar {path}")
+        out += rows
+    return out, "; ".join(notes) or "the run recomputes it when it resumes from its checkpoint"
 
 
 def _fmt(v) -> str:
@@ -601,6 +652,35 @@ def checkpoint_path(spec: RunSpec, out_dir=None) -> Path:
 
 def final_model_path(spec: RunSpec, out_dir=None) -> Path:
     return _checkpoint_dir(spec, out_dir) / "final_model.pt"
+
+
+class FinalModelMismatch(TrainError):
+    """A run's ``final_model.pt`` is not the file its sidecar recorded (damaged, or another run's)."""
+
+
+def check_final_model(path: Path, sidecar: Mapping, sidecar_file=None) -> Path:
+    """``path`` (a run's ``final_model.pt``) if its sha256 is the one the run's sidecar recorded when
+    it wrote it (sidecars from before the record are taken as they are); else FinalModelMismatch."""
+    want = sidecar.get("final_model_sha256")
+    if want and sha256_file(path) != want:
+        raise FinalModelMismatch(f"{path} is not the final model of run {sidecar.get('run')}: its sha256 differs "
+                                 f"from the one {sidecar_file or 'its sidecar'} recorded; train the run again "
+                                 "(its checkpoint, if cached, writes it back)")
+    return path
+
+
+def final_model_ok(spec: RunSpec, out_dir=None) -> bool:
+    """Whether the run's final weights are in the cache and are the ones its sidecar recorded."""
+    path = final_model_path(spec, out_dir)
+    sidecar = run_paths(spec.profile, out_dir)[1] / f"{spec.run_id}.json"
+    if not path.exists() or not sidecar.exists():
+        return False
+    try:
+        check_final_model(path, read_json(sidecar), sidecar)
+    except FinalModelMismatch as exc:
+        print(f"warning: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def same_weights_run(spec: RunSpec, out_dir=None) -> str | None:
@@ -908,9 +988,10 @@ def _train_run(spec: RunSpec, store, *, out_dir=None, resume: bool = True,
               "epochs": dict(zip(domains, sampler.epochs().round(4).tolist())),
               "evals": state["evals"], **objective.summary()}
     if rank == 0:
-        if done:
+        if done:  # its hash goes into the sidecar, so what reads the weights back can check them
             with atomic_path(final_model_path(spec, out_dir)) as tmp:
                 torch.save((ema.module if ema is not None else net).state_dict(), tmp)
+                result["final_model_sha256"] = sha256_file(tmp)
         write_sidecar(csv_path, spec.run_id, result)
     if world > 1:
         torch.distributed.barrier()
@@ -963,20 +1044,23 @@ def make_spec(profile: Profile, mixture: str, store, seed: int | None = None,
     given; the run is filed under the profile's name). ``device`` and ``precision`` as
     :func:`resolve_device` and :func:`resolve_precision` take them (auto: CUDA with bf16 when there is
     a GPU, else CPU fp32)."""
+    from bimix.config import config_hash
+
     config = config or profile.proxy
+    digest = None if PROFILES.get(profile.name) == profile else config_hash(profile)
+    if weights is None and mixture == "doremi":  # the store's one DoReMi mixture must be this profile's
+        from bimix.train.doremi import check_doremi_owner
+
+        check_doremi_owner(store, profile.name, digest, writing=False)
     w = dict(weights) if weights is not None else resolve_mixture(mixture, store)
     total = sum(w.values())
     if not np.isclose(total, 1.0, atol=1e-6):
         raise TrainError(f"mixture {mixture!r}: weights sum to {total:.6f}, expected 1")
     seed = config.train.seed if seed is None else seed
-    from bimix.config import config_hash
-
     device = resolve_device(device)
-    builtin = PROFILES.get(profile.name) == profile
     return RunSpec(profile=profile.name, mixture=mixture, weights=tuple((d, float(w[d])) for d in store.domains),
                    seed=seed, config=config, store_id=store.store_id, objective=objective, device=device,
-                   precision=resolve_precision(precision, device),
-                   config_hash=None if builtin else config_hash(profile))
+                   precision=resolve_precision(precision, device), config_hash=digest)
 
 
 def open_profile_store(profile: Profile, config: ProxyConfig | None = None):
