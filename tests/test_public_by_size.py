@@ -11,8 +11,9 @@ from bimix.data.public_runs import PublicTable, load_dmsl
 from bimix.data.runs import ConversionReport
 from bimix.law.forms import LawError, bimix_loss
 from bimix.law.public_by_size import (DMSL_DOMAINS, by_size, claims_3_4, paper_gap, paper_mixtures,
-                                      seeded_splits, size_of_runs, size_rows, slimpajama_mixtures, split_by_size,
-                                      table1)
+                                      regmix_table, seeded_splits, size_of_runs, size_rows, slimpajama_mixtures,
+                                      split_by_size, table1)
+from public_fixtures import regmix_fixture_files
 
 DOMAINS = tuple(DMSL_DOMAINS)
 ALPHA = dict(zip(DOMAINS, (0.08, 0.05, 0.03, 0.10, 0.02, 0.07, 0.06)))
@@ -168,3 +169,22 @@ def test_slimpajama_mixtures_recover_the_true_average_loss_and_claims(pub):
         assert c["claim3"] == "agrees"
     # noise-free runs: the intervals are tight, so claim 4 follows the true ranking
     assert c["claim4"] == ("agrees" if c["best_entropy"] == "ce" else "disagrees")
+
+
+def test_regmix_by_size_final_loss_only(tmp_path):
+    files = {}
+    for name, blob in regmix_fixture_files().items():
+        (tmp_path / name).write_bytes(blob)
+        files[name] = tmp_path / name
+    pub = regmix_table(files)
+    assert list(split_by_size(pub)) == ["1M", "60M", "1B"]
+    assert pub.table.loc[pub.table["run"].str.startswith("regmix_1M_"), "run"].nunique() == 240 + 96
+    one = PublicTable(pub.name, pub.source, pub.files, pub.table[pub.table["run"].str.startswith("regmix_1B_")],
+                      pub.report)
+    res = by_size(one, forms=("bimix", "share"), n_splits=2, lomo_starts=1, lomo_max=10)["1B"]
+    assert not res["table1"][0]["applicable"] and "evaluation" in res["table1"][0]["reason"]
+    assert res["table2"]["bimix"]["n_splits"] == 0
+    share = res["table2"]["share"]
+    assert share["n_splits"] == 2 and share["r2_kind"] == "pooled" and np.isfinite(share["r2_median"])
+    n_mix = one.table["mixture"].nunique()
+    assert not res["lomo"]["share"]["applicable"] and f"{n_mix} mixtures" in res["lomo"]["share"]["reason"]

@@ -32,6 +32,7 @@ import pandas as pd
 
 from bimix.data.mixtures import published, uniform
 from bimix.data.public_runs import PublicTable
+from bimix.data.runs import ConversionReport, from_regmix
 from bimix.law.forms import LawError, bootstrap, fit_law
 from bimix.law.protocols import (Generalisation, extrapolate_steps, generalise_mixtures, holdout_gap,
                                  lomo_points, pooled_scores, thin_to_gap)
@@ -92,6 +93,31 @@ def split_by_size(pub: PublicTable) -> dict[str, PublicTable]:
         out[label] = PublicTable(name=f"{pub.name} {label}", source=pub.source, files=pub.files, table=part,
                                  report=pub.report, mixtures=mix, shares=pub.shares)
     return out
+
+
+# RegMix's pairs by model size: the 1M train and test runs together, the 60M and 1B test runs.
+REGMIX_SIZES = {"1M": (("train_mixture_1m.csv", "train_pile_loss_1m.csv"), ("test_mixture_1m.csv", "test_pile_loss_1m.csv")),
+                "60M": (("test_mixture_60m.csv", "test_pile_loss_60m.csv"),),
+                "1B": (("test_mixture_1B.csv", "test_pile_loss_1B.csv"),)}
+
+
+def regmix_table(files: dict[str, Path]) -> PublicTable:
+    """RegMix's runs (``{file name: path}`` as :func:`bimix.data.public_runs.fetch_source` returns them)
+    as one table whose run ids carry the size (``regmix_1M_train_5``), final loss only; a size whose
+    files are missing is left out. Validation domains without a training share keep r = 0."""
+    parts, reports = [], []
+    for size, pairs in REGMIX_SIZES.items():
+        for mix, loss in pairs:
+            if mix in files and loss in files:
+                t, rep = from_regmix(files[mix], files[loss], run_prefix=f"regmix_{size}_{mix.split('_')[0]}")
+                parts.append(t.assign(mixture=t["run"]))
+                reports.append(rep)
+    if not parts:
+        raise LawError("no RegMix pair was given")
+    report = ConversionReport(source="regmix", files=[f for r in reports for f in r.files],
+                              notes=[n for r in reports for n in r.notes][:6])
+    return PublicTable(name="regmix", source="regmix", files=[Path(f) for f in report.files],
+                       table=pd.concat(parts, ignore_index=True), report=report)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -193,7 +219,7 @@ def table2_splits(table: pd.DataFrame, forms: Sequence[str] = RIVAL_FORMS, n_spl
 
 
 def summarise_splits(splits: pd.DataFrame) -> pd.DataFrame:
-    """Per form over the splits: mean, sd, min and max of R² and of its skill against the null, the
+    """Per form over the splits: mean, median, sd, min and max of R² and of its skill against the null, the
     null's mean R² and the number of splits scored (a form scored on none keeps its first reason)."""
     rows = []
     for form, g in splits.groupby("form", sort=False):
@@ -201,7 +227,7 @@ def summarise_splits(splits: pd.DataFrame) -> pd.DataFrame:
         row = {"form": form, "n_splits": len(ok)}
         if len(ok):
             r2, sk = ok["r2"].astype(float), ok["skill_r2"].astype(float)
-            row.update(r2_mean=r2.mean(), r2_sd=r2.std(ddof=1) if len(ok) > 1 else float("nan"), r2_min=r2.min(),
+            row.update(r2_mean=r2.mean(), r2_median=r2.median(), r2_sd=r2.std(ddof=1) if len(ok) > 1 else float("nan"), r2_min=r2.min(),
                        r2_max=r2.max(), r2_null_mean=ok["r2_null"].astype(float).mean(), skill_mean=sk.mean(),
                        skill_sd=sk.std(ddof=1) if len(ok) > 1 else float("nan"), r2_kind=ok["r2_kind"].iloc[0])
         else:
@@ -277,12 +303,13 @@ def size_rows(results: dict[str, dict], table: str) -> pd.DataFrame:
             row = {"table": table, "size": size, "form": form, "mixtures": res["n_mixtures"]}
             if form in ("bimix", "additive", "steps"):  # fitted per run, all three are the steps law
                 key = "mre_mean" if form != "steps" else "mre_steps_law"
-                row.update({"T1 gap": own.get("gap"), "T1 error %": 100 * own.get(key, np.nan),
-                            "T1 skill (carry-fwd)": own.get("skill_carry_forward") if form != "steps" else
-                            own.get("mre_steps_law", np.nan) / own.get("mre_carry_forward", np.nan),
-                            "T1@paper gap": paper.get("gap"), "T1@paper error %": 100 * paper.get(key, np.nan)})
+                for label, r in (("T1", own), ("T1@paper", paper)):
+                    err, cf = r.get(key, np.nan), r.get("mre_carry_forward", np.nan)
+                    row.update({f"{label} gap": r.get("gap"), f"{label} error %": 100 * err,
+                                f"{label} skill (carry-fwd)": err / cf if cf else np.nan})
             t2 = res["table2"].get(form, {})
-            row.update({"T2 R2": t2.get("r2_mean"), "T2 R2 sd": t2.get("r2_sd"), "T2 null R2": t2.get("r2_null_mean"),
+            row.update({"T2 R2": t2.get("r2_mean"), "T2 R2 sd": t2.get("r2_sd"),
+                        "T2 R2 median": t2.get("r2_median"), "T2 null R2": t2.get("r2_null_mean"),
                         "T2 skill (null)": t2.get("skill_mean"), "splits": t2.get("n_splits")})
             lo = res["lomo"].get(form, {})
             row.update({"LOMO R2": lo.get("r2"), "LOMO skill (null)": lo.get("skill_r2")})
