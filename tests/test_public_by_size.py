@@ -161,6 +161,8 @@ def test_slimpajama_mixtures_recover_the_true_average_loss_and_claims(pub):
         assert p.loc[m, "diff"] == pytest.approx(v - truth["baseline"], abs=2e-3)
     assert p.loc["baseline", "diff"] == 0 and p["n_boot"].iloc[0] > 10
     assert (p["lo"] <= p["hi"]).all()
+    assert p.loc["ce", "ce_minus"] == 0 and p.loc["se", "ce_minus"] == pytest.approx(truth["ce"] - truth["se"], abs=2e-3)
+    assert len(pd.concat([pred, pred])) == 2 * len(pred)  # per-size frames stack (the notebook's table)
     c = claims_3_4(pred)
     ent = {m: truth[m] - truth["baseline"] for m in ("se", "ce", "je", "vne")}
     assert set(c["entropy_minus_baseline"]) == set(ent)

@@ -346,7 +346,8 @@ def slimpajama_mixtures(table: pd.DataFrame, shares: pd.DataFrame | None = None,
     ``table`` (one model size), with percentile intervals from ``n_boot`` run-bootstrap refits
     (:func:`bimix.law.forms.bootstrap`, scheme "runs"). One row per mixture: predicted average loss
     over the domains (nats), its interval, the difference to ``reference`` (paired: each replicate
-    predicts both) and its interval, and how many domains' shares lie outside the fitted range."""
+    predicts both) and its interval, CE minus the mixture (``ce_minus``, paired, for claim 4), and how
+    many domains' shares lie outside the fitted range."""
     shares = paper_mixtures() if shares is None else shares
     last = int(table.groupby("run")["step"].max().median())
     fit = fit_law(table, form="bimix", method=method, n_starts=n_starts)
@@ -365,23 +366,27 @@ def slimpajama_mixtures(table: pd.DataFrame, shares: pd.DataFrame | None = None,
         reps = np.array([average(boot.replicate(b)) for b in range(boot.thetas.shape[0])
                          if not np.isnan(boot.thetas[b, :, 0]).any()]).reshape(-1, len(mixtures))
     q = [(1 - level) / 2, (1 + level) / 2]
-    ref = mixtures.index(reference) if reference in mixtures else None
     sup = {d: fit.support.get(d, (0.0, 1.0)) for d in doms}
+
+    def paired(a: int, b: int) -> tuple[float, float, float]:
+        """mixture a − mixture b: the point difference and its percentile interval over the replicates"""
+        lo, hi = np.quantile(reps[:, a] - reps[:, b], q) if len(reps) else (np.nan, np.nan)
+        return point[a] - point[b], lo, hi
+
+    ref = mixtures.index(reference) if reference in mixtures else None
+    ce = mixtures.index("ce") if "ce" in mixtures else None
     out = []
     for j, m in enumerate(mixtures):
         r = shares.loc[m, doms]
-        row = {"mixture": m, "step": last, "pred": point[j], "n_boot": len(reps),
-               "n_outside_support": int(sum(not (sup[d][0] - 1e-12 <= r[d] <= sup[d][1] + 1e-12) for d in doms))}
         lo, hi = np.quantile(reps[:, j], q) if len(reps) else (np.nan, np.nan)
-        row.update(lo=lo, hi=hi)
-        if ref is not None:
-            diff = reps[:, j] - reps[:, ref]
-            dlo, dhi = np.quantile(diff, q) if len(reps) else (np.nan, np.nan)
-            row.update(diff=point[j] - point[ref], diff_lo=dlo, diff_hi=dhi)
+        row = {"mixture": m, "step": last, "pred": point[j], "lo": lo, "hi": hi, "n_boot": len(reps),
+               "n_outside_support": int(sum(not (sup[d][0] - 1e-12 <= r[d] <= sup[d][1] + 1e-12) for d in doms))}
+        if ref is not None:  # mixture − reference
+            row.update(zip(("diff", "diff_lo", "diff_hi"), paired(j, ref)))
+        if ce is not None:  # CE − mixture, for claim 4
+            row.update(zip(("ce_minus", "ce_minus_lo", "ce_minus_hi"), paired(ce, j)))
         out.append(row)
-    df = pd.DataFrame(out)
-    df.attrs["paired"] = reps  # (replicates, mixtures): for claim 4's paired differences
-    return df
+    return pd.DataFrame(out)
 
 
 def claims_3_4(pred: pd.DataFrame, entropy: Sequence[str] = ENTROPY) -> dict:
@@ -392,16 +397,8 @@ def claims_3_4(pred: pd.DataFrame, entropy: Sequence[str] = ENTROPY) -> dict:
     ent = [m for m in entropy if m in p.index]
     c3 = ("agrees" if all(p.loc[m, "diff_hi"] < 0 for m in ent) else
           "disagrees" if any(p.loc[m, "diff_lo"] > 0 for m in ent) else "undecided")
-    reps = pred.attrs.get("paired", np.empty((0, len(pred))))
-    idx = list(pred["mixture"])
-    ce = {}
-    if "ce" in idx:
-        for m in ent:
-            if m == "ce":
-                continue
-            d = reps[:, idx.index("ce")] - reps[:, idx.index(m)] if len(reps) else np.array([np.nan])
-            lo, hi = (np.quantile(d, [0.025, 0.975]) if len(reps) else (np.nan, np.nan))
-            ce[m] = {"diff": float(p.loc["ce", "pred"] - p.loc[m, "pred"]), "lo": float(lo), "hi": float(hi)}
+    ce = {m: {"diff": float(p.loc[m, "ce_minus"]), "lo": float(p.loc[m, "ce_minus_lo"]),
+              "hi": float(p.loc[m, "ce_minus_hi"])} for m in ent if m != "ce" and "ce" in p.index}
     c4 = ("agrees" if ce and all(v["hi"] < 0 for v in ce.values()) else
           "disagrees" if any(v["lo"] > 0 for v in ce.values()) else "undecided")
     best = p.loc[ent, "pred"].idxmin() if ent else None
