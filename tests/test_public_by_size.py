@@ -10,7 +10,7 @@ import pytest
 from bimix.data.public_runs import PublicTable, load_dmsl
 from bimix.data.runs import ConversionReport
 from bimix.law.forms import LawError, bimix_loss
-from bimix.law.public_by_size import (DMSL_DOMAINS, by_size, claims_3_4, paper_gap, paper_mixtures,
+from bimix.law.public_by_size import (DMSL_DOMAINS, by_size, claims_3_4, domain_scores, paper_gap, paper_mixtures,
                                       regmix_table, seeded_splits, size_of_runs, size_rows, slimpajama_mixtures,
                                       split_by_size, table1)
 from public_fixtures import regmix_fixture_files
@@ -187,6 +187,18 @@ def test_regmix_by_size_final_loss_only(tmp_path):
     assert not res["table1"][0]["applicable"] and "evaluation" in res["table1"][0]["reason"]
     assert res["table2"]["bimix"]["n_splits"] == 0
     share = res["table2"]["share"]
-    assert share["n_splits"] == 2 and share["r2_kind"] == "pooled" and np.isfinite(share["r2_median"])
+    assert share["n_splits"] == 2 and share["r2_kind"] == "per domain over mixtures" and np.isfinite(share["r2_median"])
     n_mix = one.table["mixture"].nunique()
     assert not res["lomo"]["share"]["applicable"] and f"{n_mix} mixtures" in res["lomo"]["share"]["reason"]
+
+
+def test_domain_scores_do_not_count_the_gap_between_domains_as_explained():
+    loss = np.array([1.0, 1.2, 1.1, 3.0, 3.3, 3.15])
+    pts = pd.DataFrame({"domain": ["a"] * 3 + ["b"] * 3, "loss": loss,
+                        "pred": np.repeat([np.exp(np.log(loss[:3]).mean()), np.exp(np.log(loss[3:]).mean())], 3)})
+    pts["pred_null"] = pts["pred"] * 1.01
+    s = domain_scores(pts)
+    assert s["r2"] == pytest.approx(0.0, abs=1e-12)  # each domain's own mean: nothing explained within it
+    pooled = 1 - np.sum((np.log(loss) - np.log(pts["pred"])) ** 2) / np.sum((np.log(loss) - np.log(loss).mean()) ** 2)
+    assert pooled > 0.95  # the same points pooled over domains look almost perfect
+    assert s["r2_null"] < s["r2"] and s["skill_r2"] < 1
