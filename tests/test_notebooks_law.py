@@ -153,6 +153,17 @@ def test_notebook_07_on_a_mirror_of_fixtures(tmp_path, monkeypatch):
     assert "1 step" in regmix["lomo"]["bimix"]["reason"]
     assert regmix["lomo"]["share"]["r2_log"] > 0.99 and regmix["fit_all"]["form"] == "share"
     assert (tmp_path / "fig" / "fig_public_runs_lomo_smoke.pdf").is_file()
+    # the protocols by model size on the Apple SlimPajama and RegMix fixtures, and the paper's mixtures
+    sized = res["by_size"]
+    assert set(sized) == {"dmsl", "regmix"} and set(sized["dmsl"]) == {"122M", "310M"}  # JSON keys sorted
+    assert set(sized["regmix"]) == {"1M", "60M", "1B"}
+    assert sized["dmsl"]["122M"]["table1"][0]["mre_mean"] < 1e-2 and "leaves none" in sized["dmsl"]["122M"]["table2_reason"]
+    assert ("dmsl", "310M", "bimix") in {(r["table"], r["size"], r["form"]) for r in res["extract"]["by_size_table"]}
+    assert {r["mixture"] for r in res["extract"]["slimpajama_mixtures"]} == {"baseline", "doremi", "se", "je", "ce",
+                                                                             "vne", "uniform"}
+    assert set(res["extract"]["slimpajama_claims"]) == {"122M", "310M"}
+    assert (tmp_path / "fig" / "table_public_dmsl_smoke.md").is_file()
+    assert (tmp_path / "fig" / "table_public_slimpajama_mixtures_smoke.md").is_file()
     # RegMix-format runs read from the mirror: every model scored on the held-out 1M mixtures, per domain
     bench = res["regmix_benchmark"]
     assert any("from the mirror, sha256 verified" in m for m in res["messages"])
