@@ -117,6 +117,20 @@ def test_refresh_without_build_restrips_the_tracked_copies_in_place(tmp_path):
     assert written == [executed / "00_a.ipynb"] and "papermill" not in written[0].read_text()
 
 
+def test_refresh_of_some_notebooks_keeps_the_other_copies(tmp_path):
+    """`reproduce --only 05` then refresh: the copy of a notebook not executed this time stays; the copy
+    of a notebook that no longer exists in notebooks/ goes."""
+    build = tmp_path / "build" / "smoke" / "notebooks"
+    build.mkdir(parents=True)
+    nbformat.write(_executed("/x"), str(build / "05_fit_law.ipynb"))
+    executed = tmp_path / "executed" / "smoke"
+    executed.mkdir(parents=True)
+    for name in ("07_public_runs.ipynb", "99_removed.ipynb"):
+        nbformat.write(_executed("/x"), str(executed / name))
+    site.refresh_executed("smoke", build_dir=tmp_path / "build", executed_dir=tmp_path / "executed")
+    assert sorted(p.name for p in executed.iterdir()) == ["05_fit_law.ipynb", "07_public_runs.ipynb"]
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """A site of two notebooks and three documents, built from tracked executed copies only (no build/

@@ -196,7 +196,8 @@ def write_stripped(source: Path, target: Path, root: Path = REPO_ROOT) -> Path:
 
 def refresh_executed(profile: str, build_dir: Path = BUILD_DIR, executed_dir: Path = EXECUTED_DIR) -> list[Path]:
     """Copy ``build/<profile>/notebooks/*.ipynb`` into ``docs/executed/<profile>/``, stripped; a
-    notebook that failed (an error output) is refused, since the folder is what a reader trusts.
+    notebook that failed (an error output) is refused, since the folder is what a reader trusts. The
+    copies of notebooks not executed this time stay; that of a notebook removed from notebooks/ goes.
     Without executed notebooks in ``build/``, the tracked copies are stripped again in place (what a
     change of :func:`strip_notebook` needs), nothing re-executed."""
     import nbformat
@@ -213,8 +214,11 @@ def refresh_executed(profile: str, build_dir: Path = BUILD_DIR, executed_dir: Pa
     target = Path(executed_dir) / profile
     target.mkdir(parents=True, exist_ok=True)
     written = [write_stripped(p, target / p.name) for p in notebooks]
+    # a copy whose notebook was not executed this time (``reproduce --only``) is kept; only the copy of
+    # a notebook that no longer exists in notebooks/ goes
     for stale in set(target.glob("*.ipynb")) - set(written):
-        stale.unlink()
+        if not (NOTEBOOKS_DIR / stale.name).exists():
+            stale.unlink()
     return written
 
 
