@@ -143,12 +143,13 @@ def plan(profile: Profile, mixtures, seeds, store, config: ProxyConfig, out_dir=
     reference = config.doremi.reference
     ordered = sorted(dict.fromkeys(mixtures), key=lambda m: (m != reference, m == "doremi"))
     on = {"device": device, "precision": precision}
-    need_proxy = "doremi" in ordered and not doremi_is_current(profile, store, config, seeds[0], **on)
+    need_proxy = "doremi" in ordered and not doremi_is_current(profile, store, config, seeds[0], **on,
+                                                                 out_dir=out_dir)
     if need_proxy:  # a finished proxy in the run folder (a fresh clone's committed table) is reused
         from bimix.train.doremi import restore_mixture
 
         need_proxy = not (restore_mixture(profile, store, seed=seeds[0], config=config, out_dir=out_dir, **on)
-                          and doremi_is_current(profile, store, config, seeds[0], **on))
+                          and doremi_is_current(profile, store, config, seeds[0], **on, out_dir=out_dir))
     if need_proxy:
         jobs.append(Job("doremi", "doremi", seeds[0]))
     for seed in seeds:
@@ -172,8 +173,12 @@ def plan(profile: Profile, mixtures, seeds, store, config: ProxyConfig, out_dir=
 
 
 def doremi_is_current(profile: Profile, store, config: ProxyConfig, seed: int, device: str = "auto",
-                      precision: str = "auto") -> bool:
-    """Whether ``store.mixtures_dir/doremi.json`` was made by this config's DoReMi proxy."""
+                      precision: str = "auto", out_dir=None) -> bool:
+    """Whether ``store.mixtures_dir/doremi.json`` was made by this config's DoReMi proxy, and that proxy
+    run is finished in the run folder (``out_dir``, default the profile's): the mixture file lives in the
+    store, shared by every run folder, and a folder's ``doremi`` runs must come with their own proxy run
+    (``reproduce --from-scratch`` into an empty folder retrains it, it does not borrow another folder's)."""
+    from bimix.files import read_json
     from bimix.train import proxy
     from bimix.data.mixtures import load_named
 
@@ -183,7 +188,10 @@ def doremi_is_current(profile: Profile, store, config: ProxyConfig, seed: int, d
     expected = proxy.make_spec(profile, "doremi-proxy", store, seed=seed, config=config, objective="doremi",
                                weights=proxy.resolve_mixture(config.doremi.sample, store), device=device,
                                precision=precision)
-    return saved.meta.get("proxy_run") == expected.run_id and saved.meta.get("profile") == profile.name
+    if saved.meta.get("proxy_run") != expected.run_id or saved.meta.get("profile") != profile.name:
+        return False
+    sidecar = proxy.run_paths(profile.name, out_dir)[0].parent / "doremi_proxy" / "sidecars" / f"{expected.run_id}.json"
+    return sidecar.is_file() and read_json(sidecar).get("status") == "complete"
 
 
 def job_tokens(job: Job, config: ProxyConfig) -> int:
