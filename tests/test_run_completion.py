@@ -125,3 +125,18 @@ def test_two_configs_with_one_name_cannot_share_a_table(smoke_store, tmp_path):
     spec = proxy.make_spec(profile, "uniform", smoke_store, config=profile.proxy)
     assert proxy.train_run(spec, smoke_store, out_dir=out)["config_hash"] == config_hash(profile)
     assert proxy.is_complete(spec, out)
+
+
+def test_a_run_folder_needs_its_own_doremi_proxy(smoke_store, tmp_path, one_thread):
+    """The doremi mixture file lives in the shared store; a folder without the proxy run that made it
+    (reproduce --from-scratch into an empty folder) plans the proxy, and does not borrow the mixture."""
+    config = tiny()
+    first, second = tmp_path / "a", tmp_path / "b"
+    sweep.sweep(SMOKE_PROFILE, ["baseline", "doremi"], (0,), config=config, out_dir=first, workers=1,
+                store=smoke_store, show_progress=False)
+    assert sweep.doremi_is_current(SMOKE_PROFILE, smoke_store, config, 0, out_dir=first)
+    assert not sweep.doremi_is_current(SMOKE_PROFILE, smoke_store, config, 0, out_dir=second)
+    assert all(j.kind != "doremi" for j in sweep.plan(SMOKE_PROFILE, ["baseline", "doremi"], (0,), smoke_store,
+                                                       config, first))
+    jobs = sweep.plan(SMOKE_PROFILE, ["baseline", "doremi"], (0,), smoke_store, config, second)
+    assert sweep.Job("doremi", "doremi", 0) in jobs
