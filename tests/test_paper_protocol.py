@@ -63,3 +63,12 @@ def test_thin_to_gap_leaves_the_fit_ending_that_far_before_the_last_step():
     assert sorted(per_seed) == [0, 1]
     assert all(v["gap"] == pytest.approx(1.25) for v in per_seed.values())
     assert np.isnan(holdout_gap(table[table["step"] == 300]))
+
+
+def test_outside_fitted_shares_flags_only_shares_beyond_the_fitted_range():
+    from bimix.law.optimum import outside_fitted_shares
+
+    rows = pd.DataFrame({"domain": ["a", "a", "b", "b"], "r": [0.1, 0.3, 0.7, 0.9]})
+    assert outside_fitted_shares({"a": 0.2, "b": 0.8}, rows) == {}
+    assert outside_fitted_shares({"a": 0.05, "b": 0.95}, rows) == {"a": 0.05, "b": 0.95}
+    assert outside_fitted_shares({"a": 0.3 + 1e-12, "b": 0.7}, rows) == {}  # float noise at the edge

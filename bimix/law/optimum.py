@@ -109,3 +109,12 @@ def exponential_optimum(rows, step: int, fit_on: Sequence[str], *, lower=None, u
     convex = all(fit.params(d, step)["k"] > 0 for d in fit.domains)
     opt = optimize_mixture(fit, step, lower=lower, upper=upper, method="slsqp", within_support=False)
     return fit, opt, convex
+
+
+def outside_fitted_shares(shares: Mapping[str, float], rows, tol: float = 1e-9) -> dict[str, float]:
+    """Domains whose optimal share lies outside the shares the law was fitted on (``rows``: the fitted
+    run table, columns domain and r), with that share rounded to 4 decimals: where the optimum
+    extrapolates its law. Both optima of notebook 06 are flagged by this one rule."""
+    lo, hi = rows.groupby("domain")["r"].min(), rows.groupby("domain")["r"].max()
+    return {d: round(float(r), 4) for d, r in shares.items()
+            if d in lo.index and not lo[d] - tol <= r <= hi[d] + tol}
