@@ -90,18 +90,67 @@ def remove_orphans(folder: str | os.PathLike) -> list[Path]:
 
 
 @contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back for the block; they are delivered when it ends.
+
+    A temporary is created and its name recorded under this, so Ctrl-C cannot land between the
+    creation and the ``try`` that removes it (a file left behind by an interrupted build)."""
+    import signal
+
+    held = {signal.SIGINT, signal.SIGTERM}
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, OSError, ValueError):  # no POSIX signal masks here: nothing to hold
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _new_temp(path: Path, folder: bool = False) -> Path:
+    """A new temporary file (or folder) beside ``path`` named for :func:`remove_orphans`."""
+    if folder:
+        return Path(tempfile.mkdtemp(prefix=_tmp_prefix(path), suffix=".tmp", dir=path.parent))
+    fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = None
     try:
+        with _signals_deferred():
+            tmp = _new_temp(path)
         yield tmp
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            with _signals_deferred():
+                tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def scratch_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary working folder beside ``path``; it is deleted when the block ends, however."""
+    import shutil
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = None
+    try:
+        with _signals_deferred():
+            tmp = _new_temp(path, folder=True)
+        yield tmp
+    finally:
+        if tmp is not None:
+            with _signals_deferred():
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -115,25 +164,29 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(path), suffix=".tmp", dir=path.parent))
-    # mkdtemp makes a private folder (0700); the result gets the mode the folder had, or a new one's
-    os.chmod(tmp, path.stat().st_mode & 0o7777 if path.is_dir() else 0o777 & ~_umask())
-    old = None
+    tmp = old = None
     try:
+        with _signals_deferred():
+            tmp = _new_temp(path, folder=True)
+        # mkdtemp makes a private folder (0700); the result gets the mode the folder had, or a new one's
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.is_dir() else 0o777 & ~_umask())
         yield tmp
         if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=_tmp_prefix(path), suffix=".tmp", dir=path.parent))
+            with _signals_deferred():
+                old = _new_temp(path, folder=True)
             os.replace(path, old)  # onto the empty folder just made: a rename, nothing is copied
         os.replace(tmp, path)
     except BaseException:
-        if old is not None and not path.exists():
-            os.replace(old, path)  # the swap failed half-way: the old folder goes back
-            old = None
+        with _signals_deferred():
+            if old is not None and not path.exists():
+                os.replace(old, path)  # the swap failed half-way: the old folder goes back
+                old = None
         raise
     finally:
-        for leftover in (tmp, old):
-            if leftover is not None and leftover.exists():
-                shutil.rmtree(leftover, ignore_errors=True)
+        with _signals_deferred():  # a Ctrl-C during the clean-up would leave half of it behind
+            for leftover in (tmp, old):
+                if leftover is not None and leftover.exists():
+                    shutil.rmtree(leftover, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -63,3 +63,43 @@ def test_a_locked_folder_excludes_other_processes_until_released(tmp_path):
 def test_git_tracked_names_what_the_repository_holds(tmp_path):
     assert "figures/paper_vs_compendium.md" in git_tracked(REPO_ROOT / "figures")
     assert git_tracked(REPO_ROOT / "build" / "site") == [] and git_tracked(tmp_path) == []
+
+
+_WRITER = """
+import sys
+from pathlib import Path
+from bimix.files import atomic_dir, atomic_path, scratch_dir
+folder = Path(sys.argv[1])
+print("ready", flush=True)
+try:
+    while True:
+        with atomic_dir(folder / "site") as tmp:
+            (tmp / "page.html").write_text("whole")
+        with atomic_path(folder / "table.json") as tmp:
+            tmp.write_text("{}")
+        with scratch_dir(folder / "download"):
+            pass
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_at_any_moment_leaves_no_temporary(tmp_path):
+    import random
+    import signal
+    import time
+
+    rng = random.Random(0)
+    for attempt in range(12):
+        folder = tmp_path / str(attempt)
+        folder.mkdir()
+        proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(folder)], cwd=REPO_ROOT,
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.01, 0.2))  # the writer is somewhere in its loop of creates and renames
+        os.kill(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+        left = sorted(p.name for p in folder.iterdir())
+        assert [name for name in left if name.endswith(".tmp")] == [], left
+        if (folder / "site").exists():  # the folder is whole, never half-swapped
+            assert (folder / "site" / "page.html").read_text() == "whole"

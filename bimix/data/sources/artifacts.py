@@ -13,11 +13,10 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bimix.files import sha256_file
+from bimix.files import scratch_dir, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +114,7 @@ def fetch_artifact(artifact: Artifact, dest_dir: str | os.PathLike, *, timeout: 
         except ArtifactHashError as exc:
             log.warning("cached artifact is corrupted and is downloaded again: %s", exc)
             target.unlink()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{artifact.key}.", suffix=".tmp", dir=dest_dir))
-    try:
+    with scratch_dir(target) as tmp:
         if artifact.kind == "pypi":
             downloaded = _pip_download(artifact, tmp, timeout)
         elif artifact.kind == "debian":
@@ -129,8 +127,6 @@ def fetch_artifact(artifact: Artifact, dest_dir: str | os.PathLike, *, timeout: 
             raise ArtifactHashError(f"{artifact.requirement}: the registry served a file that differs from "
                                     f"the pinned one, refused: {exc}") from None
         os.replace(downloaded, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
