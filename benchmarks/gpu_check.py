@@ -238,11 +238,13 @@ def agreement(kind: str, device_type: str, precision: str, steps: int, work: Pat
     import numpy as np
     import torch
 
+    from bimix.paths import cache_dir
+
     out = work / f"{kind}-2rank"
     out.mkdir(parents=True)
     start = "spawn" if (device_type == "cuda" or torch.cuda.is_initialized()) else "fork"
     torch.multiprocessing.start_processes(
-        _rank_main, args=(2, str(out / "init"), os.environ["BIMIX_CACHE"], str(out), kind, device_type,
+        _rank_main, args=(2, str(out / "init"), str(cache_dir()), str(out), kind, device_type,
                           precision, steps), nprocs=2, join=True, start_method=start)
     single = one_run(kind, device_type, precision, steps, work / f"{kind}-1rank", dev)
     loss_gap = weight_gap = 0.0
