@@ -167,6 +167,24 @@ def test_evaluate_command_scores_longer_and_matched_training_better(trained, cap
     assert (runs_dir / "downstream.csv").stat().st_mtime_ns == stamp
 
 
+def test_two_worker_processes_write_the_table_one_process_writes(trained):
+    """`--workers 2` splits the runs between two single-thread processes: the same rows, the same
+    scores, and every (run, step) once."""
+    runs_dir, specs = trained
+    if not (runs_dir / "downstream.csv").exists():
+        pytest.skip("needs the table of test_evaluate_command_scores_longer_and_matched_training_better")
+    one = pd.read_csv(runs_dir / "downstream.csv")
+    for name in ("downstream.csv", "downstream.json"):
+        (runs_dir / name).unlink()
+    assert main(["evaluate", "--profile", "smoke", "--runs-dir", str(runs_dir), "--domains", DOMAIN,
+                 "--n-items", str(N_ITEMS), "--workers", "2"]) == 0
+    two = pd.read_csv(runs_dir / "downstream.csv")
+    pd.testing.assert_frame_equal(two, one)
+    timings = read_json(runs_dir / "downstream.json")["timings"]
+    assert sorted((t["run"], t["step"]) for t in timings) == sorted(set(zip(one["run"], one["step"])))
+    assert {t["threads"] for t in timings} == {1}
+
+
 def test_notebook_draws_the_table_through_the_runner(trained, tmp_path):
     """Notebook 09 on the table the command test wrote (same task settings: nothing is re-scored)."""
     from bimix.compendium import reproduce

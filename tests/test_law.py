@@ -229,6 +229,25 @@ def test_domain_order_does_not_change_the_fit(noisy):
         assert a.params(d) == pytest.approx(b.params(d), rel=1e-6)
 
 
+def test_fits_on_worker_processes_are_identical_to_one_process(noisy):
+    from bimix.law.forms import use_fit_workers
+
+    table, _ = noisy
+    one = fit_law(table, form="bimix")
+    steps_one = fit_law(table, form="steps")
+    try:
+        assert use_fit_workers(2) == 2
+        two = fit_law(table, form="bimix")
+        steps_two = fit_law(table, form="steps")  # a grouped form: one unit per (domain, mixture)
+    finally:
+        assert use_fit_workers(1) == 1
+    for a, b in ((one, two), (steps_one, steps_two)):
+        assert a.units.keys() == b.units.keys()
+        for key in a.units:
+            assert np.array_equal(a.units[key].theta, b.units[key].theta)
+            assert a.units[key].cost == b.units[key].cost
+
+
 def test_bootstrap_is_seeded_and_covers_the_truth(noisy):
     table, coef = noisy
     fit = fit_law(table)

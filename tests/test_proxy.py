@@ -216,11 +216,11 @@ def test_sweep_is_idempotent(smoke_store, tmp_path):
 _POOL_PARENT = """
 import multiprocessing as mp, sys, time
 from concurrent.futures import ProcessPoolExecutor
-from bimix.train.sweep import _init_worker
+from bimix.train.sweep import init_worker
 
 if __name__ == "__main__":
     ctx = mp.get_context("spawn")
-    pool = ProcessPoolExecutor(2, mp_context=ctx, initializer=_init_worker, initargs=(ctx.Queue(), 1))
+    pool = ProcessPoolExecutor(2, mp_context=ctx, initializer=init_worker, initargs=(ctx.Queue(), 1))
     futures = [pool.submit(time.sleep, 120) for _ in range(2)]
     while len(pool._processes) < 2:
         time.sleep(0.05)

@@ -432,6 +432,48 @@ def _blas_single_thread():
     return controller.limit(limits=1, user_api="blas")
 
 
+_FIT_POOL: list = []  # [executor, workers] while use_fit_workers(n > 1) is in force
+
+
+def use_fit_workers(n: int) -> int:
+    """Solve the units (domains, groups) of every later :func:`fit_law` call on ``n`` processes;
+    ``n <= 1`` goes back to this process. Returns the number in force.
+
+    Each unit is solved exactly as in one process (same starts, BLAS on one thread), so the fits are
+    identical whatever ``n``: it changes time only. The processes are spawned once and reused (a
+    notebook's many small fits would otherwise pay ~2 s of start-up each), and shut down at exit.
+    Worth it where one call has several units that take tens of milliseconds each (notebook 05's
+    per-run and leave-one-mixture-out fits); a pool's own processes never start another."""
+    import atexit
+    import multiprocessing as mp
+
+    n = int(n)
+    if _FIT_POOL and _FIT_POOL[1] == n:
+        return n
+    if _FIT_POOL:
+        executor = _FIT_POOL[0]
+        _FIT_POOL.clear()
+        executor.shutdown()
+    if n > 1 and mp.parent_process() is None:
+        _FIT_POOL.extend([ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"),
+                                              initializer=_ignore_interrupts), n])
+        atexit.register(use_fit_workers, 1)
+    return _FIT_POOL[1] if _FIT_POOL else 1
+
+
+def _ignore_interrupts() -> None:
+    """A fit worker leaves Ctrl-C to its parent (a notebook kernel's interrupt reaches the whole
+    process group; the parent stops the pool), instead of printing a traceback of its own."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _solve_job(job) -> "_Solved":
+    with _blas_single_thread():
+        return _solve_unit(*job)
+
+
 def _form(name: str) -> _Form:
     if name not in _FORMS:
         raise LawError(f"unknown form {name!r}; choose from: {', '.join(FORMS)}")
@@ -980,22 +1022,27 @@ def fit_law(table: pd.DataFrame, form: str = "bimix", method: str = "trf", n_sta
         raise TooFewPointsError(f"the {form} form has nothing to fit: the run table has no rows"
                                 + ("" if mixtures is None else f" for mixtures {list(mixtures)}"))
     m = len(mix)
-    fitted, skipped = {}, []
-    with _blas_single_thread():
-        for u in units:
-            try:
-                eff = _effective_form(f, u, m)
-            except TooFewPointsError as exc:
-                # a grouped form fits each step (or mixture) on its own: a group present in too few
-                # runs is left out and reported, the others still fit. So is a domain no run trains
-                # on (r = 0 everywhere: nothing an r^-α law can use)
-                never_trained = len(u.y) == 0 and u.n_excluded_zero_share > 0
-                if not skip_unfittable or (f.group is None and not never_trained):
-                    raise
-                skipped.append({"domain": u.domain, "group": u.group, "reason": str(exc)})
-                continue
-            sol = _solve_unit(eff, u, method, eff.starts(u, n_starts), m)
-            fitted[(u.domain, u.group)] = _unit_fit(f, eff, u, sol, n_starts, mix)
+    fitted, skipped, jobs = {}, [], []
+    for u in units:
+        try:
+            eff = _effective_form(f, u, m)
+        except TooFewPointsError as exc:
+            # a grouped form fits each step (or mixture) on its own: a group present in too few
+            # runs is left out and reported, the others still fit. So is a domain no run trains
+            # on (r = 0 everywhere: nothing an r^-α law can use)
+            never_trained = len(u.y) == 0 and u.n_excluded_zero_share > 0
+            if not skip_unfittable or (f.group is None and not never_trained):
+                raise
+            skipped.append({"domain": u.domain, "group": u.group, "reason": str(exc)})
+            continue
+        jobs.append((eff, u, method, eff.starts(u, n_starts), m))
+    if _FIT_POOL and len(jobs) > 1:  # same solves, in the pool's processes (use_fit_workers)
+        solved = list(_FIT_POOL[0].map(_solve_job, jobs))
+    else:
+        with _blas_single_thread():
+            solved = [_solve_unit(*job) for job in jobs]
+    for (eff, u, *_), sol in zip(jobs, solved):
+        fitted[(u.domain, u.group)] = _unit_fit(f, eff, u, sol, n_starts, mix)
     if not fitted:
         raise TooFewPointsError(f"the {form} form could fit none of its {len(units)} groups; first: "
                                 f"{skipped[0]['reason']}")

@@ -67,7 +67,7 @@ class Job:
         return f"{self.mixture}/s{self.seed}" if self.kind == "run" else f"doremi-proxy/s{self.seed}"
 
 
-def _init_worker(progress_queue, threads: int, counter=None, device: str = "cpu", n_gpus: int = 0) -> None:
+def init_worker(progress_queue, threads: int, counter=None, device: str = "cpu", n_gpus: int = 0) -> None:
     """Pool initializer. A worker dies with the sweep that started it: a SIGKILLed parent cannot shut
     its pool down, and orphaned workers would go on training and appending rows. On Linux the kernel
     signals the worker when its parent exits (``prctl(PR_SET_PDEATHSIG)``); elsewhere a daemon thread
@@ -237,7 +237,7 @@ def sweep(profile: Profile, mixtures, seeds=None, *, config: ProxyConfig | None 
         pending = list(jobs)
         waiting_on: dict = {}
         n_gpus = torch.cuda.device_count() if device == "cuda" else 0
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init_worker,
                                  initargs=(progress_queue, 1, ctx.Value("i", 0), device, n_gpus)) as pool:
             while pending or waiting_on:
                 for job in _ready(pending, waiting_on.values(), config):
