@@ -512,6 +512,40 @@ def plot_spread_vs_noise(spread: "pandas.Series", noise: "pandas.Series | None",
     return ax
 
 
+def plot_entropy_exponents(points: "pandas.DataFrame", correlations: "pandas.DataFrame", axes) -> None:
+    """The entropy rationale (notebook 10): per axes (rows: exponents α, β; columns: entropies SE, CE)
+    each domain's exponent against its entropy, both centred on their set's means (a set: one seed or
+    one model size), one colour per table, one marker per table too (so the tables stay apart in grey
+    print); the panel title carries the pooled r and its interval for every table together.
+    ``points``: columns source, set, domain, alpha, beta, se, ce; ``correlations``: rows of
+    :func:`bimix.law.entropy_exponents.correlations`."""
+    import numpy as np
+
+    sources = list(dict.fromkeys(points["source"]))
+    colours = dict(zip(sources, _palette("Dark2")))
+    markers = dict(zip(sources, "osD^v<>"))
+    for i, exponent in enumerate(("alpha", "beta")):
+        for j, proxy in enumerate(("se", "ce")):
+            ax = axes[i][j]
+            for source in sources:
+                part = points[points["source"] == source]
+                centred = part.groupby("set")[[proxy, exponent]].transform(lambda v: v - v.mean())
+                ax.scatter(centred[proxy], centred[exponent], s=16, color=colours[source],
+                           marker=markers[source], label=source, alpha=0.8, lw=0)
+            ax.axhline(0, color="grey", lw=0.5)
+            ax.axvline(0, color="grey", lw=0.5)
+            symbol = {"alpha": "α", "beta": "β"}[exponent]
+            ax.set(xlabel=f"{proxy.upper()} (log-share, centred per set)", ylabel=f"{symbol} (centred per set)")
+            row = correlations[(correlations["exponent"] == exponent) & (correlations["entropy"] == proxy)]
+            pooled = row[row["source"] == "all tables"] if (row["source"] == "all tables").any() else row
+            if len(pooled):
+                r = pooled.iloc[0]
+                label = "all tables" if r["source"] == "all tables" else r["source"]
+                ax.set_title(f"{label}: r = {r['r']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}]"
+                             if np.isfinite(r["low"]) else f"{label}: r = {r['r']:+.2f}", fontsize=9)
+    axes[0][-1].legend(fontsize=7, frameon=False, loc="best")
+
+
 def markdown_table(df: "pandas.DataFrame", digits: int = 4, index: bool = True) -> str:
     """A GitHub-flavoured markdown table of ``df`` (floats to ``digits`` significant digits, NaN as
     n/a), for the ``figures/<name>.md`` files that sit beside the figures."""

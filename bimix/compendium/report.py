@@ -58,6 +58,9 @@ GALLERY: tuple[tuple[str, str, str, str], ...] = (
     ("beyond", "fig_law_benchmark", "07_public_runs", "share law, exponential law and LightGBM on RegMix's runs"),
     ("Fig. 4", "downstream_average", "09_downstream", "one-shot downstream score averaged over tasks"),
     ("Figs. 6–7", "downstream_tasks", "09_downstream", "one-shot downstream score per task"),
+    ("beyond", "entropy_exponents", "10_entropy_exponents",
+     "each domain's fitted exponents α, β against its entropies (SE, CE), centred per seed or model size, on "
+     "our sweep and public ladders; shows the within-set association only, not a cause"),
     ("setup (data)", "corpus_domains", "01_build_corpus", "tokens and bytes per token per domain"),
     ("teaching", "fig1_loss_vs_steps_synthetic", "00_law_in_five_minutes", "Fig. 1 on synthetic runs"),
     ("teaching", "fig2_loss_vs_share_synthetic", "00_law_in_five_minutes", "Fig. 2 on synthetic runs"),
@@ -289,6 +292,8 @@ REPORT_KEYS: dict[str, tuple[str, ...]] = {
     "06_optimize_mixture": ("gain_nats", "speedup_by_seed", "rival_ratio_by_seed", "seeds"),
     # not a claim of the report: what notebook 07 shows offline, where the public tables cannot be had
     "07_public_runs": ("extract",),
+    # the entropy-exponent points of every table, which notebook 10 shows offline
+    "10_entropy_exponents": ("extract",),
 }
 
 # the notebooks whose results the claims read; a profile's column is written only when it has them all

@@ -76,6 +76,8 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
                  fast=True),
     NotebookSpec("09_downstream", {"smoke": {"n_items": 20, "steps": "final"}, "cpu": {}, "cpu-long": {}, "gpu": {},
                                    "paper": {}}),
+    NotebookSpec("10_entropy_exponents", {"smoke": {"download": False, "n_boot": 200}, "cpu": {}, "cpu-long": {},
+                                          "gpu": {}, "paper": {}}, fast=True),
 )
 
 
