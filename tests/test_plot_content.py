@@ -315,9 +315,14 @@ def test_fitted_share_range_shown_where_shares_are_extrapolated(table8, fit8):
 
 def test_no_extrapolation_marks_when_the_fit_saw_every_share(table, fit):
     full = fit_law(table, n_starts=1)
-    fig, ax = plt.subplots(figsize=(5, 3.8), layout="constrained")
-    plots.plot_loss_vs_steps(table, full, "code", ax)
-    assert not [p for p in fig.axes[1].patches if p.get_gid() == "extrapolated"]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+    plots.plot_loss_vs_steps(table, full, "code", a)
+    plots.plot_loss_vs_share(table, full, "code", b)
+    cbar_ax = fig.axes[2]
+    assert not [p for p in cbar_ax.patches if p.get_gid() == "extrapolated"]
+    assert "hatched" not in cbar_ax.get_ylabel()
+    assert not [p for p in b.patches if p.get_gid() == "support"]
+    assert "shares the fit saw" not in [t.get_text() for t in b.get_legend().get_texts()]
     plt.close(fig)
 
 

@@ -332,10 +332,13 @@ def _support(fit, domain):
 def _mark_extrapolated_shares(cbar, support, norm) -> None:
     """Hatch the parts of a share colour bar outside the fitted shares ``support``."""
     lo, hi = support
+    hatched = False
     for a, b in ((norm.vmin, lo), (hi, norm.vmax)):
         if b > a * (1 + 1e-9):
             cbar.ax.axhspan(a, b, facecolor="none", edgecolor="w", hatch="////", lw=0, gid="extrapolated")
-    cbar.set_label(cbar.ax.get_ylabel() + "\n(hatched: beyond the fitted shares)", fontsize=8)
+            hatched = True
+    if hatched:
+        cbar.set_label(cbar.ax.get_ylabel() + "\n(hatched: beyond the fitted shares)", fontsize=8)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -447,7 +450,8 @@ def plot_loss_vs_share(table: "pandas.DataFrame", fit, domain: str, ax: "matplot
     steps, a colour bar beyond. ``steps``: default four evaluation steps spread over the run; ``fit``
     may be None (then a thin line joins the mean over seeds). Runs are drawn by class as in
     :func:`plot_loss_vs_steps` (fitted filled, ``heldout`` hollow, not fitted a cross); the shares the
-    fit saw are shaded grey, so a law line beyond the band is an extrapolation in share."""
+    fit saw are shaded grey where the figure draws shares beyond them, so a law line beyond the band is an
+    extrapolation in share."""
     import numpy as np
     from matplotlib import colormaps
     from matplotlib.colors import ListedColormap, LogNorm
@@ -472,6 +476,8 @@ def plot_loss_vs_share(table: "pandas.DataFrame", fit, domain: str, ax: "matplot
         return cmap(0.85 * norm(s)) if many else cmap(0.85 * k / max(len(steps) - 1, 1))
 
     support = _support(fit, domain) if fit is not None else None
+    if support is not None and rows["r"].between(support[0] * (1 - 1e-9), support[1] * (1 + 1e-9)).all():
+        support = None  # every share drawn was fitted: nothing is extrapolated, no band to read
     if support is not None:
         ax.axvspan(*support, color="0.9", lw=0, zorder=0, gid="support")
     for k, s in enumerate(steps):
