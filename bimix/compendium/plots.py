@@ -774,6 +774,28 @@ def plot_average_loss(curves: "pandas.DataFrame", ax: "matplotlib.axes.Axes", ta
                                   reached=reached)
 
 
+def _band_and_reach(ax, s, line, name, band, level, reached) -> None:
+    """The band over seeds of one mixture's summary ``s`` (columns step, mean, min, max, std, count;
+    drawn where a step has at least two seeds) and the dotted step where it first reaches the target."""
+    import numpy as np
+    from scipy import stats
+
+    multi = s["count"] >= 2
+    if band and multi.any():
+        if band == "minmax":
+            lo, hi = s["min"], s["max"]
+        elif band == "sd":
+            lo, hi = s["mean"] - s["std"], s["mean"] + s["std"]
+        else:
+            half = stats.t.ppf(0.5 + level / 2, np.maximum(s["count"] - 1, 1)) * s["std"] / np.sqrt(s["count"])
+            lo, hi = s["mean"] - half, s["mean"] + half
+        ax.fill_between(s["step"][multi], lo[multi], hi[multi], color=line.get_color(), alpha=0.2, lw=0,
+                        zorder=2, gid=f"band:{name}")
+    step = (reached or {}).get(name)
+    if step is not None and np.isfinite(step):
+        ax.axvline(step, color=line.get_color(), ls=":", lw=1)
+
+
 def plot_curves_with_bands(data: "pandas.DataFrame", ax: "matplotlib.axes.Axes", *, band: str | None = "minmax",
                            level: float = 0.95, highlight=None, labels=None, colours=None,
                            target: float | None = None, target_label: str = "natural, final",
@@ -795,7 +817,6 @@ def plot_curves_with_bands(data: "pandas.DataFrame", ax: "matplotlib.axes.Axes",
     import numpy as np
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
-    from scipy import stats
 
     if band not in ("minmax", "ci", "sd", None):
         raise ValueError(f"band must be 'minmax', 'ci', 'sd' or None, got {band!r}")
@@ -818,20 +839,7 @@ def plot_curves_with_bands(data: "pandas.DataFrame", ax: "matplotlib.axes.Axes",
         n = int(n_seeds[name])
         label = (labels or {}).get(name, name) + (f" (mean of {n} seeds)" if n > 1 else "")
         line, = ax.plot(s["step"], s["mean"], marker="o", ms=3, lw=1.6, color=colours[name], label=label, zorder=3)
-        multi = s["count"] >= 2
-        if band and multi.any():
-            if band == "minmax":
-                lo, hi = s["min"], s["max"]
-            elif band == "sd":
-                lo, hi = s["mean"] - s["std"], s["mean"] + s["std"]
-            else:
-                half = stats.t.ppf(0.5 + level / 2, np.maximum(s["count"] - 1, 1)) * s["std"] / np.sqrt(s["count"])
-                lo, hi = s["mean"] - half, s["mean"] + half
-            ax.fill_between(s["step"][multi], lo[multi], hi[multi], color=line.get_color(), alpha=0.2, lw=0,
-                            zorder=2, gid=f"band:{name}")
-        step = (reached or {}).get(name)
-        if step is not None and np.isfinite(step):
-            ax.axvline(step, color=line.get_color(), ls=":", lw=1)
+        _band_and_reach(ax, s, line, name, band, level, reached)
     handles = [h for h in ax.get_lines() if not h.get_label().startswith("_")]
     if band and (summary["count"] >= 2).any():
         what = {"minmax": "band: min to max over seeds", "ci": f"band: {level:.0%} interval of the mean",
@@ -869,7 +877,6 @@ def plot_differences(data: "pandas.DataFrame", reference: str, ax: "matplotlib.a
     import numpy as np
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
-    from scipy import stats
 
     if band not in ("minmax", "ci", "sd", None):
         raise ValueError(f"band must be 'minmax', 'ci', 'sd' or None, got {band!r}")
@@ -894,20 +901,7 @@ def plot_differences(data: "pandas.DataFrame", reference: str, ax: "matplotlib.a
             continue
         line, = ax.plot(s["step"], s["mean"], marker="o", ms=2.5, lw=1.4, color=colours[name],
                         label=(labels or {}).get(name, name), zorder=3, gid=f"diff:{name}")
-        multi = s["count"] >= 2
-        if band and multi.any():
-            if band == "minmax":
-                lo, hi = s["min"], s["max"]
-            elif band == "sd":
-                lo, hi = s["mean"] - s["std"], s["mean"] + s["std"]
-            else:
-                half = stats.t.ppf(0.5 + level / 2, np.maximum(s["count"] - 1, 1)) * s["std"] / np.sqrt(s["count"])
-                lo, hi = s["mean"] - half, s["mean"] + half
-            ax.fill_between(s["step"][multi], lo[multi], hi[multi], color=line.get_color(), alpha=0.2, lw=0,
-                            zorder=2, gid=f"band:{name}")
-        step = (reached or {}).get(name)
-        if step is not None and np.isfinite(step):
-            ax.axvline(step, color=line.get_color(), ls=":", lw=1)
+        _band_and_reach(ax, s, line, name, band, level, reached)
     handles = [Line2D([], [], color=colours[reference], lw=1.4,
                       label=f"{(labels or {}).get(reference, reference)} (zero line)")]
     handles += [h for h in ax.get_lines() if (h.get_gid() or "").startswith("diff:")]
