@@ -191,3 +191,32 @@ def test_report_refuses_absent_or_partial_results_and_writes_nothing(tmp_path, c
         err = capsys.readouterr().err
         assert err.startswith("error: no notebook results") and err.count("\n") == 1
     assert (REPO_ROOT / "figures" / "paper_vs_compendium.md").read_bytes() == committed
+
+
+def test_gallery_captions_say_what_a_figure_shows_and_does_not_and_where_it_is_drawn():
+    import json
+
+    from bimix.compendium import plots
+    from bimix.compendium.site import github_slug
+
+    assert {stem for _, stem, _, _ in report.GALLERY} == set(report.GALLERY_NOTES)
+    for _, stem, notebook, shows in report.GALLERY:
+        functions, not_shown = report.GALLERY_NOTES[stem]
+        assert shows and not_shown, stem
+        section = report.figure_section(notebook, stem)
+        assert section, f"{stem}: no cell of {notebook} saves it"
+        cells = json.loads((REPO_ROOT / "notebooks" / f"{notebook}.ipynb").read_text(encoding="utf-8"))["cells"]
+        saving = ["".join(c["source"]) for c in cells if c["cell_type"] == "code" and "save_figure" in "".join(c["source"])
+                  and re.search(rf"[\"']{re.escape(stem)}[\"'{{]", "".join(c["source"]))]
+        assert len(saving) == 1, stem
+        for f in functions:
+            assert callable(getattr(plots, f, None)), f"{stem}: bimix.compendium.plots has no {f}"
+        if functions:
+            assert re.search(rf"\b{functions[0]}\(", saving[0]), f"{stem}: the cell does not call {functions[0]}"
+    text = report.gallery_markdown(REPO_ROOT / "figures", REPO_ROOT / "docs")
+    row = next(line for line in text.splitlines() if "(../figures/optimum_mixture.png)" in line)
+    assert row.count(" | ") == 4, "paper, figure, shows, does not show, drawn by"
+    slug = github_slug(report.figure_section("06_optimize_mixture", "optimum_mixture"))
+    assert f"(../notebooks/06_optimize_mixture.ipynb#{slug})" in row
+    assert "[`plots.plot_optimum`](../bimix/compendium/plots.py)" in row
+    assert "95 % bootstrap interval" in row and "near-optimal" not in row

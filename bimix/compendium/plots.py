@@ -8,10 +8,19 @@ conventions every figure shares live in this module, once:
   never left with a single label; minor ticks unlabelled.
 * **Domains** (:func:`domain_colours`): one colour per domain, the same in every figure.
 * **Mixtures on a share scale**: coloured by the domain's share r (log scale, ``viridis``) with a colour
-  bar, not by rank; mixtures the fit never saw (held out) are drawn hollow with dashed law lines,
-  fitted ones filled with dotted lines.
-* **Named mixtures** (:func:`mixture_colours`): baseline, DoReMi, the entropy mixtures and the optimum
-  keep their colour from figure to figure.
+  bar, not by rank.
+* **Runs against a fit** (:func:`run_classes`): three marker classes, named in the legend with their
+  mixtures: fitted (filled circle, dotted law), held out by the protocol (hollow circle, dashed law),
+  not fitted (any other run in the table: a cross, dash-dotted law).
+* **Extrapolated shares**: wherever a share beyond those the fit saw is drawn, the fitted range is
+  shown (a grey band on a share axis, hatching on a share colour bar, a bracket beside an optimum's
+  bar, a legend entry naming the range).
+* **Small differences as differences**: curves that differ by hundredths of a nat get a panel of their
+  paired differences to the reference (:func:`plot_differences`).
+* **Named mixtures** (:func:`mixture_colours`, :func:`mixture_label`): baseline, DoReMi, the entropy
+  mixtures and the optimum keep their colour from figure to figure, no colour repeats within a figure,
+  and a run id is shown as its mixture and role (``bimix_opt (BiMix optimum)``).
+* **Scores of single checkpoints** are dot charts (:func:`plot_downstream`), not lines against one step.
 * **Legends** sit outside the axes (:func:`legend_outside`); use a constrained layout
   (``plt.subplots(..., layout="constrained")``) so a colour bar and a legend get their own space.
 """
@@ -20,6 +29,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 
 import matplotlib
@@ -92,19 +102,53 @@ def domain_colours(domains) -> dict[str, tuple]:
 
 
 def mixture_colours(names) -> dict[str, tuple]:
-    """Named mixture -> colour, stable across figures (Dark2 for the methods, then Set1)."""
+    """Named mixture -> colour, stable across figures (Dark2 for the methods, black for the BiMix
+    optimum) and never repeated within one call: the other mixtures take, in order, the first colours
+    of Set1, tab10, Set2 and tab20 that no earlier mixture holds, then evenly spaced colours of
+    ``turbo``. Runs of one mixture (``bimix_opt-b99d602d``) share its colour."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
     palette = _palette("Dark2")
-    extra = _palette("Set1")
     known = {n: palette[i % len(palette)] for i, n in enumerate(_NAMED_MIXTURES)} | {"bimix_opt": (0.0, 0.0, 0.0)}
-    out, k = {}, 0
-    for name in names:
-        base = str(name).split("-")[0]  # "bimix_opt-b99d602d" is a bimix_opt run
-        if base in known:
-            out[name] = known[base]
-        else:
-            out[name] = extra[k % len(extra)]
-            k += 1
-    return out
+    bases = list(dict.fromkeys(mixture_base(n) for n in names))
+    taken = {to_hex(known[b]) for b in bases if b in known}
+    pool = [c for name in ("Set1", "tab10", "Set2", "tab20") for c in _palette(name)]
+    extra_bases = [b for b in bases if b not in known]
+    free = []
+    for c in pool:
+        if to_hex(c) not in taken and to_hex(c) != "#999999":  # Set1's grey reads as "other mixtures"
+            taken.add(to_hex(c))
+            free.append(c)
+    if len(extra_bases) > len(free):  # more mixtures than the palettes hold: spread over turbo
+        free = [tuple(colormaps["turbo"](x)[:3]) for x in
+                [(k + 0.5) / len(extra_bases) for k in range(len(extra_bases))]]
+    by_base = {b: known[b] for b in bases if b in known} | dict(zip(extra_bases, free))
+    return {name: by_base[mixture_base(name)] for name in names}
+
+
+def mixture_base(name) -> str:
+    """The mixture a run id names: ``bimix_opt-b99d602d`` -> ``bimix_opt`` (the suffix is a hash of
+    its shares); other names unchanged."""
+    name = str(name)
+    head, sep, tail = name.rpartition("-")
+    if sep and head and re.fullmatch(r"[0-9a-f]{6,}", tail):
+        return head
+    return name
+
+
+# what a reader should read beside a mixture's short name (notebooks 04-06, 09)
+_MIXTURE_ROLES = {"baseline": "natural", "natural": "natural", "skewed": "skewed natural", "uniform": "uniform",
+                  "doremi": "DoReMi", "se": "entropy", "ce": "entropy", "je": "entropy", "vne": "entropy",
+                  "bimix_opt": "BiMix optimum", "ye_opt": "Ye et al. optimum"}
+
+
+def mixture_label(name) -> str:
+    """A mixture's name as a figure shows it: the run id's hash dropped and its role added, e.g.
+    ``bimix_opt (BiMix optimum)``, ``div2 (diverse)``, ``baseline (natural)``."""
+    base = mixture_base(name)
+    role = _MIXTURE_ROLES.get(base) or ("diverse" if re.fullmatch(r"div\d+", base) else None)
+    return f"{base} ({role})" if role else base
 
 
 def _plain_number(v: float, _pos=None) -> str:
@@ -228,20 +272,73 @@ def _share_norm(shares):
     return LogNorm(vmin=lo, vmax=hi)
 
 
-def _style_handles(heldout: bool, with_law: bool, law_label: str = "law (fit)"):
+# How a run relates to the fit drawn over it. Three marker classes, the same in every figure:
+# fitted (filled circle), held out (hollow circle: a mixture the protocol predicts, e.g. Table 2's),
+# not fitted (cross: runs in the table that neither fit nor protocol used, e.g. the diverse mixtures and
+# the optima in notebook 05). Without a fit every point is simply "observed".
+RUN_CLASSES = ("fitted", "heldout", "notfitted")
+_CLASS_STYLE = {"fitted": dict(marker="o", filled=True, law=":", what="fitted"),
+                "heldout": dict(marker="o", filled=False, law="--", what="held out"),
+                "notfitted": dict(marker="x", filled=False, law="-.", what="not fitted"),
+                "observed": dict(marker="o", filled=True, law=None, what="observed (every seed)")}
+
+
+def run_classes(mixtures, fit=None, heldout=(), fitted=None) -> dict[str, str]:
+    """Mixture -> ``"fitted"``, ``"heldout"`` or ``"notfitted"`` (all ``"observed"`` without a fit).
+    ``fitted`` defaults to the mixtures the fit saw (``LawFit.fit_on``); ``heldout`` are the mixtures a
+    protocol predicts; every other mixture is not fitted."""
+    if fit is None and fitted is None:
+        return {m: "observed" for m in mixtures}
+    fitted = set(fitted if fitted is not None else getattr(fit, "fit_on", ()) or ())
+    heldout = set(heldout)
+    return {m: "fitted" if m in fitted else "heldout" if m in heldout else "notfitted" for m in mixtures}
+
+
+def _names(mixtures, at_most: int = 6) -> str:
+    names = list(dict.fromkeys(mixture_base(m) for m in mixtures))
+    shown = ", ".join(names[:at_most])
+    return shown + (f" and {len(names) - at_most} more" if len(names) > at_most else "")
+
+
+def _class_marker(cls: str, colour, ms: float = 3.5) -> dict:
+    st = _CLASS_STYLE[cls]
+    return dict(ls="none", marker=st["marker"], ms=ms + (0.5 if cls != "fitted" else 0), color=colour,
+                mfc=colour if st["filled"] else "none", mew=1.0)
+
+
+def _class_handles(classes: dict[str, str], with_law: bool, law_colour="0.35"):
+    """Legend entries for the run classes present: the class, the mixtures in it, and its law line."""
     from matplotlib.lines import Line2D
 
-    grey = "0.35"
-    handles = [Line2D([], [], ls="none", marker="o", ms=4, color=grey,
-                      label="fitted mixture" if with_law else "observed (every seed)")]
-    if with_law:
-        handles.append(Line2D([], [], ls=":", color=grey, label=law_label))
-    if heldout:
-        handles.append(Line2D([], [], ls="none", marker="o", ms=4, mfc="none", color=grey,
-                              label="held-out mixture"))
-        if with_law:
-            handles.append(Line2D([], [], ls="--", color=grey, label="law, held out"))
+    handles = []
+    for cls in ("observed", *RUN_CLASSES):
+        members = [m for m, c in classes.items() if c == cls]
+        if not members:
+            continue
+        st = _CLASS_STYLE[cls]
+        label = st["what"] if cls == "observed" else f"{st['what']}: {_names(members)}"
+        handles.append(Line2D([], [], **_class_marker(cls, law_colour, ms=4), label=label))
+        if with_law and st["law"]:
+            handles.append(Line2D([], [], ls=st["law"], color=law_colour, label=f"law, {st['what']}"))
     return handles
+
+
+def _support(fit, domain):
+    """(smallest, largest) share of ``domain`` among the points the fit saw, or None."""
+    support = getattr(fit, "support", None) or {}
+    return tuple(map(float, support[domain])) if domain in support else None
+
+
+def _mark_extrapolated_shares(cbar, support, norm) -> None:
+    """Hatch the parts of a share colour bar outside the fitted shares ``support``."""
+    lo, hi = support
+    hatched = False
+    for a, b in ((norm.vmin, lo), (hi, norm.vmax)):
+        if b > a * (1 + 1e-9):
+            cbar.ax.axhspan(a, b, facecolor="none", edgecolor="w", hatch="////", lw=0, gid="extrapolated")
+            hatched = True
+    if hatched:
+        cbar.set_label(cbar.ax.get_ylabel() + "\n(hatched: beyond the fitted shares)", fontsize=8)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -277,16 +374,33 @@ def plot_bytes_per_token(stats: "dict[str, pandas.DataFrame]", ax: "matplotlib.a
     return ax
 
 
+def plot_corpus_domains(stats: "dict[str, pandas.DataFrame]", title: str = ""):
+    """Notebook 01's figure: tokens per domain beside bytes per token, one series per tokenizer, in a
+    constrained layout so that neither legend nor the title runs into the other panel. Returns the
+    figure."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax_tokens, ax_bpt) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    plot_domain_tokens(stats, ax_tokens)
+    plot_bytes_per_token(stats, ax_bpt)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
+
+
 # --------------------------------------------------------------------------------------------------
 # The law on run tables (notebooks 00, 04, 05, 07): Figures 1–3 of the paper and two beyond it.
 
 def plot_loss_vs_steps(table: "pandas.DataFrame", fit, domain: str, ax: "matplotlib.axes.Axes",
-                       heldout=(), n_grid: int = 100, colorbar: bool = True):
+                       heldout=(), n_grid: int = 100, colorbar: bool = True, fitted=None):
     """Figure 1: one domain's validation loss against steps, log-log, one mixture per colour on the
     share scale (colour bar: the domain's share r). Points are observed (every seed). With a ``fit``
-    (a bimix-form :class:`bimix.law.forms.LawFit`), its predictions are drawn: dotted for fitted mixtures,
-    dashed for the ``heldout`` mixtures (also drawn hollow) the fit never saw. Without one, a thin
-    line joins each mixture's mean over seeds."""
+    (a bimix-form :class:`bimix.law.forms.LawFit`), its predictions are drawn and every run is drawn
+    as what it is to that fit (:func:`run_classes`): fitted (filled, dotted law), held out (the
+    ``heldout`` mixtures a protocol predicts: hollow, dashed law), not fitted (any other run: a cross,
+    dash-dotted law); the legend names the mixtures of each class. The colour bar hatches the shares
+    beyond those the fit saw (``fit.support``), where its lines extrapolate. Without a fit, a thin line
+    joins each mixture's mean over seeds."""
     import numpy as np
     from matplotlib import colormaps
 
@@ -296,45 +410,53 @@ def plot_loss_vs_steps(table: "pandas.DataFrame", fit, domain: str, ax: "matplot
     norm = _share_norm(rows["r"])
     cmap = colormaps["viridis"]
     grid = np.geomspace(rows["step"].min(), rows["step"].max(), n_grid)
-    heldout = set(heldout)
+    classes = run_classes(list(dict.fromkeys(rows["mixture"])), fit, heldout, fitted)
     for mix, g in sorted(rows.groupby("mixture"), key=lambda kv: kv[1]["r"].iloc[0]):
         r = float(g["r"].iloc[0])
         colour = cmap(norm(r))
-        held = mix in heldout
-        ax.plot(g["step"], g["loss"], "o", ms=3.5 if held else 3, color=colour,
-                mfc="none" if held else colour, mew=1.0, gid=f"{'heldout' if held else 'fitted'}:{mix}")
+        cls = classes[mix]
+        ax.plot(g["step"], g["loss"], **_class_marker(cls, colour), gid=f"{cls}:{mix}")
         if fit is None:
             mean = g.groupby("step")["loss"].mean()
             ax.plot(mean.index, mean.to_numpy(), "-", lw=0.8, color=colour, alpha=0.8)
             continue
         try:
-            ax.plot(grid, fit.predict_domain(domain, r, grid), "--" if held else ":", color=colour)
+            ax.plot(grid, fit.predict_domain(domain, r, grid), _CLASS_STYLE[cls]["law"], color=colour,
+                    lw=1.0 if cls == "notfitted" else 1.5, gid=f"law:{cls}:{mix}")
         except LawError:
             pass  # the fit cannot predict this share (single-share fit); points stay unexplained
     ax.set(xscale="log", yscale="log", title=f"{domain}: loss against steps", xlabel="step s",
            ylabel=f"validation loss on {domain} (nats)")
     log_axis(ax.xaxis)
     log_axis(ax.yaxis)
-    handles = _style_handles(bool(heldout & set(rows["mixture"])), fit is not None)
+    handles = _class_handles(classes, fit is not None)
     if fit is None:
         from matplotlib.lines import Line2D
 
         handles.append(Line2D([], [], color="0.35", lw=0.8, label="mean over seeds"))
     legend_outside(ax, handles)
     if colorbar:
-        colour_bar(ax, norm, "viridis", f"share r of {domain}")
+        cbar = colour_bar(ax, norm, "viridis", f"share r of {domain}")
+        support = _support(fit, domain) if fit is not None else None
+        if support is not None:
+            _mark_extrapolated_shares(cbar, support, norm)
     return ax
 
 
 def plot_loss_vs_share(table: "pandas.DataFrame", fit, domain: str, ax: "matplotlib.axes.Axes",
-                       steps=None, n_grid: int = 50, heldout=(), max_legend: int = 6):
+                       steps=None, n_grid: int = 50, heldout=(), max_legend: int = 6, fitted=None):
     """Figure 2: one domain's loss against its share at several steps, log-log, with the fitted law's
     lines (Eq. 8: slope −α at every step, so parallel). Colour = step: a legend up to ``max_legend``
     steps, a colour bar beyond. ``steps``: default four evaluation steps spread over the run; ``fit``
-    may be None (then a thin line joins the mean over seeds); ``heldout`` mixtures are drawn hollow."""
+    may be None (then a thin line joins the mean over seeds). Runs are drawn by class as in
+    :func:`plot_loss_vs_steps` (fitted filled, ``heldout`` hollow, not fitted a cross); the shares the
+    fit saw are shaded grey where the figure draws shares beyond them, so a law line beyond the band is an
+    extrapolation in share."""
     import numpy as np
     from matplotlib import colormaps
     from matplotlib.colors import ListedColormap, LogNorm
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
     from bimix.law.forms import LawError
 
@@ -347,21 +469,30 @@ def plot_loss_vs_share(table: "pandas.DataFrame", fit, domain: str, ax: "matplot
     cmap = colormaps["plasma"]
     many = len(steps) > max_legend
     norm = LogNorm(vmin=min(steps), vmax=max(steps) if max(steps) > min(steps) else min(steps) * 1.1)
+    classes = run_classes(list(dict.fromkeys(rows["mixture"])), fit, heldout, fitted)
+    cls_of = rows["mixture"].map(classes)
 
     def colour(k, s):
         return cmap(0.85 * norm(s)) if many else cmap(0.85 * k / max(len(steps) - 1, 1))
 
-    held = rows["mixture"].isin(set(heldout))
+    support = _support(fit, domain) if fit is not None else None
+    if support is not None and rows["r"].between(support[0] * (1 - 1e-9), support[1] * (1 + 1e-9)).all():
+        support = None  # every share drawn was fitted: nothing is extrapolated, no band to read
+    if support is not None:
+        ax.axvspan(*support, color="0.9", lw=0, zorder=0, gid="support")
     for k, s in enumerate(steps):
         c = colour(k, s)
-        g = rows[rows["step"] == s]
-        ax.plot(g.loc[~held.loc[g.index], "r"], g.loc[~held.loc[g.index], "loss"], "o", ms=4, color=c,
-                label=f"s = {int(s):,}")
-        if held.loc[g.index].any():
-            ax.plot(g.loc[held.loc[g.index], "r"], g.loc[held.loc[g.index], "loss"], "o", ms=4, color=c,
-                    mfc="none")
+        at = rows["step"] == s
+        step_handle = None
+        for cls in ("observed", *RUN_CLASSES):
+            g = rows[at & (cls_of == cls)]
+            if len(g):
+                line, = ax.plot(g["r"], g["loss"], **_class_marker(cls, c, ms=4), gid=f"{cls}:s={int(s)}")
+                step_handle = step_handle or line
+        if step_handle is not None:
+            step_handle.set_label(f"s = {int(s):,}")
         if fit is None:
-            mean = g.groupby("r")["loss"].mean()
+            mean = rows[at].groupby("r")["loss"].mean()
             ax.plot(mean.index, mean.to_numpy(), "-", lw=0.8, color=c, alpha=0.8)
             continue
         try:
@@ -372,13 +503,13 @@ def plot_loss_vs_share(table: "pandas.DataFrame", fit, domain: str, ax: "matplot
            ylabel=f"validation loss on {domain} (nats)")
     log_axis(ax.xaxis)
     log_axis(ax.yaxis)
-    from matplotlib.lines import Line2D
 
-    style = []
-    if fit is not None:
-        style.append(Line2D([], [], ls=":", color="0.35", label="law (fit)"))
-    if held.any():
-        style.append(Line2D([], [], ls="none", marker="o", ms=4, mfc="none", color="0.35", label="held-out mixture"))
+    style = [] if fit is None else [Line2D([], [], ls=":", color="0.35", label="law (fit)")]
+    present = set(classes.values())
+    if fit is not None and len(present) > 1:
+        style += [h for h in _class_handles(classes, with_law=False)]
+    if support is not None:
+        style.append(Patch(color="0.9", label="shares the fit saw"))
     if many:
         legend_outside(ax, style or [Line2D([], [], ls="none", marker="o", ms=4, color="0.35", label="observed")])
         colour_bar(ax, norm, ListedColormap(cmap(np.linspace(0, 0.85, 256))), "step s")
@@ -389,12 +520,17 @@ def plot_loss_vs_share(table: "pandas.DataFrame", fit, domain: str, ax: "matplot
 
 
 def plot_predicted_vs_observed(points: "pandas.DataFrame", ax: "matplotlib.axes.Axes",
-                               group: str = "domain", marker_by: str | None = "mixture"):
+                               group: str = "domain", marker_by: str | None = "mixture",
+                               shares=None, support=None):
     """Figure 3: predicted against observed loss of held-out runs at every step, coloured by
     ``group`` (domains in their shared colours, so a systematic error can be traced to a domain),
     one marker shape per ``marker_by`` value (e.g. the held-out mixture); each run's final step is
     drawn larger with a black edge; the dashed line is y = x. ``points``: rows of a run table with a
-    ``pred`` column (e.g. ``Generalisation.points``)."""
+    ``pred`` column (e.g. ``Generalisation.points``).
+
+    ``shares`` {domain: share} of the one mixture drawn and ``support`` {domain: (smallest, largest)
+    share the fit saw}: a domain whose share lies outside its fitted range is drawn hollow, and its
+    legend entry gives the share and the fitted range (the prediction is an extrapolation there)."""
     from matplotlib.lines import Line2D
 
     groups = list(dict.fromkeys(points[group]))
@@ -405,11 +541,20 @@ def plot_predicted_vs_observed(points: "pandas.DataFrame", ax: "matplotlib.axes.
     shape = {k: shapes[i % len(shapes)] for i, k in enumerate(kinds)}
     last = points.groupby("run")["step"].transform("max") == points["step"]
     keys = [group, marker_by] if kinds != [None] else [group]
+    outside = {}  # domain -> legend text, where the drawn mixture's share leaves the fitted ones
+    for d, r in (shares or {}).items():
+        lo_hi = (support or {}).get(d)
+        if lo_hi is not None and not lo_hi[0] * (1 - 1e-9) <= r <= lo_hi[1] * (1 + 1e-9):
+            outside[d] = f"{d}: r = {r:.3g}, outside the fitted {lo_hi[0]:.3g}–{lo_hi[1]:.3g}"
     for key, g in points.groupby(keys, sort=False):
         name, kind = (key[0], key[1]) if kinds != [None] else (key[0] if isinstance(key, tuple) else key, None)
-        ax.plot(g["loss"], g["pred"], shape[kind], ms=3, color=colours[name], alpha=0.8, mew=0)
+        hollow = group == "domain" and name in outside
+        face = dict(mfc="none", mew=0.8) if hollow else dict(mew=0)
+        ax.plot(g["loss"], g["pred"], shape[kind], ms=3, color=colours[name], alpha=0.8, **face,
+                gid=f"extrapolated:{name}" if hollow else None)
         fin = g[last.loc[g.index]]
-        ax.plot(fin["loss"], fin["pred"], shape[kind], ms=8, color=colours[name], mec="k", mew=0.6)
+        ax.plot(fin["loss"], fin["pred"], shape[kind], ms=8, color=colours[name], mec="k", mew=0.6,
+                **({"mfc": "none"} if hollow else {}))
     lo = min(points["loss"].min(), points["pred"].min())
     hi = max(points["loss"].max(), points["pred"].max())
     pad = 0.03 * (hi - lo)
@@ -417,7 +562,8 @@ def plot_predicted_vs_observed(points: "pandas.DataFrame", ax: "matplotlib.axes.
     ax.set(xlim=(lo - pad, hi + pad), ylim=(lo - pad, hi + pad), xlabel="observed loss (nats)",
            ylabel="predicted loss (nats)", title="Predicted against observed loss")
     ax.set_aspect("equal", adjustable="box")
-    handles = [Line2D([], [], ls="none", marker="o", ms=5, color=colours[n], label=str(n)) for n in groups]
+    handles = [Line2D([], [], ls="none", marker="o", ms=5, color=colours[n], label=outside.get(n, str(n)),
+                      **({"mfc": "none"} if n in outside else {})) for n in groups]
     if len(kinds) > 1:
         handles += [Line2D([], [], ls="none", marker=shape[k], ms=5, color="0.4", label=str(k)) for k in kinds]
     handles += [Line2D([], [], ls="none", marker="o", ms=7, color="0.7", mec="k", mew=0.6, label="final step"),
@@ -427,52 +573,61 @@ def plot_predicted_vs_observed(points: "pandas.DataFrame", ax: "matplotlib.axes.
 
 
 def plot_heldout_scores(scores: "pandas.DataFrame", ax: "matplotlib.axes.Axes", value: str = "r2_log",
-                        label: str = "held-out R² on log loss\n(pooled over domains and steps)",
-                        upper: float | None = 1.0, floor: float = -1.0, forms=None):
-    """Grouped bars of a held-out score per mixture (x) and law form (colour): leave-one-mixture-out
-    compared across forms on identical splits. ``scores``: columns ``heldout``, ``form``, ``value``.
+                        label: str = "R² on held-out log loss\n(pooled over domains and steps)",
+                        upper: float | None = 1.0, forms=None):
+    """A dot chart of a held-out score per mixture (x) and law form (colour and marker shape):
+    leave-one-mixture-out compared across forms on identical splits. ``scores``: columns ``heldout``,
+    ``form``, ``value``. Dots, not bars: no bar length suggests an axis starting at 0.
 
-    A score bounded above by ``upper`` (R² ≤ 1) gets an axis from just below the lowest score, not
-    from 0 (the limit is written on the axis); scores below ``floor`` are clipped and their value
-    written on the bar; a missing score is marked "not applicable" at its place, also for every form
-    of ``forms`` (default: those in ``scores``) that has no score at all."""
+    A score bounded above by ``upper`` (R² ≤ 1) is drawn as its distance to that bound, ``upper −
+    score`` (1 − R², the share of the variance left unexplained), on a log axis: scores of 0.99 and
+    0.999 lie a decade apart instead of on top of each other near 1, and lower is better. Without
+    ``upper`` the score is drawn as it is on a linear axis. A missing score is marked "not applicable"
+    at its place, also for every form of ``forms`` (default: those in ``scores``) that has no score
+    at all. Mixture names are shown as :func:`mixture_label` writes them."""
     import numpy as np
+    from matplotlib.lines import Line2D
 
     forms = list(dict.fromkeys([*(forms or []), *scores["form"]]))
     mixes = list(dict.fromkeys(scores["heldout"]))
-    width = 0.8 / max(len(forms), 1)
+    width = 0.7 / max(len(forms), 1)
     x = np.arange(len(mixes))
-    values = {form: scores[scores["form"] == form].set_index("heldout")[value].reindex(mixes).to_numpy(float)
-              for form in forms}
-    finite = np.concatenate([v[np.isfinite(v)] for v in values.values()]) if values else np.array([])
-    lo = max(float(finite.min()), floor) if finite.size else 0.0
-    hi = float(finite.max()) if finite.size else 1.0
-    if upper is not None:
-        hi = max(hi, upper)
-    span = max(hi - lo, 1e-3)
-    bottom = lo - 0.15 * span
-    base = min(bottom, floor) - 1.0  # bars rise from below the axis, whatever limits a caller sets later
+    colours = dict(zip(forms, _palette("tab10")))
+    shapes = dict(zip(forms, "osD^vP<>X*"))
+    gap = upper is not None
+    drawn = []
     for k, form in enumerate(forms):
         pos = x + (k - (len(forms) - 1) / 2) * width
-        v = values[form]
-        ax.bar(pos, v - base, width, bottom=base, label=form)
-        for p, val in zip(pos, v):  # x in data, y in axes fraction: stays put if the limits change
-            if not np.isfinite(val):
-                ax.text(p, 0.02, NOT_APPLICABLE, rotation=90, ha="center", va="bottom", fontsize=6, color="0.3",
-                        transform=ax.get_xaxis_transform(), gid="not-applicable")
-            elif val < floor:
-                ax.text(p, 0.02, f"{val:.2g}", rotation=90, ha="center", va="bottom", fontsize=6, color="w",
-                        transform=ax.get_xaxis_transform())
-    ax.set_ylim(bottom, hi + 0.05 * span)
-    if upper is not None:
-        ax.axhline(upper, color="0.4", lw=0.8, ls="--")
-    category_ticks(ax, x, mixes)
-    ax.set(ylabel=label, xlabel="held-out mixture",
-           title="Leave one mixture out: held-out score per law form")
-    if bottom > 0:  # under the legend, outside the axes
-        ax.text(1.02, 0.0, "the score axis\ndoes not start at 0", transform=ax.transAxes, ha="left",
-                va="bottom", fontsize=7, color="0.3")
-    legend_outside(ax, title="law")
+        v = scores[scores["form"] == form].set_index("heldout")[value].reindex(mixes).to_numpy(float)
+        y = np.maximum(upper - v, 1e-6) if gap else v
+        ok = np.isfinite(y)
+        ax.plot(pos[ok], y[ok], ls="none", marker=shapes[form], ms=5, color=colours[form], mec="k", mew=0.4,
+                zorder=3, gid=f"form:{form}")
+        drawn.extend(y[ok])
+        for p in pos[~ok]:  # x in data, y in axes fraction: stays put if the limits change
+            ax.text(p, 0.02, NOT_APPLICABLE, rotation=90, ha="center", va="bottom", fontsize=6, color="0.3",
+                    transform=ax.get_xaxis_transform(), gid="not-applicable")
+    for edge in x[:-1] + 0.5:  # thin separators between the mixtures' groups of dots
+        ax.axvline(edge, color="0.92", lw=0.8, zorder=0)
+    ax.set_xlim(-0.5, len(mixes) - 0.5)
+    category_ticks(ax, x, [mixture_label(m) for m in mixes])
+    if gap:
+        ax.set_yscale("log")
+        if drawn:
+            lo, hi = min(drawn), max(drawn)
+            ax.set_ylim(lo / 1.6, hi * 1.6)
+        log_axis(ax.yaxis)
+        what = label.split("\n", 1)
+        ylabel = (f"{upper:g} − {what[0]}" if upper != 1 else f"1 − {what[0]}") + \
+            (f"\n{what[1]}" if len(what) > 1 else "") + "\n(log scale; lower is better)"
+        ax.text(1.02, 0.0, f"{upper:g} − score = the part\nthe law leaves unexplained", transform=ax.transAxes,
+                ha="left", va="bottom", fontsize=7, color="0.3")
+    else:
+        ylabel = label
+    ax.set(ylabel=ylabel, xlabel="held-out mixture", title="Leave one mixture out: held-out score per law form")
+    handles = [Line2D([], [], ls="none", marker=shapes[f], ms=5, color=colours[f], mec="k", mew=0.4, label=f)
+               for f in forms]
+    legend_outside(ax, handles, title="law")
     return ax
 
 
@@ -587,13 +742,14 @@ def plot_optimum(summary: "pandas.DataFrame", ax: "matplotlib.axes.Axes", others
     x = np.arange(len(domains))
     opt_pos = x - 0.4 + (len(series) - 0.5) * width
     handles = []
-    if support is not None:
-        for p, d in zip(opt_pos, domains):
+    if support is not None:  # beside the optimum's bar, in the gap between groups, over everything
+        bracket = opt_pos + 0.5 * width + 0.06
+        for p, d in zip(bracket, domains):
             if d in support:
                 s_lo, s_hi = support[d]
-                ax.add_patch(Rectangle((p - 0.6 * width, s_lo), 1.2 * width, s_hi - s_lo,
-                                                          color="0.85", zorder=0, gid="support"))
-        handles.append(Patch(color="0.85", label="shares in the fitted runs"))
+                ax.add_patch(Rectangle((p - 0.035, s_lo), 0.07, max(s_hi - s_lo, 1e-4), facecolor="0.75",
+                                       edgecolor="0.25", lw=0.8, zorder=4, gid="support"))
+        handles.append(Patch(facecolor="0.75", edgecolor="0.25", lw=0.8, label="range of shares in the fitted runs"))
     for k, (name, r) in enumerate(series.items()):
         pos = x - 0.4 + (k + 0.5) * width
         err = None
@@ -628,8 +784,15 @@ def plot_optimum(summary: "pandas.DataFrame", ax: "matplotlib.axes.Axes", others
     for p, r in zip(opt_pos[touching], r_opt[touching]):
         ax.annotate("at bound", (p, r), xytext=(0, -3), textcoords="offset points", ha="center", va="top",
                     fontsize=6, rotation=90, color="w", gid="at-bound")
+    if support is not None:  # the optimum leaves the shares its law was measured on: say so on the bar
+        for p, d, r in zip(opt_pos, domains, r_opt):
+            if d in support and not support[d][0] * (1 - 1e-9) <= r <= support[d][1] * (1 + 1e-9):
+                ax.annotate("beyond fitted", (p, r), xytext=(0, 3), textcoords="offset points", ha="center",
+                            va="bottom", fontsize=6, rotation=90, color="0.15", gid="extrapolated")
     category_ticks(ax, x, domains)
-    ax.set_ylim(0, max(max(max(v) for v in series.values()), float(np.nanmax(summary.get("r_max", r_opt)))) * 1.25)
+    top = max(max(max(v) for v in series.values()), float(np.nanmax(summary.get("r_max", r_opt))),
+              max((hi for _, hi in (support or {}).values()), default=0.0))
+    ax.set_ylim(0, top * 1.25)
     ax.set(ylabel="share r", title="Optimised mixture beside the compared mixtures")
     legend_outside(ax, handles)
     return ax
@@ -643,6 +806,28 @@ def plot_average_loss(curves: "pandas.DataFrame", ax: "matplotlib.axes.Axes", ta
     tidy = curves.rename_axis("step").reset_index().melt("step", var_name="mixture", value_name="value")
     return plot_curves_with_bands(tidy.assign(seed=0), ax, band=None, labels=labels, target=target,
                                   reached=reached)
+
+
+def _band_and_reach(ax, s, line, name, band, level, reached) -> None:
+    """The band over seeds of one mixture's summary ``s`` (columns step, mean, min, max, std, count;
+    drawn where a step has at least two seeds) and the dotted step where it first reaches the target."""
+    import numpy as np
+    from scipy import stats
+
+    multi = s["count"] >= 2
+    if band and multi.any():
+        if band == "minmax":
+            lo, hi = s["min"], s["max"]
+        elif band == "sd":
+            lo, hi = s["mean"] - s["std"], s["mean"] + s["std"]
+        else:
+            half = stats.t.ppf(0.5 + level / 2, np.maximum(s["count"] - 1, 1)) * s["std"] / np.sqrt(s["count"])
+            lo, hi = s["mean"] - half, s["mean"] + half
+        ax.fill_between(s["step"][multi], lo[multi], hi[multi], color=line.get_color(), alpha=0.2, lw=0,
+                        zorder=2, gid=f"band:{name}")
+    step = (reached or {}).get(name)
+    if step is not None and np.isfinite(step):
+        ax.axvline(step, color=line.get_color(), ls=":", lw=1)
 
 
 def plot_curves_with_bands(data: "pandas.DataFrame", ax: "matplotlib.axes.Axes", *, band: str | None = "minmax",
@@ -666,7 +851,6 @@ def plot_curves_with_bands(data: "pandas.DataFrame", ax: "matplotlib.axes.Axes",
     import numpy as np
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
-    from scipy import stats
 
     if band not in ("minmax", "ci", "sd", None):
         raise ValueError(f"band must be 'minmax', 'ci', 'sd' or None, got {band!r}")
@@ -689,20 +873,7 @@ def plot_curves_with_bands(data: "pandas.DataFrame", ax: "matplotlib.axes.Axes",
         n = int(n_seeds[name])
         label = (labels or {}).get(name, name) + (f" (mean of {n} seeds)" if n > 1 else "")
         line, = ax.plot(s["step"], s["mean"], marker="o", ms=3, lw=1.6, color=colours[name], label=label, zorder=3)
-        multi = s["count"] >= 2
-        if band and multi.any():
-            if band == "minmax":
-                lo, hi = s["min"], s["max"]
-            elif band == "sd":
-                lo, hi = s["mean"] - s["std"], s["mean"] + s["std"]
-            else:
-                half = stats.t.ppf(0.5 + level / 2, np.maximum(s["count"] - 1, 1)) * s["std"] / np.sqrt(s["count"])
-                lo, hi = s["mean"] - half, s["mean"] + half
-            ax.fill_between(s["step"][multi], lo[multi], hi[multi], color=line.get_color(), alpha=0.2, lw=0,
-                            zorder=2, gid=f"band:{name}")
-        step = (reached or {}).get(name)
-        if step is not None and np.isfinite(step):
-            ax.axvline(step, color=line.get_color(), ls=":", lw=1)
+        _band_and_reach(ax, s, line, name, band, level, reached)
     handles = [h for h in ax.get_lines() if not h.get_label().startswith("_")]
     if band and (summary["count"] >= 2).any():
         what = {"minmax": "band: min to max over seeds", "ci": f"band: {level:.0%} interval of the mean",
@@ -725,6 +896,87 @@ def plot_curves_with_bands(data: "pandas.DataFrame", ax: "matplotlib.axes.Axes",
     return ax
 
 
+def plot_differences(data: "pandas.DataFrame", reference: str, ax: "matplotlib.axes.Axes", *,
+                     band: str | None = "minmax", level: float = 0.95, highlight=None, labels=None,
+                     colours=None, reached=None, logx: bool = True,
+                     ylabel: str | None = None, title: str | None = None):
+    """Each mixture's curve minus the ``reference`` mixture's (Figures 5 and 8: "minus natural"), so
+    that differences of a few hundredths of a nat, invisible on a loss axis spanning nats, are read
+    directly. ``data``: the tidy table of :func:`plot_curves_with_bands` (mixture, seed, step,
+    value). Differences are paired: seed k of a mixture minus seed k of the reference at the same step;
+    the line is their mean over the seeds both have, the band (``"minmax"``, ``"ci"``, ``"sd"`` or
+    None) their spread as in :func:`plot_curves_with_bands`. Linear y axis in the data's units, with
+    the reference as the zero line; below zero is lower than the reference. Same colours, highlighted
+    mixtures and ``reached`` markers as the curve panel, so the two read together."""
+    import numpy as np
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    if band not in ("minmax", "ci", "sd", None):
+        raise ValueError(f"band must be 'minmax', 'ci', 'sd' or None, got {band!r}")
+    if reference not in set(data["mixture"]):
+        raise ValueError(f"reference mixture {reference!r} is not in the data ({sorted(set(data['mixture']))})")
+    mixtures = [m for m in dict.fromkeys(data["mixture"]) if m != reference]
+    shown = mixtures if highlight is None else [m for m in mixtures if m in set(highlight)]
+    colours = {**mixture_colours([reference, *shown]), **(colours or {})}
+    ref = data[data["mixture"] == reference].groupby(["seed", "step"])["value"].mean().rename("ref")
+    paired = data[data["mixture"] != reference].join(ref, on=["seed", "step"], how="inner")
+    paired = paired.assign(diff=paired["value"] - paired["ref"])
+    summary = paired.groupby(["mixture", "step"])["diff"].agg(["mean", "min", "max", "std", "count"]).reset_index()
+    ax.axhline(0.0, color=colours[reference], lw=1.4, zorder=2, gid=f"reference:{reference}")
+    background = False
+    for name in mixtures:
+        s = summary[summary["mixture"] == name].sort_values("step")
+        if not len(s):
+            continue
+        if name not in shown:
+            ax.plot(s["step"], s["mean"], "-", lw=0.8, color="0.6", zorder=1)
+            background = True
+            continue
+        line, = ax.plot(s["step"], s["mean"], marker="o", ms=2.5, lw=1.4, color=colours[name],
+                        label=(labels or {}).get(name, name), zorder=3, gid=f"diff:{name}")
+        _band_and_reach(ax, s, line, name, band, level, reached)
+    handles = [Line2D([], [], color=colours[reference], lw=1.4,
+                      label=f"{(labels or {}).get(reference, reference)} (zero line)")]
+    handles += [h for h in ax.get_lines() if (h.get_gid() or "").startswith("diff:")]
+    if band and (summary["count"] >= 2).any():
+        what = {"minmax": "band: min to max over paired seeds", "ci": f"band: {level:.0%} interval of the mean",
+                "sd": "band: ± one std over paired seeds"}[band]
+        handles.append(Patch(color="0.5", alpha=0.3, label=what))
+    if background:
+        handles.append(Line2D([], [], lw=0.8, color="0.6", label="other mixtures"))
+    name = (labels or {}).get(reference, reference)
+    ax.set(xlabel="step s", ylabel=ylabel or f"minus {name} (nats)",
+           title=title or f"Difference to {name}, paired by seed (below 0: lower loss)")
+    if logx:
+        ax.set_xscale("log")
+        log_axis(ax.xaxis)
+    legend_outside(ax, handles)
+    return ax
+
+
+def plot_curves_and_differences(data: "pandas.DataFrame", reference: str | None, *, figsize=(7.5, 6.4),
+                                labels=None, **kwargs):
+    """Figures 5 and 8 as the notebooks draw them: the curves over seeds (:func:`plot_curves_with_bands`,
+    ``kwargs`` go there) above their paired differences to ``reference`` (:func:`plot_differences`,
+    same highlight, colours, band and ``reached`` markers), sharing the step axis. Without a
+    ``reference`` in the data only the curves are drawn. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    both = reference is not None and reference in set(data["mixture"])
+    if not both:
+        fig, ax = plt.subplots(figsize=(figsize[0], figsize[1] * 0.6), layout="constrained")
+        plot_curves_with_bands(data, ax, labels=labels, **kwargs)
+        return fig
+    fig, (ax, ax_diff) = plt.subplots(2, 1, figsize=figsize, sharex=True, height_ratios=[3, 2],
+                                      layout="constrained")
+    plot_curves_with_bands(data, ax, labels=labels, **kwargs)
+    ax.set_xlabel("")
+    shared = {k: kwargs[k] for k in ("band", "level", "highlight", "colours", "reached", "logx") if k in kwargs}
+    plot_differences(data, reference, ax_diff, labels=labels, **shared)
+    return fig
+
+
 def plot_weight_trajectory(weights: "pandas.DataFrame", ax: "matplotlib.axes.Axes", average=None,
                            title: str = "", legend: bool = True):
     """A Group-DRO proxy's domain weights against its steps (``weights``: index step, one column per
@@ -742,15 +994,52 @@ def plot_weight_trajectory(weights: "pandas.DataFrame", ax: "matplotlib.axes.Axe
         legend_outside(ax)
 
 
-def plot_downstream(summary: "pandas.DataFrame", ax: "matplotlib.axes.Axes", ylabel: str = "one-shot score"):
-    """Figures 4, 6 and 7: a downstream score against steps, one line per mixture, with ±1 standard
-    error bands. ``summary``: columns mixture, step, value, stderr (one task, or already averaged)."""
-    for name, g in summary.sort_values("step").groupby("mixture", sort=True):
-        line, = ax.plot(g["step"], g["value"], marker="o", ms=3, lw=1.4, label=name)
+def plot_downstream(summary: "pandas.DataFrame", ax: "matplotlib.axes.Axes", ylabel: str = "one-shot score",
+                    order=None, chance: float | None = None, names: bool = True, colours=None):
+    """Figures 4, 6 and 7: a downstream score per mixture, with ±1 standard error. ``summary``:
+    columns mixture, step, value, stderr (one task, or already averaged). One colour per mixture,
+    never repeated within the figure (:func:`mixture_colours`; pass ``colours`` to share one map
+    across panels).
+
+    With one evaluated step (final checkpoints only), a dot chart: one row per mixture (in ``order``,
+    default best score first), the score on the x axis with its error bar; ``names=False`` leaves the
+    row names off (panels beside the first). With several steps, the score against steps, one line per
+    mixture with a ±1 standard error band. ``chance`` draws the chance level (multiple choice)."""
+    import numpy as np
+
+    mixtures = list(order) if order is not None else None
+    final = summary.sort_values("step").groupby("mixture").tail(1).set_index("mixture")
+    if mixtures is None:
+        mixtures = list(final["value"].sort_values(ascending=False).index)
+    mixtures = [m for m in mixtures if m in final.index]
+    colours = colours or mixture_colours(mixtures)
+    if summary["step"].nunique() <= 1:
+        y = np.arange(len(mixtures))
+        for k, m in enumerate(mixtures):
+            ax.errorbar(final.loc[m, "value"], k, xerr=final.loc[m, "stderr"], fmt="o", ms=5, color=colours[m],
+                        ecolor=colours[m], elinewidth=1.2, capsize=2, zorder=3, gid=f"score:{m}")
+        ax.set_yticks(y, [mixture_label(m) for m in mixtures] if names else [""] * len(mixtures))
+        ax.set_ylim(len(mixtures) - 0.5, -0.5)  # best at the top
+        ax.grid(axis="y", color="0.93", lw=0.8, zorder=0)
+        ax.set_xlabel(ylabel)
+        step = int(summary["step"].iloc[0]) if len(summary) else 0
+        ax.text(1.0, -0.02, f"step {step:,}; bars ±1 s.e.", transform=ax.transAxes, ha="right", va="top",
+                fontsize=7, color="0.35")
+        if chance is not None:
+            ax.axvline(chance, color="0.4", ls=":", lw=0.9, zorder=1, gid="chance")
+            ax.text(chance, 1.0, " chance", transform=ax.get_xaxis_transform(), ha="left", va="bottom",
+                    fontsize=7, color="0.35")
+        return ax
+    for m in mixtures:
+        g = summary[summary["mixture"] == m].sort_values("step")
+        line, = ax.plot(g["step"], g["value"], marker="o", ms=3, lw=1.4, color=colours[m], label=mixture_label(m),
+                        gid=f"score:{m}")
         ax.fill_between(g["step"], g["value"] - g["stderr"], g["value"] + g["stderr"],
                         color=line.get_color(), alpha=0.15, lw=0)
+    if chance is not None:
+        ax.axhline(chance, color="0.4", ls=":", lw=0.9, gid="chance", label="chance")
     ax.set(xscale="log", xlabel="step s", ylabel=ylabel)
-    if summary["step"].nunique() > 1:
-        _plain_log_ticks(ax.xaxis)
-    ax.legend(fontsize=7, frameon=False)
+    log_axis(ax.xaxis)
+    if names:
+        legend_outside(ax)
     return ax

@@ -37,35 +37,138 @@ SCALE = {
 
 # paper label -> (figure stem, notebook, what it shows); a row appears only if its PNG exists
 GALLERY: tuple[tuple[str, str, str, str], ...] = (
-    ("Fig. 1", "fig1_loss_vs_steps", "05_fit_law", "loss vs steps per domain, coloured by share, fitted law dotted"),
-    ("Fig. 2", "fig2_loss_vs_share", "05_fit_law", "loss vs share at several steps (log-log), fitted law"),
-    ("Fig. 3 / Table 2", "fig3_predicted_vs_observed", "05_fit_law", "held-out mixtures: predicted vs observed"),
-    ("Fig. 5", "avg_logppl_vs_steps", "04_proxy_pretraining", "average log-perplexity vs steps per mixture"),
-    ("Fig. 1 (raw)", "loss_vs_steps_by_share", "04_proxy_pretraining", "measured loss curves coloured by share"),
-    ("Fig. 2 (raw)", "loss_vs_share_by_step", "04_proxy_pretraining", "measured loss vs share coloured by step"),
+    ("Fig. 1", "fig1_loss_vs_steps", "05_fit_law",
+     "two domains' validation loss against steps (log-log), every seed, coloured by the domain's share; the "
+     "law fitted on SE, CE, JE, VNE drawn over its fitted runs (filled, dotted), over the held-out Baseline, "
+     "DoReMi, skewed and uniform runs (hollow, dashed) and over the runs it never used, the diverse mixtures "
+     "and both optima (crosses, dash-dotted); the colour bar hatches shares beyond the fitted ones"),
+    ("Fig. 2", "fig2_loss_vs_share", "05_fit_law",
+     "two domains' loss against their share at four steps (log-log) with the law's parallel lines; the grey "
+     "band is the range of shares the fit saw, so a line beyond it is extrapolated; runs marked fitted, "
+     "held out or not fitted as in Fig. 1"),
+    ("Fig. 3 / Table 2", "fig3_predicted_vs_observed", "05_fit_law",
+     "predicted against observed loss of the held-out mixtures (Baseline, DoReMi, skewed, uniform) at every "
+     "step, coloured by domain, one marker shape per mixture, final steps ringed; y = x dashed"),
+    ("Fig. 5", "avg_logppl_vs_steps", "04_proxy_pretraining",
+     "average log-perplexity against steps for the paper's mixtures (mean of 5 seeds, min–max band) and, "
+     "below, each minus the natural mixture paired by seed: differences of hundredths of a nat read directly"),
+    ("Fig. 1 (raw)", "loss_vs_steps_by_share", "04_proxy_pretraining",
+     "measured loss curves of two domains, every run, coloured by the domain's share, a thin line through "
+     "the mean over seeds; no law drawn"),
+    ("Fig. 2 (raw)", "loss_vs_share_by_step", "04_proxy_pretraining",
+     "measured loss against share for two domains at every evaluation step (colour bar: step); no law drawn"),
     ("Fig. 8", "fig8_optimised_vs_baselines", "06_optimize_mixture",
-     "BiMix-optimised mixture vs Ye et al.-optimised, natural, DoReMi, CE"),
+     "average log-perplexity of the BiMix optimum, Ye et al.'s optimum, natural, DoReMi, CE and uniform "
+     "(5 seeds, min–max bands), where each first reaches natural's final loss, and below, each minus natural "
+     "paired by seed"),
     ("§5.3", "optimum_mixture", "06_optimize_mixture",
-     "the optimised mixture with its 95 % bootstrap interval, beside the fitted shares and other mixtures"),
-    ("§5.3", "bimix_opt_predicted_vs_measured", "06_optimize_mixture", "law's prediction vs the optimised run"),
-    ("Tables 4/5", "entropy_mixtures", "02_entropy_mixtures", "entropy mixtures beside the natural mixture"),
-    ("Eq. 13 (unstated base)", "entropy_temperature", "02_entropy_mixtures", "how log base / temperature move the mixtures"),
-    ("DoReMi", "doremi_weights", "03_doremi", "DoReMi domain weights over training"),
-    ("DoReMi (beyond)", "doremi_eta_trajectories", "08_proxy_regime", "DoReMi weights over training for several step sizes η"),
-    ("beyond", "fig_lomo_heldout", "05_fit_law", "leave-one-mixture-out R² for every law form"),
-    ("beyond", "fig_interaction_spread", "05_fit_law", "no-interaction check: spread at equal share vs seed noise"),
-    ("beyond", "fig_public_runs_lomo", "07_public_runs", "the law on published runs"),
-    ("beyond", "fig_law_benchmark", "07_public_runs", "share law, exponential law and LightGBM on RegMix's runs"),
-    ("Fig. 4", "downstream_average", "09_downstream", "one-shot downstream score averaged over tasks"),
-    ("Figs. 6–7", "downstream_tasks", "09_downstream", "one-shot downstream score per task"),
+     "the optimised shares (black) with their 95 % bootstrap interval (error bars), the bounds they touch, "
+     "and beside each bar the range of shares in the fitted runs (grey bracket; 'beyond fitted' where the "
+     "optimum leaves it, as math does), next to the compared mixtures"),
+    ("§5.3", "bimix_opt_predicted_vs_measured", "06_optimize_mixture",
+     "the law's prediction for the optimised run, written before it was trained, against its measured loss "
+     "per domain and step; a domain whose optimal share lies beyond the fitted shares is hollow, its share "
+     "and fitted range in the legend"),
+    ("Tables 4/5", "entropy_mixtures", "02_entropy_mixtures",
+     "the four entropy mixtures (SE, JE, CE, VNE) beside the natural mixture, per tokenizer"),
+    ("Eq. 13 (unstated base)", "entropy_temperature", "02_entropy_mixtures",
+     "how the CE mixture's shares move with the softmax temperature τ (τ = ln of the log base)"),
+    ("DoReMi", "doremi_weights", "03_doremi",
+     "the DoReMi proxy's domain weights over its steps (dashed: the average, the mixture it outputs) and "
+     "that mixture beside the natural and entropy mixtures"),
+    ("DoReMi (beyond)", "doremi_eta_trajectories", "08_proxy_regime",
+     "DoReMi's domain weights over training for each step size η of the study (seed 0), domains in their "
+     "shared colours"),
+    ("beyond", "fig_lomo_heldout", "05_fit_law",
+     "leave one mixture out: for every mixture held out and every law form, 1 − R² of the held-out log "
+     "loss (log scale, lower is better), dots per form"),
+    ("beyond", "fig_interaction_spread", "05_fit_law",
+     "the no-interaction check per domain: spread of the share-adjusted loss across mixtures beside the "
+     "seed-to-seed spread and the law's held-out error, all as std of log loss"),
+    ("beyond", "fig_public_runs_lomo", "07_public_runs",
+     "the law on published run tables, each mixture held out once: predicted against observed loss, "
+     "coloured by domain"),
+    ("beyond", "fig_law_benchmark", "07_public_runs",
+     "share law, exponential law and LightGBM on RegMix's 256 held-out 1M-parameter runs, each fitted on the "
+     "512 train runs"),
+    ("Fig. 4", "downstream_average", "09_downstream",
+     "one-shot score of each mixture's final checkpoint averaged over the 12 local tasks, as a dot chart "
+     "(best at the top, ±1 standard error), one colour per mixture never repeated"),
+    ("Figs. 6–7", "downstream_tasks", "09_downstream",
+     "the same per task, one panel per task, mixtures in Fig. 4's order and colours; dotted: chance for "
+     "multiple choice"),
     ("beyond", "entropy_exponents", "10_entropy_exponents",
-     "each domain's fitted exponents α, β against its entropies (SE, CE), centred per seed or model size, on "
-     "our sweep and public ladders; shows the within-set association only, not a cause"),
-    ("setup (data)", "corpus_domains", "01_build_corpus", "tokens and bytes per token per domain"),
-    ("teaching", "fig1_loss_vs_steps_synthetic", "00_law_in_five_minutes", "Fig. 1 on synthetic runs"),
-    ("teaching", "fig2_loss_vs_share_synthetic", "00_law_in_five_minutes", "Fig. 2 on synthetic runs"),
-    ("teaching", "fig3_pred_vs_obs_synthetic", "00_law_in_five_minutes", "Fig. 3 on synthetic runs"),
+     "each domain's fitted exponents α (share) and β (steps) against its entropies SE and CE (log-shares of "
+     "the entropy mixtures), centred per seed or model size, for our sweep, Apple's SlimPajama ladder and "
+     "Data Mixing Laws 3Mix; titles: the pooled within-set r with its domain-resampled 95 % interval"),
+    ("setup (data)", "corpus_domains", "01_build_corpus",
+     "tokens per domain and bytes per token per domain, for each tokenizer"),
+    ("teaching", "fig1_loss_vs_steps_synthetic", "00_law_in_five_minutes",
+     "Fig. 1 on synthetic runs from known coefficients: every run fitted (filled, dotted law)"),
+    ("teaching", "fig2_loss_vs_share_synthetic", "00_law_in_five_minutes",
+     "Fig. 2 on synthetic runs: loss against share at four steps with the fitted law's parallel lines"),
+    ("teaching", "fig3_pred_vs_obs_synthetic", "00_law_in_five_minutes",
+     "Fig. 3 on synthetic runs: mix4 and mix5 predicted by a fit on mix0–mix3"),
 )
+
+# figure stem -> (the functions of bimix.compendium.plots that draw it, what it does not show). The
+# notebook cell is found from the figure's name (:func:`figure_section`). A figure drawn in its notebook
+# with pandas/matplotlib names no function.
+GALLERY_NOTES: dict[str, tuple[tuple[str, ...], str]] = {
+    "fig1_loss_vs_steps": (("plot_loss_vs_steps",),
+                           "the other four domains; the seed spread as such (points are single seeds)"),
+    "fig2_loss_vs_share": (("plot_loss_vs_share",),
+                           "the 16 other evaluation steps; whether the slope −α holds beyond the grey band"),
+    "fig3_predicted_vs_observed": (("plot_predicted_vs_observed",),
+                                   "the fitted mixtures; errors per seed (points of all seeds overlap)"),
+    "avg_logppl_vs_steps": (("plot_curves_and_differences", "plot_curves_with_bands", "plot_differences"),
+                            "per-domain losses; the diverse mixtures and optima except as grey lines"),
+    "loss_vs_steps_by_share": (("plot_loss_vs_steps",), "any fitted law; the other four domains"),
+    "loss_vs_share_by_step": (("plot_loss_vs_share",), "any fitted law; the other four domains"),
+    "fig8_optimised_vs_baselines": (("plot_curves_and_differences", "plot_curves_with_bands", "plot_differences"),
+                                    "the step ratios of claims 5-6 (computed in the notebook, not drawn); "
+                                    "per-domain losses"),
+    "optimum_mixture": (("plot_optimum",), "the predicted loss at the optimum, or how flat the objective is "
+                        "around it"),
+    "bimix_opt_predicted_vs_measured": (("plot_predicted_vs_observed",),
+                                        "the other seeds' spread (the measured loss is their mean)"),
+    "entropy_mixtures": ((), "any training result: the mixtures only"),
+    "entropy_temperature": ((), "the other entropy measures' mixtures (CE only)"),
+    "doremi_weights": ((), "how the weights vary across proxy seeds (notebook 08)"),
+    "doremi_eta_trajectories": (("plot_weight_trajectory",), "seeds other than 0"),
+    "fig_lomo_heldout": (("plot_heldout_scores",), "how well each form ranks the mixtures (Spearman ρ, in the "
+                         "notebook's table); per-domain scores"),
+    "fig_interaction_spread": (("plot_spread_vs_noise",), "which mixtures differ at equal share"),
+    "fig_public_runs_lomo": (("plot_predicted_vs_observed",), "the other law forms' predictions"),
+    "fig_law_benchmark": ((), "the bimix form, which needs steps the RegMix runs do not have"),
+    "downstream_average": (("plot_downstream",), "scores over training (final checkpoints only on cpu); the "
+                           "paper's tasks (local tasks on cpu)"),
+    "downstream_tasks": (("plot_downstream",), "scores over training (final checkpoints only on cpu)"),
+    "entropy_exponents": (("plot_entropy_exponents",), "the sets' levels (centred away), the per-table "
+                          "correlations (in the notebook's table), or any cause: entropy and exponent may "
+                          "both follow a third property of a domain"),
+    "corpus_domains": (("plot_corpus_domains", "plot_domain_tokens", "plot_bytes_per_token"),
+                       "the token share each mixture gives a domain (notebook 02)"),
+    "fig1_loss_vs_steps_synthetic": (("plot_loss_vs_steps",), "held-out or extrapolated runs (none here)"),
+    "fig2_loss_vs_share_synthetic": (("plot_loss_vs_share",), "the 16 other steps; the true coefficients"),
+    "fig3_pred_vs_obs_synthetic": (("plot_predicted_vs_observed",), "the fitted mixtures"),
+}
+
+
+def figure_section(notebook: str, stem: str, root: Path = REPO_ROOT) -> str | None:
+    """The heading of the notebook section whose code cell saves figure ``stem``, or None."""
+    import json
+
+    cells = json.loads((Path(root) / "notebooks" / f"{notebook}.ipynb").read_text(encoding="utf-8"))["cells"]
+    heading = None
+    for cell in cells:
+        text = "".join(cell["source"])
+        if cell["cell_type"] == "markdown":
+            heads = [line.lstrip("#").strip() for line in text.splitlines() if re.match(r"#{1,3} ", line)]
+            heading = heads[-1] if heads else heading
+        elif "save_figure" in text and re.search(rf"[\"']{re.escape(stem)}[\"'{{]", text):
+            return heading
+    return None
 
 
 def _get(obj: Any, *path: str) -> Any:
@@ -433,12 +536,25 @@ def _gallery_entries(figures_dir: Path, relative_to: Path):
 
 
 def gallery_markdown(figures_dir: Path = FIGURES_DIR, relative_to: Path = REPO_ROOT) -> str:
-    """Every figure with what it reproduces, its notebook and what it shows (docs/gallery.md)."""
-    lines = ["| paper | our figure | notebook | shows |", "|---|---|---|---|"]
+    """Every figure with what it reproduces, what it shows and does not show, and where it is drawn:
+    the notebook section whose cell saves it and the :mod:`bimix.compendium.plots` functions that
+    draw it (docs/gallery.md)."""
+    from bimix.compendium.site import github_slug
+
+    inside = Path(relative_to).resolve().is_relative_to(REPO_ROOT.resolve())
+
+    def link(path: Path) -> str:
+        return Path(os.path.relpath(path, relative_to)).as_posix() if inside else path.relative_to(REPO_ROOT).as_posix()
+
+    plots_py = link(REPO_ROOT / "bimix" / "compendium" / "plots.py")
+    lines = ["| paper | our figure | shows | does not show | drawn by |", "|---|---|---|---|---|"]
     for label, stem, notebook, shows, rel, pdf in _gallery_entries(figures_dir, relative_to):
-        nb = Path(os.path.relpath(REPO_ROOT / "notebooks" / f"{notebook}.ipynb", relative_to)).as_posix() \
-            if Path(relative_to).resolve().is_relative_to(REPO_ROOT.resolve()) else f"notebooks/{notebook}.ipynb"
-        lines.append(f"| {label} | [![{stem}]({rel})]({pdf}) | [`{notebook}`]({nb}) | {shows} |")
+        functions, not_shown = GALLERY_NOTES.get(stem, ((), ""))
+        section = figure_section(notebook, stem)
+        nb = link(REPO_ROOT / "notebooks" / f"{notebook}.ipynb") + (f"#{github_slug(section)}" if section else "")
+        where = f"[`{notebook}`]({nb})" + (f", section “{section}”" if section else "")
+        drawn = ", ".join(f"[`plots.{f}`]({plots_py})" for f in functions) or "the notebook cell (pandas/matplotlib)"
+        lines.append(f"| {label} | [![{stem}]({rel})]({pdf}) | {shows} | {not_shown or '—'} | {where}; {drawn} |")
     return "\n".join(lines) + "\n"
 
 
@@ -493,10 +609,18 @@ def write_report(profiles: list[str], *, build_dir: Path = BUILD_DIR, figures_di
         outputs.write_text(readme, text)
         docs = readme.parent / "docs"
         if docs.is_dir():  # the captions beside the README's thumbnails
-            outputs.write_text(docs / "gallery.md", "# Gallery\n\nEvery figure the notebooks draw (`cpu` profile), "
-                               "what of the paper it reproduces, and what it shows; click a figure for its PDF. "
-                               "Generated by `python -m bimix report --update-readme`.\n\n"
-                               + gallery_markdown(figures_dir, docs))
+            write_gallery(docs, figures_dir)
+    return target
+
+
+def write_gallery(docs: Path, figures_dir: Path = FIGURES_DIR) -> Path:
+    """``docs/gallery.md``: the captions beside the README's thumbnails (:func:`gallery_markdown`)."""
+    target = Path(docs) / "gallery.md"
+    outputs.write_text(target, "# Gallery\n\nEvery figure the notebooks draw (`cpu` profile): what of the paper "
+                       "it reproduces, what it shows and what it does not, and where it is drawn (the notebook "
+                       "section whose cell saves it, the `bimix.compendium.plots` functions that draw it); click "
+                       "a figure for its PDF. Generated by `python -m bimix report --update-readme`.\n\n"
+                       + gallery_markdown(figures_dir, docs))
     return target
 
 
