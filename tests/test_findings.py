@@ -50,10 +50,11 @@ def test_fit_law_box_counts_the_zero_floors_and_ranks_the_laws():
 
 
 # --------------------------------------------------------------------------------------------- 06
-def _c06(gain=0.05, at_bound=None, outside=None, err=None, width=0.3, apart=(), finals=None):
+def _c06(gain=0.05, at_bound=None, outside=None, err=None, width=0.3, apart=(), finals=None, noise=0.02):
     at_bound = at_bound if at_bound is not None else {"math": "", "code": "lower", "books": "lower", "legal": "lower"}
     return {
-        "gain_nats": [{"reference": "baseline", "values": [gain + 0.001 * i for i in range(5)], "end_slope": 0.05},
+        "gain_nats": [{"reference": "baseline", "values": [gain + 0.001 * i for i in range(5)], "end_slope": 0.05,
+                       "lo": gain - noise, "hi": gain + noise},
                       {"reference": "ye_opt", "values": [gain / 2 + 0.001 * i for i in range(5)], "end_slope": 0.05},
                       {"reference": "uniform", "values": [gain + 0.001 * i for i in range(5)], "end_slope": 0.05}],
         "optimum": {"weights": {d: 0.25 for d in at_bound}, "at_bound": at_bound, "near_delta": 0.01,
@@ -72,7 +73,8 @@ def test_optimum_box_bounds_extrapolation_and_error():
     assert "lower bound (the smallest share it was fitted on) in 3 of 4 domains (code, books and legal)" in text
     assert "It gives **math** 0.188, 2.8× the largest share it was fitted on (0.067)" in text
     assert "11.5 % on average (Table 1's metric), worst in math (40.0 %), the extrapolated domain." in text
-    assert "the objective is flat" in text and "math's share ranges from 0.100 to 0.400" in text
+    assert "math's share ranges from 0.100 to 0.400 (30 points, the widest domain)" in text
+    assert "costs at most 0.0005 nats. 0.01 nats is below the half-width" in text and "the objective is flat" in text
     assert "not distinguishable" in text
     assert "`bimix_opt` 4.1000 nats, the lowest of the 3 mixtures" in text
 
@@ -80,13 +82,13 @@ def test_optimum_box_bounds_extrapolation_and_error():
 def test_optimum_box_says_the_opposite_when_the_numbers_do():
     text = findings.optimum(_c06(gain=-0.05, at_bound={"math": "", "code": ""}, outside={},
                                  err={"mre": 0.02, "per_domain": {"math": 0.01, "code": 0.03}}, width=0.02,
-                                 apart=("code",), finals={"bimix_opt": 4.2, "baseline": 4.15}))
+                                 apart=("code",), finals={"bimix_opt": 4.2, "baseline": 4.15}, noise=0.004))
     assert text.count("**Verdict: disagrees**") == 2 and "**Verdict: agrees**" not in text
     assert "beats the uniform mixture: **disagrees**" in text
     assert "in 0 of 2 domains." in text and "extrapolated there" not in text
     assert "Every share of the optimum lies within the shares the law was fitted on." in text
     assert "worst in code (3.0 %)." in text
-    assert "the objective is not flat" in text
+    assert "objective is flat" not in text and "(0.004 nats): our runs can resolve" in text
     assert "(code): the optimum is distinguishable" in text
     assert "not the lowest (that is baseline, 4.1500)" in text
 

@@ -17,7 +17,6 @@ from bimix.compendium import report
 from bimix.law import verdicts
 
 ZERO_FLOOR = 1e-6  # a fitted floor C (nats) at or below this is "0": the fit put it on its bound
-FLAT_RANGE = 0.10  # the objective counts as flat when a share can move this much within near_delta
 PAPER_T1_MEAN = (0.16, 0.19)  # Table 1, mean relative error of the final loss, % (docs/paper.md#table-1)
 
 
@@ -219,15 +218,22 @@ def optimum(claims: Mapping[str, Any]) -> str:
     if near:
         widths = {d: v["r_max"] - v["r_min"] for d, v in near.items()}
         d = max(widths, key=widths.get)
-        cost = max((max(_num(s.get("cost_plus")) or 0, _num(s.get("cost_minus")) or 0) for s in sens.values()), default=None)
+        costs = [_num(s.get(k)) for s in sens.values() for k in ("cost_plus", "cost_minus")]
+        cost = max((c for c in costs if c is not None), default=None)
         delta = _num(opt.get("near_delta")) or 0.01
-        lines.append(f"Within {delta:g} nats of the optimum's predicted average loss, {d}'s share ranges from "
-                     f"{near[d]['r_min']:.3f} to {near[d]['r_max']:.3f}"
-                     + (f"; moving 1 % of share into or out of any one domain costs at most {cost:.4f} nats" if cost is not None else "")
-                     + (f": the objective is flat (a share moves {100 * FLAT_RANGE:.0f} points or more at almost no "
-                        "predicted cost), so the law pins the optimum down only loosely."
-                        if widths[d] >= FLAT_RANGE else
-                        f": the objective is not flat (no share moves {100 * FLAT_RANGE:.0f} points within it)."))
+        text = (f"Within {delta:g} nats of the optimum's predicted average loss, {d}'s share ranges from "
+                f"{near[d]['r_min']:.3f} to {near[d]['r_max']:.3f} ({100 * widths[d]:.0f} points, the widest domain)"
+                + (f"; moving 1 % of share into or out of one domain costs at most {cost:.4f} nats" if cost is not None else ""))
+        row = next((r for r in claims.get("gain_nats") or [] if r.get("reference") in ("baseline", "natural")), {})
+        lo, hi = _num(row.get("lo")), _num(row.get("hi"))
+        if lo is not None and hi is not None:
+            half = (hi - lo) / 2
+            text += (f". {delta:g} nats is below the half-width of the measured gain's 95 % interval ({half:.3f} nats): "
+                     "our runs cannot tell these mixtures apart, so at their resolution the objective is flat and "
+                     "the optimum is a region, not a point." if delta < half else
+                     f". {delta:g} nats is at least the half-width of the measured gain's 95 % interval ({half:.3f} "
+                     "nats): our runs can resolve differences of this size, so the region is a real constraint.")
+        lines.append(text + ("" if text.endswith(".") else "."))
     iv = claims.get("optimum_interval") or {}
     if iv:
         apart = iv.get("natural_outside") or []
