@@ -21,7 +21,7 @@ def _c05(t1=0.002, skill=0.6, r2=0.99, c=(0.0, 0.0, 1.2), spearman=None, ratio=3
                            for i, s in enumerate(SEEDS)},
         "table2_by_seed": {s: {m: {"mean": r2 - 1e-4 * i, "worst": r2 - 0.1, "skill_r2": 0.2}
                                for m in ("baseline", "doremi")} for i, s in enumerate(SEEDS)},
-        "coefficients": {d: {"C": v} for d, v in zip(("math", "code", "books"), c)},
+        "coefficients": {d: {"C": v, "C_hi": v + 0.5} for d, v in zip(("math", "code", "books"), c)},
         "table2_per_domain": [{"mixture": "baseline", "domain": "math", "r2_log": 0.4},
                               {"mixture": "baseline", "domain": "code", "r2_log": 0.95}],
         "lomo": {f: {"spearman_final": v} for f, v in spearman.items()},
@@ -39,13 +39,13 @@ def test_fit_law_box_states_the_verdicts_both_ways():
 
 def test_fit_law_box_counts_the_zero_floors_and_ranks_the_laws():
     text = findings.fit_law(_c05())
-    assert "The floor C is 0 in 2 of 3 domains (math and code)" in text
+    assert "The floor C is 0 in 2 of 3 domains (math and code; 95 % bootstrap upper ends math 0.500, code 0.500)" in text
     assert "rank 4 of 4 laws (best: exponential at 0.965)" in text
     assert "baseline math (R² 0.400, a domain with C = 0)" in text
     assert "other domains' shares matter" in text
     other = findings.fit_law(_c05(c=(0.3, 0.2, 1.2), spearman={"bimix": 0.99, "exponential": 0.9}, ratio=1.2))
     assert "above 0 in all 3 domains" in other and "C = 0" not in other
-    assert "the best of the 2 laws" in other and "another law would choose better" not in other
+    assert "the best of the 2 laws" in other and "rank 1" not in other
     assert "not contradicted" in other
 
 

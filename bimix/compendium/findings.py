@@ -150,9 +150,11 @@ def fit_law(claims: Mapping[str, Any]) -> str:
     lines = claim_lines("(Table 1)", results) + claim_lines("(Table 2", results)
     coefficients = claims.get("coefficients") or {}
     zero = zero_floors(coefficients)
+    upper_c = [f"{d} {_num(coefficients[d].get('C_hi')):.3f}" for d in zero if _num(coefficients[d].get("C_hi")) is not None]
     if coefficients:
         lines.append(
-            f"The floor C is 0 in {len(zero)} of {len(coefficients)} domains ({_list(zero)}): there the fit finds no "
+            f"The floor C is 0 in {len(zero)} of {len(coefficients)} domains ({_list(zero)}"
+            + (f"; 95 % bootstrap upper ends {', '.join(upper_c)}" if upper_c else "") + "): there the fit finds no "
             "irreducible loss, so the law lets those losses fall as a pure power of steps without limit, and a long "
             "extrapolation there is the law's guess, not the data's." if zero else
             f"The floor C is above 0 in all {len(coefficients)} domains: every domain's loss levels off in the fit.")
@@ -167,10 +169,9 @@ def fit_law(claims: Mapping[str, Any]) -> str:
         lines.append(
             f"Leave one mixture out, over all runs: BiMix orders the mixtures' final losses with Spearman ρ = "
             f"{dict(ranking)['bimix']:.3f}, "
-            + ("the best of the " + f"{len(ranking)} laws." if rank == 1 else
-               f"rank {rank} of {len(ranking)} laws (best: {best} at {best_v:.3f}); choosing a mixture needs this "
-               "ranking, so on our runs another law would choose better.")
-            + " (" + ", ".join(f"{f} {v:.3f}" for f, v in ranking) + ")")
+            + (f"the best of the {len(ranking)} laws" if rank == 1 else
+               f"rank {rank} of {len(ranking)} laws (best: {best} at {best_v:.3f})")
+            + " (" + ", ".join(f"{f} {v:.3f}" for f, v in ranking) + "); choosing a mixture needs this ranking.")
     ratio = _num((claims.get("interaction") or {}).get("ratio_to_seed_noise"))
     if ratio is not None:
         lines.append(f"No-interaction check: at equal share, losses spread {ratio:.1f}× the seed noise across "
