@@ -124,8 +124,11 @@ def _c04(delta):
 def test_pretraining_box_both_ways():
     good = findings.pretraining(_c04(-0.05))
     assert "**Verdict: agrees**" in good and "**ce**" in good and "an entropy mixture." in good
+    assert "The same claim against the **natural** mixture (beyond the paper): **agrees**" in good
+    assert "**The paper**: CE is the best entropy proxy (Fig. 5)" in good
     bad = findings.pretraining(_c04(+0.05))
     assert "**Verdict: disagrees**" in bad and "not an entropy mixture (best of those: se" in bad
+    assert "against the **uniform** mixture (beyond the paper): **disagrees**" in bad
 
 
 # -------------------------------------------------------------------------------------- 07, 08, 09
