@@ -20,12 +20,7 @@ ZERO_FLOOR = 1e-6  # a fitted floor C (nats) at or below this is "0": the fit pu
 PAPER_T1_MEAN = (0.16, 0.19)  # Table 1, mean relative error of the final loss, % (docs/paper.md#table-1)
 
 
-def _num(x: Any) -> float | None:
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
+_num = report._num  # a finite float, or None
 
 
 def _list(items) -> str:
