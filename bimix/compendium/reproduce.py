@@ -6,6 +6,11 @@ that profile; a parameter the notebook does not declare is refused before anythi
 itself only warns). A failing cell stops the run with the notebook's name, the cell and the error.
 ``build/<profile>/manifest.json`` records code version, parameters, durations and package versions,
 and whether the installed packages are the lock file's (``lock``: see :func:`lock_status`).
+
+An *exercise* (a ``-p`` parameter whose value differs from the committed run's, see
+:func:`exercise_parameters`) writes nothing tracked: its executed copies, results and figures go to
+``build/<profile>-exercise/`` and its notebooks read and extend a copy of the profile's committed run
+folder there (``runs/``) instead of ``data/runs/<profile>/``.
 """
 
 from __future__ import annotations
@@ -142,6 +147,53 @@ def plan(profile: str, only: list[str] | None = None, *, figures_dir: Path | Non
     return steps
 
 
+def committed_parameters(spec: NotebookSpec, profile: str) -> dict[str, Any]:
+    """The parameters of the committed run of a notebook on ``profile``: each declared default (read
+    from the parameters cell), overridden by the registry's values for the profile."""
+    import ast
+
+    from bimix.config import base_profile
+
+    values: dict[str, Any] = {}
+    for name, info in declared_parameters(spec.path).items():
+        try:
+            values[name] = ast.literal_eval(str(info.get("default")))
+        except (ValueError, SyntaxError):
+            values[name] = info.get("default")
+    return {**values, **spec.profiles.get(base_profile(profile), {})}
+
+
+def exercise_parameters(profile: str, only: list[str] | None, extra: Mapping[str, Any] | None,
+                        fast: bool = False) -> dict[str, dict[str, list]]:
+    """Per selected notebook, the parameters of ``extra`` that differ from its committed run, as
+    name -> [committed value, given value]; empty when ``extra`` only repeats committed values."""
+    out: dict[str, dict[str, list]] = {}
+    for spec in _select(profile, only, fast) if extra else ():
+        committed = committed_parameters(spec, profile)
+        differ = {k: [committed[k], v] for k, v in extra.items() if k in committed and committed[k] != v}
+        if differ:
+            out[spec.name] = differ
+    return out
+
+
+def exercise_dir(profile: str) -> Path:
+    """Where a run with parameters other than the committed ones writes (an exercise)."""
+    return BUILD_DIR / f"{profile}-exercise"
+
+
+def seed_exercise_runs(profile: str, runs_dir: Path) -> bool:
+    """Give an exercise its own copy of the profile's committed run folder, so its notebooks reuse the
+    committed runs and append any run they train to the copy, never to ``data/runs/``. An existing copy
+    is kept (it may hold runs an earlier exercise trained; delete the folder to start afresh)."""
+    import shutil
+
+    source = RUNS_DIR / profile
+    if (Path(runs_dir) / "runs.csv").exists() or not (source / "runs.csv").is_file():
+        return False
+    shutil.copytree(source, runs_dir, dirs_exist_ok=True)
+    return True
+
+
 def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
@@ -200,6 +252,15 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, *, keep_going
     from tqdm.auto import tqdm
 
     optional = dict(config_optional or {})
+    exercise = {} if from_scratch else exercise_parameters(profile, only, extra, fast)
+    if exercise:  # parameters other than the committed run's: nothing tracked is written (an exercise)
+        output_dir = Path(output_dir or exercise_dir(profile))
+        figures_dir = Path(figures_dir or output_dir / "figures")
+        if figures_dir.resolve() == FIGURES_DIR.resolve() or git_tracked(figures_dir):
+            raise ParameterError(f"parameters {_describe(exercise)} differ from the committed run, whose "
+                                 f"figures are in {figures_dir}; drop --figures-dir to draw them in "
+                                 f"{output_dir / 'figures'}")
+        optional.update({"runs_dir": str(output_dir / "runs"), "profile_runs_dir": str(output_dir / "runs")})
     if from_scratch:
         if fast:
             raise ReproduceError("--from-scratch retrains everything; it cannot be combined with --fast")
@@ -219,13 +280,19 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, *, keep_going
             raise ParameterError(f"results folder {params['results_dir']} holds {results.name}, a file the "
                                  "repository tracks; reproduce writes its results elsewhere (--output-dir)")
     manifest = {"profile": profile, "fast": fast, "environment": environment(), "lock": lock_status(),
-                "notebooks": [],
+                "notebooks": [], "exercise": exercise,
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    if exercise and progress:
+        print(f"parameters differ from the committed run ({_describe(exercise)}): figures, results and "
+              f"runs go to {out_dir}, nothing tracked is written", file=sys.stderr)
     if dry_run:
         for spec, params in steps:
             print(f"{spec.name}: {params}")
+        manifest["planned"] = [{"name": spec.name, "parameters": params} for spec, params in steps]
         return manifest
     (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
+    if exercise:
+        seed_exercise_runs(profile, out_dir / "runs")
     failures = []
     bar = tqdm(steps, desc=f"reproduce [{profile}]", unit="notebook", disable=not progress)
     for spec, params in bar:
@@ -267,6 +334,11 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, *, keep_going
     if failures:
         raise NotebookFailed("\n".join(failures) + f"\n(executed copies in {out_dir / 'notebooks'})")
     return manifest
+
+
+def _describe(exercise: Mapping[str, Mapping[str, list]]) -> str:
+    pairs = {k: v[1] for params in exercise.values() for k, v in params.items()}
+    return ", ".join(f"{k}={v!r}" for k, v in pairs.items())
 
 
 def compare_run_tables(committed: Path, rebuilt: Path) -> dict:
@@ -355,11 +427,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="retrain every run into build/<profile>-scratch and compare with the committed table")
     parser.add_argument("--fast", action="store_true",
                         help="only the notebooks that refit and redraw from committed run tables (no training)")
-    parser.add_argument("--output-dir", type=Path, help="default: build/<profile>")
+    parser.add_argument("--output-dir", type=Path,
+                        help="default: build/<profile>; build/<profile>-exercise when a -p value differs from "
+                             "the committed run")
     parser.add_argument("--figures-dir", type=Path,
                         help="default: figures/ (smoke: build/smoke/figures/, kept out of the checkout)")
     parser.add_argument("-p", "--parameter", type=_parameter, action="append", default=[],
-                        metavar="NAME=VALUE", help="extra parameter for every selected notebook")
+                        metavar="NAME=VALUE", help="extra parameter for every selected notebook; a value other "
+                        "than the committed run's makes the run an exercise: figures, results and a copy of "
+                        "data/runs/<profile> in build/<profile>-exercise/, nothing tracked written")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,368 @@
+""""What we found": the box at the end of notebooks 02 and 04-09, written from the notebook's own numbers.
+
+One function per notebook takes the dictionary the notebook writes to its results JSON (``claims``) and
+returns Markdown. Every sentence is computed from those numbers and says the opposite when they do: a
+verdict comes from the rules of :mod:`bimix.law.verdicts` through the report's claims
+(:data:`bimix.compendium.report.CLAIMS`), so the box, the report and the README never disagree.
+Nothing here fits, trains or reads files; the tests build both outcomes of every sentence directly.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Mapping
+
+from bimix.compendium import report
+from bimix.law import verdicts
+
+ZERO_FLOOR = 1e-6  # a fitted floor C (nats) at or below this is "0": the fit put it on its bound
+PAPER_T1_MEAN = (0.16, 0.19)  # Table 1, mean relative error of the final loss, % (docs/paper.md#table-1)
+
+
+_num = report._num  # a finite float, or None
+
+
+def _list(items) -> str:
+    items = list(items)
+    return ", ".join(items[:-1]) + f" and {items[-1]}" if len(items) > 1 else "".join(items)
+
+
+def short_name(mixture: str) -> str:
+    """``bimix_opt-c66bb62e`` -> ``bimix_opt``: a run table names an optimum by a hash of its shares."""
+    return re.sub(r"-[0-9a-f]{8}$", "", str(mixture))
+
+
+def box(title: str, lines: list[str]) -> str:
+    """The Markdown box: a quoted block headed "What we found"."""
+    body = "\n".join(f"> - {line}" for line in lines if line)
+    return (f"> **What we found: {title}** (every sentence computed from this notebook's numbers by "
+            f"`bimix.compendium.findings`)\n>\n{body}\n")
+
+
+def show(text: str):
+    """The box as a displayable IPython Markdown object (falls back to the text outside IPython)."""
+    try:
+        from IPython.display import Markdown
+    except ImportError:  # pragma: no cover
+        return text
+    return Markdown(text)
+
+
+def claim_lines(label: str, results: Mapping[str, dict]) -> list[str]:
+    """The paper's claim, ours with its interval and its naive baseline, and the verdict with its rule,
+    for the report claim whose label contains ``label``."""
+    claim = next(c for c in report.CLAIMS if label in c.label)
+    m = claim.measure(dict(results))
+    v = m.verdict
+    ours = v.measured or "not measured here"
+    naive = (f"; against the naive predictor ({claim.compared_with}): {m.skill}" if m.skill
+             else f" (compared with: {claim.compared_with})" if claim.compared_with != "—" else "")
+    kind = "" if v.kind == verdicts.REPRODUCTION else f" ({v.kind})"
+    return [f"**The paper**: {claim.label.rstrip('.')} — {claim.paper}.",
+            f"**Ours**: {ours}{naive}.",
+            f"**Verdict: {v.outcome}**{kind}. Rule: {v.rule}."]
+
+
+# ----------------------------------------------------------------------------------------- 02 entropy
+def spread(weights: Mapping[str, float]) -> float:
+    """Largest share / smallest share (1: uniform)."""
+    values = [float(x) for x in weights.values()]
+    return max(values) / min(values)
+
+
+def entropy_mixtures(claims: Mapping[str, Any]) -> str:
+    results = {"02_entropy_mixtures": dict(claims)}
+    lines = claim_lines("chain rule", results) + claim_lines("need no training", results)
+    ratio = _num((claims.get("cost") or {}).get("ratio"))
+    if ratio:
+        lines.append(f"Counting and the eigenproblem took {claims['cost']['cpu_seconds']:.0f} CPU-seconds; one "
+                     f"DoReMi round in the paper took {ratio:,.0f}× more device time (670 GPU-hours).")
+    for kind, t in (claims.get("tokenizers") or {}).items():
+        table = t.get("mixtures") or {}  # domain -> {natural, se, je, ce, vne}
+        columns = {c: {d: row[c] for d, row in table.items()} for c in next(iter(table.values()), {})}
+        if "natural" not in columns:
+            continue
+        nat = spread(columns["natural"])
+        measures = [c for c in ("se", "je", "ce", "vne") if c in columns]
+        flatter = [c.upper() for c in measures if spread(columns[c]) < nat]
+        text = ", ".join(f"{c.upper()} {spread(columns[c]):.1f}" for c in measures)
+        lines.append(f"**{kind}**: the natural mixture's largest/smallest share is {nat:.1f}; the entropy "
+                     f"mixtures' {text}: "
+                     + (f"all four are flatter than natural, as on the Pile (Baseline 42.8)." if len(flatter) == len(measures)
+                        else f"flatter than natural: {', '.join(flatter) or 'none'} — unlike the Pile, whose "
+                             f"Baseline (42.8) is more uneven than all four.")
+                     + (f" Our own chain-rule gap: {t['chain_rule_gap']:.1e}." if _num(t.get("chain_rule_gap")) is not None else ""))
+    return box("entropy mixtures (Tables 4/5)", lines)
+
+
+# ------------------------------------------------------------------------------------ 04 pretraining
+def pretraining(claims: Mapping[str, Any]) -> str:
+    results = {"04_proxy_pretraining": dict(claims)}
+    lines = claim_lines("beat the Baseline on average log-perplexity", results)
+    for label, name in (("against the corpus's own natural", "natural"), ("against the uniform", "uniform")):
+        v = next(c for c in report.CLAIMS if label in c.label).measure(results).verdict
+        if v.outcome != verdicts.NOT_MEASURED:
+            lines.append(f"The same claim against the **{name}** mixture (beyond the paper): **{v.outcome}** "
+                         f"({v.measured}).")
+    lines += claim_lines("CE is the best", results)
+    finals = {m: _num(v) for m, v in (claims.get("final_average_loss") or {}).items()}
+    finals = {m: v for m, v in finals.items() if v is not None}
+    if finals:
+        best = min(finals, key=finals.get)
+        entropy = [m for m in ("se", "ce", "je", "vne") if m in finals]
+        lines.append(f"Lowest final average loss of the {len(finals)} mixtures (mean over seeds): **{best}** "
+                     f"({finals[best]:.3f} nats)"
+                     + ("; an entropy mixture." if best in entropy else
+                        f"; not an entropy mixture (best of those: {min(entropy, key=finals.get)}, "
+                        f"{min(finals[m] for m in entropy):.3f} nats)." if entropy else "."))
+    return box("entropy mixtures in training (Fig. 5)", lines)
+
+
+# ---------------------------------------------------------------------------------------- 05 fit law
+def zero_floors(coefficients: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Domains whose fitted floor C is 0 (on its bound)."""
+    return [d for d, c in coefficients.items() if _num(c.get("C")) is not None and _num(c.get("C")) <= ZERO_FLOOR]
+
+
+def lomo_ranking(lomo: Mapping[str, Mapping[str, Any]], key: str = "spearman_final") -> list[tuple[str, float]]:
+    """Laws by their leave-one-mixture-out score, best first (laws without one left out)."""
+    scores = [(f, _num(s.get(key))) for f, s in lomo.items()]
+    return sorted([(f, v) for f, v in scores if v is not None], key=lambda x: -x[1])
+
+
+def worst_domains(per_domain: list[Mapping[str, Any]]) -> dict[str, tuple[str, float]]:
+    """Held-out mixture -> (its domain with the lowest R² on log loss, that R²)."""
+    out: dict[str, tuple[str, float]] = {}
+    for row in per_domain or []:
+        r2 = _num(row.get("r2_log"))
+        if r2 is not None and (row["mixture"] not in out or r2 < out[row["mixture"]][1]):
+            out[row["mixture"]] = (row["domain"], r2)
+    return out
+
+
+def fit_law(claims: Mapping[str, Any]) -> str:
+    results = {"05_fit_law": dict(claims)}
+    lines = claim_lines("(Table 1)", results) + claim_lines("(Table 2", results)
+    coefficients = claims.get("coefficients") or {}
+    zero = zero_floors(coefficients)
+    upper_c = [f"{d} {_num(coefficients[d].get('C_hi')):.3f}" for d in zero if _num(coefficients[d].get("C_hi")) is not None]
+    if coefficients:
+        lines.append(
+            f"The floor C is 0 in {len(zero)} of {len(coefficients)} domains ({_list(zero)}"
+            + (f"; 95 % bootstrap upper ends {', '.join(upper_c)}" if upper_c else "") + "): there the fit finds no "
+            "irreducible loss, so the law lets those losses fall as a pure power of steps without limit, and a long "
+            "extrapolation there is the law's guess, not the data's." if zero else
+            f"The floor C is above 0 in all {len(coefficients)} domains: every domain's loss levels off in the fit.")
+    worst = worst_domains(claims.get("table2_per_domain") or [])
+    if worst:
+        lines.append("Table 2's worst domain: " + "; ".join(
+            f"{m} {d} (R² {r2:.3f}{', a domain with C = 0' if d in zero else ''})" for m, (d, r2) in worst.items()) + ".")
+    ranking = lomo_ranking(claims.get("lomo") or {})
+    if "bimix" in dict(ranking):
+        rank = [f for f, _ in ranking].index("bimix") + 1
+        best, best_v = ranking[0]
+        lines.append(
+            f"Leave one mixture out, over all runs: BiMix orders the mixtures' final losses with Spearman ρ = "
+            f"{dict(ranking)['bimix']:.3f}, "
+            + (f"the best of the {len(ranking)} laws" if rank == 1 else
+               f"rank {rank} of {len(ranking)} laws (best: {best} at {best_v:.3f})")
+            + " (" + ", ".join(f"{f} {v:.3f}" for f, v in ranking) + "); choosing a mixture needs this ranking.")
+    ratio = _num((claims.get("interaction") or {}).get("ratio_to_seed_noise"))
+    if ratio is not None:
+        lines.append(f"No-interaction check: at equal share, losses spread {ratio:.1f}× the seed noise across "
+                     "mixtures — " + ("the other domains' shares matter, which Eq. 3 leaves out." if ratio > 2 else
+                                      "within twice the noise, so Eq. 3's assumption is not contradicted here."))
+    return box("the law on our runs (Tables 1 and 2)", lines)
+
+
+# ----------------------------------------------------------------------------------------- 06 optimum
+def optimum(claims: Mapping[str, Any]) -> str:
+    """``claims["fitted_share_range"]``: domain -> (smallest, largest) share in the runs the law was fitted on."""
+    results = {"06_optimize_mixture": dict(claims)}
+    uniform = next(c for c in report.CLAIMS if "beats the uniform" in c.label).measure(results).verdict
+    lines = (claim_lines("reaches the Baseline's final loss early", results)
+             + claim_lines("needs half the steps", results)
+             + [f"Beyond the paper, the optimum beats the uniform mixture: **{uniform.outcome}** "
+                f"({uniform.measured or 'not measured'}, uniform − optimum)."])
+    fitted_range = claims.get("fitted_share_range") or {}
+    opt = claims.get("optimum") or {}
+    weights, at_bound = opt.get("weights") or {}, opt.get("at_bound") or {}
+    lower = [d for d, b in at_bound.items() if b == "lower"]
+    upper = [d for d, b in at_bound.items() if b == "upper"]
+    if weights:
+        lines.append(f"The optimum sits at its lower bound (the smallest share it was fitted on) in {len(lower)} of "
+                     f"{len(weights)} domains" + (f" ({_list(lower)})" if lower else "")
+                     + (f" and at its epoch cap in {_list(upper)}" if upper else "")
+                     + (": the law would push those shares lower still if the bounds allowed it." if lower else "."))
+    outside = (claims.get("outside_fitted_shares") or {}).get("bimix_opt") or {}
+    for d, r in outside.items():
+        lo, hi = fitted_range.get(d, (None, None))
+        where = f", {r / hi:.1f}× the largest share it was fitted on ({hi:.3f})" if hi and r > hi else \
+            f", below the smallest share it was fitted on ({lo:.3f})" if lo and r < lo else ""
+        lines.append(f"It gives **{d}** {r:.3f}{where}: the law is extrapolated there.")
+    if not outside and weights:
+        lines.append("Every share of the optimum lies within the shares the law was fitted on.")
+    err = claims.get("prediction_error_final") or {}
+    per = {d: _num(v) for d, v in (err.get("per_domain") or {}).items() if _num(v) is not None}
+    if per and _num(err.get("mre")) is not None:
+        w = max(per, key=per.get)
+        lines.append(f"Predicted before it was trained, `bimix_opt`'s final losses miss the measured ones by "
+                     f"{100 * err['mre']:.1f} % on average (Table 1's metric), worst in {w} ({100 * per[w]:.1f} %)"
+                     + (", the extrapolated domain." if w in outside else
+                        "; the extrapolated domain is not the worst." if outside else "."))
+    near, sens = opt.get("near_optimal") or {}, opt.get("sensitivity") or {}
+    if near:
+        widths = {d: v["r_max"] - v["r_min"] for d, v in near.items()}
+        d = max(widths, key=widths.get)
+        costs = [_num(s.get(k)) for s in sens.values() for k in ("cost_plus", "cost_minus")]
+        cost = max((c for c in costs if c is not None), default=None)
+        delta = _num(opt.get("near_delta")) or 0.01
+        text = (f"Within {delta:g} nats of the optimum's predicted average loss, {d}'s share ranges from "
+                f"{near[d]['r_min']:.3f} to {near[d]['r_max']:.3f} ({100 * widths[d]:.0f} points, the widest domain)"
+                + (f"; moving 1 % of share into or out of one domain costs at most {cost:.4f} nats" if cost is not None else ""))
+        row = next((r for r in claims.get("gain_nats") or [] if r.get("reference") in ("baseline", "natural")), {})
+        lo, hi = _num(row.get("lo")), _num(row.get("hi"))
+        if lo is not None and hi is not None:
+            half = (hi - lo) / 2
+            text += (f". {delta:g} nats is below the half-width of the measured gain's 95 % interval ({half:.3f} nats): "
+                     "our runs cannot tell these mixtures apart, so at their resolution the objective is flat and "
+                     "the optimum is a region, not a point." if delta < half else
+                     f". {delta:g} nats is at least the half-width of the measured gain's 95 % interval ({half:.3f} "
+                     "nats): our runs can resolve differences of this size, so the region is a real constraint.")
+        lines.append(text + ("" if text.endswith(".") else "."))
+    iv = claims.get("optimum_interval") or {}
+    if iv:
+        apart = iv.get("natural_outside") or []
+        lines.append(f"The natural mixture lies outside the optimum's 95 % bootstrap interval in {len(apart)} domain(s)"
+                     + (f" ({_list(apart)}): the optimum is distinguishable from it." if apart else
+                        ": the optimum is not distinguishable from it."))
+    finals = {short_name(m): _num(v) for m, v in (claims.get("measured_final_avg_loss") or {}).items()}
+    finals = {m: v for m, v in finals.items() if v is not None}
+    if "bimix_opt" in finals and len(finals) > 1:
+        best = min(finals, key=finals.get)
+        lines.append(f"Measured final average loss: `bimix_opt` {finals['bimix_opt']:.4f} nats, "
+                     + ("the lowest of the " if best == "bimix_opt" else f"not the lowest (that is {best}, "
+                        f"{finals[best]:.4f}) of the ") + f"{len(finals)} mixtures trained here (mean over seeds).")
+    return box("the optimised mixture (Fig. 8, §5.3)", lines)
+
+
+# ------------------------------------------------------------------------------------ 07 public runs
+def public_runs(claims: Mapping[str, Any]) -> str:
+    rows = ((claims.get("extract") or {}).get("by_size_table")) or []
+    lines = [f"**The paper**: Table 1 mean error {PAPER_T1_MEAN[0]}–{PAPER_T1_MEAN[1]} %, Table 2 mean R² at least "
+             f"{verdicts.TABLE2_MEAN_MIN} (its own runs); here the same protocols on other people's published runs, "
+             "per model size (one number each: no seeds)."]
+    groups: dict[tuple[str, str], dict[str, Mapping]] = {}
+    for r in rows:
+        groups.setdefault((r["table"], r["size"]), {})[r["form"]] = r
+    t1_ok, t2_ok, t1_n, t2_n, beats_exp, exp_n, t1_skill, t2_skill = 0, 0, 0, 0, [], 0, 0, 0
+    for (table, size), forms in groups.items():
+        b = forms.get("bimix") or {}
+        t1, t2 = _num(b.get("T1 error %")), _num(b.get("T2 R2"))
+        if t1 is not None:
+            t1_n += 1
+            t1_ok += t1 <= 100 * verdicts.TABLE1_MEAN_MAX
+            t1_skill += (_num(b.get("T1 skill (carry-fwd)")) or math.inf) < 1
+        if t2 is not None:
+            t2_n += 1
+            t2_ok += t2 >= verdicts.TABLE2_MEAN_MIN
+            t2_skill += (_num(b.get("T2 skill (null)")) or math.inf) < 1
+        lb, le = _num(b.get("LOMO R2")), _num((forms.get("exponential") or {}).get("LOMO R2"))
+        if lb is not None and le is not None:
+            exp_n += 1
+            if lb > le:
+                beats_exp.append(f"{table} {size}")
+    if t1_n:
+        lines.append(f"**Table 1 on public runs**: BiMix's mean error is at or below {100 * verdicts.TABLE1_MEAN_MAX:.1f} % "
+                     f"(this compendium's threshold) in {t1_ok} of {t1_n} table-sizes, and beats carrying the last "
+                     f"fitted loss forward in {t1_skill} of {t1_n}.")
+    if t2_n:
+        lines.append(f"**Table 2 on public runs**: mean R² at or above the paper's lowest ({verdicts.TABLE2_MEAN_MIN}) in "
+                     f"{t2_ok} of {t2_n} table-sizes; better than the mixture-blind null in {t2_skill} of {t2_n}.")
+    if exp_n:
+        lines.append(f"Leave one mixture out, BiMix's R² is above Ye et al.'s exponential law in {len(beats_exp)} of "
+                     f"{exp_n} table-sizes" + (f" ({_list(beats_exp)})" if beats_exp else "")
+                     + (": the exponential law, which sees the whole mixture, predicts the public runs better."
+                        if len(beats_exp) < exp_n / 2 else "."))
+    for size, c in ((claims.get("extract") or {}).get("slimpajama_claims") or {}).items():
+        lines.append(f"The paper's SlimPajama mixtures on Apple's {size} runs: claim 3 (entropy mixtures below the "
+                     f"Baseline) **{c.get('claim3')}**, claim 4 (CE lowest) **{c.get('claim4')}**.")
+    if len(lines) == 1:
+        lines.append("No public table was available to this run.")
+    return box("the law on published runs", lines)
+
+
+# ---------------------------------------------------------------------------------------- 08 regimes
+def regimes(claims: Mapping[str, Any]) -> str:
+    table = claims.get("regimes") or {}
+    ref = claims.get("reference")
+    lines = [f"**The paper**: Table 1 mean error {PAPER_T1_MEAN[0]}–{PAPER_T1_MEAN[1]} %, Table 2 mean R² "
+             f"0.974–0.995; which of our proxy regimes get there (one seed per regime unless stated)."]
+    t1 = {k: _num(v.get("table1_mean_last1")) for k, v in table.items()}
+    t1 = {k: v for k, v in t1.items() if v is not None}
+    if t1:
+        ok = [k for k, v in t1.items() if v <= verdicts.TABLE1_MEAN_MAX]
+        best = min(t1, key=t1.get)
+        lines.append(f"Table 1 (last step): {len(ok)} of {len(t1)} regimes at or below "
+                     f"{100 * verdicts.TABLE1_MEAN_MAX:.1f} % mean error"
+                     + (f" ({_list(f'`{k}`' for k in ok)})" if ok else "")
+                     + f"; best `{best}` at {100 * t1[best]:.2f} %.")
+    t2 = {k: _num(v.get("table2_baseline_mean")) for k, v in table.items()}
+    t2 = {k: v for k, v in t2.items() if v is not None}
+    if t2:
+        ok = [k for k, v in t2.items() if v >= verdicts.TABLE2_MEAN_MIN]
+        best = max(t2, key=t2.get)
+        lines.append(f"Table 2 (Baseline): {len(ok)} of {len(t2)} regimes reach the paper's lowest mean R² "
+                     f"({verdicts.TABLE2_MEAN_MIN})" + (f" ({_list(f'`{k}`' for k in ok)})" if ok else "")
+                     + f"; best `{best}` at {t2[best]:.3f}.")
+    noise = _num((table.get(ref) or {}).get("seed_std_final"))
+    final = {k: _num(v.get("final_avg_loss")) for k, v in table.items()}
+    if noise and ref in table and final.get(ref) is not None:
+        apart = [k for k, v in final.items() if v is not None and k != ref and abs(v - final[ref]) > 2 * noise]
+        lines.append(f"Final average loss against `{ref}`: {len(apart)} of {len(final) - 1} regimes differ by more "
+                     f"than twice its seed-to-seed spread ({2 * noise:.4f} nats); the rest are within the noise.")
+    eta = claims.get("doremi_eta") or []
+    if eta:
+        calm = min(eta, key=lambda r: r["weight_std_max"])
+        lines.append(f"DoReMi's step size: the averaged weights vary least over seeds at η = {calm['eta']:g} "
+                     f"(largest per-domain sd {calm['weight_std_max']:.3f}).")
+    return box("proxy regimes", lines)
+
+
+# ------------------------------------------------------------------------------------- 09 downstream
+def downstream(claims: Mapping[str, Any], final_loss: Mapping[str, float] | None = None) -> str:
+    """``final_loss``: mixture -> final average validation loss (mean over seeds), from the run table."""
+    lines = ["**The paper** (Fig. 4, 1B models): the BiMix-optimised mixture compared on one-shot exact match "
+             "with Baseline, DoReMi, RegMix and DoGE; it prints no number we can test against, so this is a "
+             "comparison, not a verdict."]
+    scores = {short_name(m): _num(v) for m, v in (claims.get("final_average") or {}).items()}
+    se = {short_name(m): _num(v) for m, v in (claims.get("final_stderr") or {}).items()}
+    scores = {m: v for m, v in scores.items() if v is not None}
+    if not scores:
+        return box("downstream scores", lines + ["No downstream score here: " + (claims.get("note") or "none") + "."])
+    ranked = sorted(scores, key=lambda m: -scores[m])
+    best = ranked[0]
+    lines.append(f"Highest final average score: **{best}** ({scores[best]:.3f}) of {len(scores)} mixtures, "
+                 f"{len(claims.get('tasks') or [])} tasks.")
+    if "bimix_opt" in scores:
+        b = scores["bimix_opt"]
+        rank = ranked.index("bimix_opt") + 1
+        ahead = [m for m in ranked if scores[m] - b > 2 * math.hypot(se.get(m) or 0, se.get("bimix_opt") or 0)]
+        behind = [m for m in ranked if b - scores[m] > 2 * math.hypot(se.get(m) or 0, se.get("bimix_opt") or 0)]
+        lines.append(f"`bimix_opt` scores {b:.3f}, rank {rank} of {len(scores)}; beyond twice the combined standard "
+                     f"error, {len(ahead)} mixture(s) score higher" + (f" ({_list(ahead)})" if ahead else "")
+                     + f" and {len(behind)} lower" + (f" ({_list(behind)})" if behind else "")
+                     + (": no downstream lead." if rank > 1 else
+                        ": a downstream lead beyond the noise." if len(behind) == len(scores) - 1 else
+                        ": the highest score, but within the noise of the next."))
+    losses = {short_name(m): _num(v) for m, v in (final_loss or {}).items()}
+    losses = {m: v for m, v in losses.items() if v is not None and m in scores}
+    if len(losses) > 1:
+        low = min(losses, key=losses.get)
+        same = low == best
+        lines.append(f"Lowest final validation loss: **{low}** ({losses[low]:.3f} nats); "
+                     + ("it also scores highest downstream." if same else
+                        f"it scores {scores[low]:.3f} downstream, rank {ranked.index(low) + 1}: a lower loss did not "
+                        "buy a better downstream score here."))
+    return box("downstream scores (Figs. 4, 6–7)", lines)
