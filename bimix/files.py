@@ -90,7 +90,7 @@ def remove_orphans(folder: str | os.PathLike) -> list[Path]:
 
 
 @contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
+def signals_deferred() -> Iterator[None]:
     """Hold SIGINT and SIGTERM back for the block; they are delivered when it ends.
 
     A temporary is created and its name recorded under this, so Ctrl-C cannot land between the
@@ -125,13 +125,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = None
     try:
-        with _signals_deferred():
+        with signals_deferred():
             tmp = _new_temp(path)
         yield tmp
         os.replace(tmp, path)
     finally:
         if tmp is not None:
-            with _signals_deferred():
+            with signals_deferred():
                 tmp.unlink(missing_ok=True)
 
 
@@ -144,12 +144,12 @@ def scratch_dir(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = None
     try:
-        with _signals_deferred():
+        with signals_deferred():
             tmp = _new_temp(path, folder=True)
         yield tmp
     finally:
         if tmp is not None:
-            with _signals_deferred():
+            with signals_deferred():
                 shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -166,24 +166,24 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = old = None
     try:
-        with _signals_deferred():
+        with signals_deferred():
             tmp = _new_temp(path, folder=True)
         # mkdtemp makes a private folder (0700); the result gets the mode the folder had, or a new one's
         os.chmod(tmp, path.stat().st_mode & 0o7777 if path.is_dir() else 0o777 & ~_umask())
         yield tmp
         if path.exists():
-            with _signals_deferred():
+            with signals_deferred():
                 old = _new_temp(path, folder=True)
             os.replace(path, old)  # onto the empty folder just made: a rename, nothing is copied
         os.replace(tmp, path)
     except BaseException:
-        with _signals_deferred():
+        with signals_deferred():
             if old is not None and not path.exists():
                 os.replace(old, path)  # the swap failed half-way: the old folder goes back
                 old = None
         raise
     finally:
-        with _signals_deferred():  # a Ctrl-C during the clean-up would leave half of it behind
+        with signals_deferred():  # a Ctrl-C during the clean-up would leave half of it behind
             for leftover in (tmp, old):
                 if leftover is not None and leftover.exists():
                     shutil.rmtree(leftover, ignore_errors=True)

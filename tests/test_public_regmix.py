@@ -119,3 +119,48 @@ def test_dml_domains_and_map_together(tmp_path):
 def test_regmix_domain_names_matching_nothing_are_an_error(REGMIX):
     with pytest.raises(ConversionError, match="none of the given domain names matches"):
         from_regmix(REGMIX / "test_mixture_1B.csv", REGMIX / "test_pile_loss_1B.csv", domains=["Books", "Web"])
+
+
+# small pairs written by the tests below: RegMix mixtures / losses, Olmix ratios / metrics
+PAIR_FILES = {
+    "mixtures": "index,train_github,train_arxiv\n0,0.25,0.75\n1,0.5,0.5\n",
+    "losses": "index,metric/github_val_loss,metric/arxiv_val_loss\n0,2.5,3.1\n1,2.25,3.25\n",
+    "ratios": "run,name,index,github,arxiv\nr0,mix-0,0,0.25,0.75\nr1,mix-1,1,0.5,0.5\n",
+    "metrics": "run,name,index,github_bpb,arxiv_bpb\nr0,mix-0,0,1.25,1.5\nr1,mix-1,1,1.125,1.75\n",
+}
+
+
+@pytest.mark.parametrize("source, kinds", [
+    ("regmix", ("mixtures", "mixtures")), ("regmix", ("losses", "losses")),
+    ("olmix", ("ratios", "ratios")), ("olmix", ("metrics", "metrics")),
+])
+def test_convert_refuses_two_files_of_one_kind_in_one_line_naming_them(source, kinds, tmp_path, capsys):
+    # two mixtures files used to end in a pandas KeyError traceback (two losses files in a
+    # message about mixture rows summing to 13)
+    files = [tmp_path / f"{kind}_{i}.csv" for i, kind in enumerate(kinds)]
+    for path, kind in zip(files, kinds):
+        path.write_text(PAIR_FILES[kind])
+    out = tmp_path / "out.csv"
+    assert main(["convert", "--from", source, *map(str, files), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert all(str(path) in err for path in files) and f"({kinds[0]})" in err
+    assert not out.exists()
+
+
+def test_olmix_files_with_plain_names_are_told_apart_by_content(tmp_path, capsys):
+    # named a.csv (ratios) and b.csv (metrics): the pair used to be taken in the wrong order and
+    # converted without a word, the metrics read as shares
+    (tmp_path / "named").mkdir()
+    named = [tmp_path / "named" / "ratios.csv", tmp_path / "named" / "metrics.csv"]
+    plain = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    for path, kind in zip(named + plain, ("ratios", "metrics", "ratios", "metrics")):
+        path.write_text(PAIR_FILES[kind])
+    mapping = tmp_path / "map.json"
+    mapping.write_text('{"github_bpb": "github", "arxiv_bpb": "arxiv"}')
+    for files, out in ((named, tmp_path / "named.csv"), (plain, tmp_path / "plain.csv")):
+        assert main(["convert", "--from", "olmix", *map(str, files), "--out", str(out),
+                     "--domain-map", str(mapping)]) == 0
+    expected = read_runs(tmp_path / "named.csv")
+    assert sorted(expected["r"].unique()) == [0.25, 0.5, 0.75]
+    pd.testing.assert_frame_equal(read_runs(tmp_path / "plain.csv"), expected)

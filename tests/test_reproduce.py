@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -114,6 +117,67 @@ def test_failed_notebook_leaves_no_stale_results_and_a_quiet_log(tmp_path, monke
     entry = json.loads((tmp_path / "out" / "manifest.json").read_text())["notebooks"][0]
     assert entry["status"] == "failed" and "results" not in entry
     assert "without encryption" not in capfd.readouterr().err
+
+
+# runs `python -m bimix reproduce ...` with the registry holding only the notebook named in argv[1]
+_ONE_NOTEBOOK = """
+import sys
+from pathlib import Path
+from bimix.cli import main
+from bimix.compendium import reproduce
+reproduce.NOTEBOOKS = (reproduce.NotebookSpec(Path(sys.argv[1]).stem, source=Path(sys.argv[1])),)
+sys.exit(main(["reproduce", *sys.argv[2:]]))
+"""
+
+
+def test_ctrl_c_during_a_notebook_prints_one_line_and_leaves_the_previous_outputs(tmp_path):
+    # Ctrl-C used to print the kernel's ZMQError traceback, leave the executed copy cut after the
+    # parameters cell and the interrupted notebook's partial results file in place
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell('profile: str = "cpu"\nfigures_dir: str = ""\nresults_dir: str = ""')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(
+        "import os, pathlib, time\n"
+        "pathlib.Path(results_dir, '97_slow.json').write_text('{\"claim\": \"half a run\"}')\n"
+        "pathlib.Path(results_dir, 'kernel.pid').write_text(str(os.getpid()))\n"
+        "time.sleep(120)")]
+    path = tmp_path / "97_slow.ipynb"
+    nbformat.write(nb, path)
+    out = tmp_path / "out"
+    executed, results = out / "notebooks" / "97_slow.ipynb", out / "results" / "97_slow.json"
+    executed.parent.mkdir(parents=True)
+    results.parent.mkdir(parents=True)
+    executed.write_text("the previous run's executed copy")
+    results.write_text('{"claim": "from the previous run"}')
+    proc = subprocess.Popen([sys.executable, "-c", _ONE_NOTEBOOK, str(path), "--profile", "smoke",
+                             "--output-dir", str(out)], cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    pid_file, deadline = out / "results" / "kernel.pid", time.monotonic() + 120
+    while not pid_file.is_file() or not pid_file.read_text():  # the kernel is inside the slow cell
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends: the foreground group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "error: interrupted" and "Traceback" not in err, err
+    assert executed.read_text() == "the previous run's executed copy"
+    assert results.read_text() == '{"claim": "from the previous run"}'
+    assert sorted(p.name for p in executed.parent.iterdir()) == ["97_slow.ipynb", "97_slow.kernel.log"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["interrupted"] == "97_slow" and manifest["notebooks"][-1]["status"] == "interrupted"
+    deadline = time.monotonic() + 10
+    while _running(int(pid_file.read_text())):
+        assert time.monotonic() < deadline, "the kernel outlived the interrupted command"
+        time.sleep(0.1)
+
+
+def _running(pid: int) -> bool:
+    """Whether the process is alive (a zombie waiting for its parent's wait() is not)."""
+    try:
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
 
 
 def test_smoke_figures_stay_out_of_the_checkout():

@@ -11,6 +11,14 @@ An *exercise* (a ``-p`` parameter whose value differs from the committed run's, 
 :func:`exercise_parameters`) writes nothing tracked: its executed copies, results and figures go to
 ``build/<profile>-exercise/`` and its notebooks read and extend a copy of the profile's committed run
 folder there (``runs/``) instead of ``data/runs/<profile>/``.
+
+Each executed copy is written into a scratch folder and renamed into place when papermill returns, so
+the copy under the final name is always a whole run's (a failed one included: it shows the failing
+cell). The kernel's own output (its log lines, and its tracebacks when it is shut down mid-cell) goes
+to ``<notebook>.kernel.log`` beside the copy, not to the terminal; what the cells print stays in the
+notebook. Ctrl-C stops the run with ``error: interrupted`` (exit 130): the interrupted notebook's
+previous executed copy and results file are left as they were, and the manifest says which notebook
+was interrupted.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.metadata
+import os
 import re
 import sys
 import time
@@ -25,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from bimix.files import git_tracked, read_json, write_json
+from bimix.files import atomic_path, git_tracked, read_json, scratch_dir, signals_deferred, write_json
 from bimix.paths import BUILD_DIR, FIGURES_DIR, NOTEBOOKS_DIR, REPO_ROOT, RUNS_DIR
 from bimix.profiles import PROFILES
 from bimix.provenance import environment
@@ -248,7 +257,6 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, *, keep_going
     ``from_scratch`` retrains every run into ``<output_dir>/runs`` (default output
     ``build/<profile>-scratch``), draws figures there too, leaves the committed tables and figures
     alone, and compares the rebuilt run table with the committed one (``comparison.json``)."""
-    import papermill
     from tqdm.auto import tqdm
 
     optional = dict(config_optional or {})
@@ -299,22 +307,27 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, *, keep_going
         bar.set_postfix_str(spec.name)
         Path(params["results_dir"]).mkdir(parents=True, exist_ok=True)
         results = Path(params["results_dir"]) / f"{spec.name}.json"
-        # an earlier run's claims must not outlive a failure of this one
-        results.unlink(missing_ok=True)
+        previous = results.read_bytes() if results.is_file() else None  # put back if interrupted
         started = time.perf_counter()
-        entry = {"name": spec.name, "parameters": params,
-                 "output": str(out_dir / "notebooks" / f"{spec.name}.ipynb")}
+        output = out_dir / "notebooks" / f"{spec.name}.ipynb"
+        entry = {"name": spec.name, "parameters": params, "output": str(output),
+                 "kernel_log": str(output.with_suffix(".kernel.log"))}
         try:
-            papermill.execute_notebook(str(spec.path), entry["output"], parameters=params,
-                                       kernel_name="python3", cwd=str(REPO_ROOT),
-                                       progress_bar=False, log_output=False,
-                                       extra_arguments=KERNEL_ARGUMENTS)
-            entry["status"] = "ok"
-        except papermill.PapermillExecutionError as exc:
-            entry["status"] = "failed"
-            entry["error"] = (f"notebook {spec.name} failed in cell {exc.exec_count} "
-                              f"(index {exc.cell_index}): {exc.ename}: {exc.evalue}")
-            failures.append(entry["error"])
+            # an earlier run's claims must not outlive a failure of this one
+            results.unlink(missing_ok=True)
+            error = execute(spec, params, output)
+        except KeyboardInterrupt:
+            with signals_deferred():  # a second Ctrl-C cannot cut the restore short
+                _restore(results, previous)
+                entry.update(status="interrupted", seconds=round(time.perf_counter() - started, 2))
+                manifest["notebooks"].append(entry)
+                manifest["interrupted"] = spec.name
+                write_json(out_dir / "manifest.json", manifest)
+            raise
+        entry["status"] = "failed" if error else "ok"
+        if error:
+            entry["error"] = error
+            failures.append(error)
         entry["seconds"] = round(time.perf_counter() - started, 2)
         if entry["status"] == "ok" and results.exists():
             entry["results"] = str(results)
@@ -339,6 +352,51 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, *, keep_going
 def _describe(exercise: Mapping[str, Mapping[str, list]]) -> str:
     pairs = {k: v[1] for params in exercise.values() for k, v in params.items()}
     return ", ".join(f"{k}={v!r}" for k, v in pairs.items())
+
+
+def _kernel_manager_logging_to(log) -> type:
+    """A kernel manager class (for nbclient's ``kernel_manager_class``) whose kernel writes its own
+    stdout and stderr into the open file ``log`` instead of this process's terminal."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LoggingKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw: Any) -> None:
+            kw.setdefault("stdout", log)
+            kw.setdefault("stderr", log)
+            await super().start_kernel(**kw)
+
+    return LoggingKernelManager
+
+
+def execute(spec: NotebookSpec, params: Mapping[str, Any], output: Path) -> str | None:
+    """Execute one notebook into ``output``, whole or not at all; returns None when every cell ran,
+    else the failure (notebook, cell, error) in one line. The kernel's own output goes to
+    ``output.kernel.log``. Any other exception (Ctrl-C, a dead kernel) leaves ``output`` as it was."""
+    import papermill
+
+    with scratch_dir(output) as scratch, open(output.with_suffix(".kernel.log"), "w") as log:
+        executed = scratch / output.name  # papermill saves after every cell: never under the final name
+        error = None
+        try:
+            papermill.execute_notebook(str(spec.path), str(executed), parameters=dict(params),
+                                       kernel_name="python3", cwd=str(REPO_ROOT),
+                                       progress_bar=False, log_output=False,
+                                       extra_arguments=KERNEL_ARGUMENTS,
+                                       kernel_manager_class=_kernel_manager_logging_to(log))
+        except papermill.PapermillExecutionError as exc:
+            error = (f"notebook {spec.name} failed in cell {exc.exec_count} "
+                     f"(index {exc.cell_index}): {exc.ename}: {exc.evalue}")
+        os.replace(executed, output)
+    return error
+
+
+def _restore(path: Path, previous: bytes | None) -> None:
+    """Put back the bytes a file held (None: it did not exist)."""
+    if previous is None:
+        path.unlink(missing_ok=True)
+        return
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(previous)
 
 
 def compare_run_tables(committed: Path, rebuilt: Path) -> dict:

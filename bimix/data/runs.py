@@ -789,22 +789,54 @@ def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", default=None, help="also write the conversion report as JSON")
 
 
-def _split_pair(inputs: list[str], source: str) -> tuple[str, str]:
+def _regmix_role(path: str | os.PathLike) -> str:
+    """``"mixtures"`` for a RegMix file with ``train_*`` columns, ``"losses"`` for one without."""
+    return "mixtures" if any(c.startswith("train_") for c in pd.read_csv(path, nrows=0).columns) else "losses"
+
+
+def _olmix_role(path: str | os.PathLike) -> str | None:
+    """``"ratios"`` or ``"metrics"`` for an Olmix file: by its name where the name says
+    (``ratios.csv``, ``metrics.csv``), else ``"ratios"`` when every row's values besides
+    ``run,name,index`` sum to 1 and ``"metrics"`` when they do not; None for a table with no rows."""
+    name = Path(path).name.lower()
+    if ("ratio" in name) != ("metric" in name):
+        return "ratios" if "ratio" in name else "metrics"
+    df = _read_csv_strict(path)
+    values = df.drop(columns=[c for c in ("run", "name", "index") if c in df.columns])
+    if values.empty:
+        return None
+    sums = values.apply(pd.to_numeric, errors="coerce").to_numpy(float).sum(axis=1)
+    return "ratios" if np.all(np.abs(sums - 1) < 1e-3 * values.shape[1]) else "metrics"
+
+
+# the two files each converter pairs: (first role, second role, how each is recognised)
+_PAIR_ROLES = {"regmix": ("mixtures", "losses", _regmix_role,
+                          "a mixtures file has train_* columns, a losses file has none"),
+               "olmix": ("ratios", "metrics", _olmix_role,
+                         "named *ratios* / *metrics*, or else told apart by ratio rows summing to 1")}
+
+
+def _split_pair(inputs: Sequence[str], source: str) -> tuple[str, str]:
+    """The two files of a pair in the converter's order, each recognised by its content or name;
+    two files of one kind (or one that cannot be told) are refused, naming both."""
+    first, second, role_of, how = _PAIR_ROLES[source]
     if len(inputs) != 2:
-        raise ConversionError(f"{source} needs exactly two files, got {len(inputs)}: {inputs}")
+        raise ConversionError(f"{source} needs exactly two files ({first} and {second}), got "
+                              f"{len(inputs)}: {', '.join(map(str, inputs))}")
+    roles = [role_of(path) for path in inputs]
+    if sorted(map(str, roles)) != sorted((first, second)):
+        found = ", ".join(f"{path} ({role or 'no rows'})" for path, role in zip(inputs, roles))
+        raise ConversionError(f"{source} needs one {first} file and one {second} file, got {found} "
+                              f"({how})")
     a, b = inputs
-    if source == "regmix":
-        first_is_mix = any(c.startswith("train_") for c in pd.read_csv(a, nrows=0).columns)
-    else:
-        na, nb = Path(a).name.lower(), Path(b).name.lower()
-        first_is_mix = "ratio" in na or "metric" in nb
-    return (a, b) if first_is_mix else (b, a)
+    return (a, b) if roles[0] == first else (b, a)
 
 
 def regmix_pairs(inputs: Sequence[str]) -> list[tuple[str, str]]:
     """Pair RegMix mixtures and losses files: a file with ``train_*`` columns holds mixtures; a pair
     shares its name once ``mixture(s)`` / ``pile_loss`` / ``loss(es)`` is removed
-    (``train_mixture_1m.csv`` with ``train_pile_loss_1m.csv``). Two files always form one pair."""
+    (``train_mixture_1m.csv`` with ``train_pile_loss_1m.csv``). Two files form one pair when one
+    holds mixtures and the other losses."""
     if len(inputs) < 2 or len(inputs) % 2:
         raise ConversionError(f"regmix needs pairs of files (mixtures and losses), got {len(inputs)}: "
                               f"{list(inputs)}")
@@ -812,9 +844,8 @@ def regmix_pairs(inputs: Sequence[str]) -> list[tuple[str, str]]:
         return [_split_pair(list(inputs), "regmix")]
     mixes, losses = {}, {}
     for path in inputs:
-        is_mix = any(c.startswith("train_") for c in pd.read_csv(path, nrows=0).columns)
         key = re.sub(r"(^|_)(mixtures?|pile_loss|losses|loss)(_|$)", "_", Path(path).stem).strip("_")
-        (mixes if is_mix else losses).setdefault(key, []).append(str(path))
+        (mixes if _regmix_role(path) == "mixtures" else losses).setdefault(key, []).append(str(path))
     pairs = []
     for key in sorted(set(mixes) | set(losses)):
         m, l_ = mixes.get(key, []), losses.get(key, [])
