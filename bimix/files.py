@@ -119,38 +119,38 @@ def _new_temp(path: Path, folder: bool = False) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
-    path = Path(path)
+def _temporary(path: Path, folder: bool) -> Iterator[Path]:
+    """A new temporary file (or folder) beside ``path``, removed when the block ends, however it ends."""
+    import shutil
+
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = None
     try:
         with signals_deferred():
-            tmp = _new_temp(path)
+            tmp = _new_temp(path, folder=folder)
         yield tmp
-        os.replace(tmp, path)
     finally:
         if tmp is not None:
             with signals_deferred():
-                tmp.unlink(missing_ok=True)
+                if folder:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                else:
+                    tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
+    with _temporary(Path(path), folder=False) as tmp:
+        yield tmp
+        os.replace(tmp, path)
 
 
 @contextlib.contextmanager
 def scratch_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary working folder beside ``path``; it is deleted when the block ends, however."""
-    import shutil
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = None
-    try:
-        with signals_deferred():
-            tmp = _new_temp(path, folder=True)
+    with _temporary(Path(path), folder=True) as tmp:
         yield tmp
-    finally:
-        if tmp is not None:
-            with signals_deferred():
-                shutil.rmtree(tmp, ignore_errors=True)
 
 
 @contextlib.contextmanager
