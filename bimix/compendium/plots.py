@@ -701,6 +701,48 @@ def plot_entropy_exponents(points: "pandas.DataFrame", correlations: "pandas.Dat
     axes[0][-1].legend(fontsize=7, frameon=False, loc="best")
 
 
+def plot_claims_vs_compute(points: "pandas.DataFrame", axes, paper_flops: float, paper_range: dict,
+                           titles: dict) -> None:
+    """Notebook 11: each claim's readout against training compute 6·N·D (log x), one axes per claim
+    in ``titles`` order; one colour and marker per source (the CPU sweep, a public ladder), error bars
+    where the source has an interval (seeds or splits), and the paper's published range as a bar at
+    its own compute. ``points``: rows of :mod:`bimix.law.scale` (claim, source, label, flops, value,
+    lo, hi); ``paper_range``: claim -> (low, high), an open end as ±inf."""
+    import numpy as np
+
+    sources = list(dict.fromkeys(points["source"]))
+    colours = dict(zip(sources, _palette("Dark2")))
+    markers = dict(zip(sources, "osD^v"))
+    for ax, (claim, title) in zip(axes, titles.items()):
+        part = points[points["claim"] == claim]
+        for source in sources:
+            g = part[part["source"] == source]
+            if g.empty:
+                continue
+            err = np.vstack([g["value"] - g["lo"], g["hi"] - g["value"]])
+            err = np.where(np.isfinite(err), err, 0.0)
+            ax.errorbar(g["flops"], g["value"], yerr=err, fmt=markers[source], color=colours[source], ms=5,
+                        capsize=2, lw=1, label=source)
+            # a sweep's rows at one compute are told apart by name; a ladder's smallest and largest size
+            named = g if g["flops"].nunique() == 1 else g.loc[[g["flops"].idxmin(), g["flops"].idxmax()]]
+            for _, r in named.iterrows():
+                if r["label"] != source:
+                    ax.annotate(str(r["label"]).replace(f"{source} ", ""), (r["flops"], r["value"]), fontsize=6,
+                                xytext=(3, 3), textcoords="offset points")
+        lo, hi = paper_range[claim]
+        if np.isfinite(lo) and np.isfinite(hi):
+            ax.vlines(paper_flops, lo, hi, color="black", lw=3, label="the paper (published range)")
+        else:  # the paper states a side, not a number: shade the side where the claim holds
+            edge = hi if np.isfinite(hi) else lo
+            ax.axhline(edge, color="grey", lw=0.6, ls="--")
+            span = (ax.get_ylim()[0], edge) if np.isfinite(hi) else (edge, ax.get_ylim()[1])
+            ax.axhspan(*span, color="0.9", zorder=0, label="where the paper's claim holds")
+        ax.set_xscale("log")
+        ax.set(xlabel="training compute per run, 6·N·D (FLOPs)", title=title)
+        ax.title.set_fontsize(9)
+    axes[0].legend(fontsize=7, frameon=False, loc="best")
+
+
 def markdown_table(df: "pandas.DataFrame", digits: int = 4, index: bool = True) -> str:
     """A GitHub-flavoured markdown table of ``df`` (floats to ``digits`` significant digits, NaN as
     n/a), for the ``figures/<name>.md`` files that sit beside the figures."""

@@ -97,6 +97,10 @@ GALLERY: tuple[tuple[str, str, str, str], ...] = (
     ("Figs. 6–7", "downstream_tasks", "09_downstream",
      "the same per task, one panel per task, mixtures in Fig. 4's order and colours; dotted: chance for "
      "multiple choice"),
+    ("beyond", "claims_vs_compute", "11_claims_vs_scale",
+     "Table 1's error, Table 2's R² and claim 3 (entropy mixtures minus Baseline) against training compute "
+     "6·N·D: the CPU rung (t intervals over seeds), Apple's SlimPajama ladder 122M–2.7B, the paper's range at "
+     "its own compute"),
     ("beyond", "entropy_exponents", "10_entropy_exponents",
      "each domain's fitted exponents α (share) and β (steps) against its entropies SE and CE (log-shares of "
      "the entropy mixtures), centred per seed or model size, for our sweep, Apple's SlimPajama ladder and "
@@ -144,6 +148,8 @@ GALLERY_NOTES: dict[str, tuple[tuple[str, ...], str]] = {
     "downstream_average": (("plot_downstream",), "scores over training (final checkpoints only on cpu); the "
                            "paper's tasks (local tasks on cpu)"),
     "downstream_tasks": (("plot_downstream",), "scores over training (final checkpoints only on cpu)"),
+    "claims_vs_compute": (("plot_claims_vs_compute",), "the other claims; the public Table 1 at the paper's "
+                          "1.05x (its grid allows 1.11x only); Table 2 at 2.7B (4 mixtures, too few to split)"),
     "entropy_exponents": (("plot_entropy_exponents",), "the sets' levels (centred away), the per-table "
                           "correlations (in the notebook's table), or any cause: entropy and exponent may "
                           "both follow a third property of a domain"),

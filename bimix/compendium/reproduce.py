@@ -92,6 +92,7 @@ NOTEBOOKS: tuple[NotebookSpec, ...] = (
                                    "paper": {}}),
     NotebookSpec("10_entropy_exponents", {"smoke": {"download": False, "n_boot": 200}, "cpu": {}, "cpu-long": {},
                                           "gpu": {}, "paper": {}}, fast=True),
+    NotebookSpec("11_claims_vs_scale", {"smoke": {}, "cpu": {}, "cpu-long": {}, "gpu": {}, "paper": {}}, fast=True),
 )
 
 

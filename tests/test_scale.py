@@ -1,0 +1,79 @@
+"""Claims against compute (bimix.law.scale, notebook 11): compute of a run, the points of a sweep and
+of a public ladder, and the reading rule both ways."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from bimix.compendium import reproduce
+from bimix.files import read_json
+from bimix.law import scale
+
+
+def test_compute_and_size_labels():
+    assert scale.flops(165_632, 1_228_800) == pytest.approx(1.221e12, rel=1e-3)
+    assert scale.size_params("122M") == 1.22e8 and scale.size_params("2.7B") == 2.7e9
+    with pytest.raises(ValueError, match="not a model size"):
+        scale.size_params("big")
+
+
+def _sweep(t1=(0.005, 0.006, 0.0055), r2=0.95, natural=0.02, skewed=-0.3):
+    fit = {"table1_by_seed": {str(i): {"mre_mean": v} for i, v in enumerate(t1)},
+           "table2_by_seed": {str(i): {"baseline": {"mean": r2}, "doremi": {"mean": r2 - 0.02}} for i in range(3)}}
+    finals = {m: {str(i): 4.0 for i in range(3)} for m in ("se", "ce", "je", "vne")}
+    finals["baseline"] = {str(i): 4.0 - natural for i in range(3)}
+    finals["skewed"] = {str(i): 4.0 - skewed for i in range(3)}
+    return fit, {"final_average_by_seed": finals}
+
+
+def _public(t1=(0.4, 0.3, 0.17), r2=(0.8, 0.85, 0.99), diff=(-0.08, -0.07, -0.05)):
+    sizes = ["122M", "680M", "2718M"]
+    return {"by_size_table": [{"table": "dmsl", "form": "bimix", "size": s, "T1 error %": a, "T1 gap": 1.11,
+                               "T2 R2": b, "T2 R2 sd": 0.05, "splits": 5, "mixtures": 20}
+                              for s, a, b in zip(sizes, t1, r2)],
+            "slimpajama_mixtures": [{"size": s, "mixture": m, "step": 2e10 * (k + 1), "diff": d, "diff_lo": d - 0.01,
+                                     "diff_hi": d + 0.01} for k, (s, d) in enumerate(zip(sizes, diff))
+                                    for m in ("se", "ce", "je", "vne")]}
+
+
+def test_sweep_and_public_points():
+    fit, sweep = _sweep()
+    rows = scale.sweep_rows(fit, sweep, 1e5, 1e6)
+    t1 = rows[rows["claim"] == "table1"].iloc[0]
+    assert t1["value"] == pytest.approx(0.55) and t1["lo"] < 0.55 < t1["hi"] and t1["n"] == 3
+    c3 = rows[rows["claim"] == "claim3"].set_index("label")["value"]
+    assert c3["cpu vs natural"] == pytest.approx(0.02) and c3["cpu vs skewed"] == pytest.approx(-0.3)
+    pub = scale.public_rows(_public())
+    assert set(pub["label"]) == {"122M", "680M", "2718M"}
+    big = pub[(pub["label"] == "2718M") & (pub["claim"] == "table2")].iloc[0]
+    assert big["flops"] == pytest.approx(6 * 2.718e9 * 6e10) and big["hi"] == 1.0  # R² capped at 1
+
+
+def test_reading_tells_scale_from_general_failure_and_baseline_flips():
+    fit, sweep = _sweep()
+    closes = pd.concat([scale.sweep_rows(fit, sweep, 1e5, 1e6), scale.public_rows(_public())])
+    assert scale.reading(closes, "table1")["reading"] == "closes with scale"
+    misses = pd.concat([scale.sweep_rows(fit, sweep, 1e5, 1e6), scale.public_rows(_public(t1=(0.6, 0.7, 0.8)))])
+    r = scale.reading(misses, "table1")
+    assert r["reading"] == "misses at scale, no trend toward the paper" and r["rho"] > 0
+    assert "Reading: **misses at scale, no trend toward the paper**" in r["sentence"]
+    flip = scale.reading(closes, "claim3")
+    assert flip["reading"] == "holds at every public size; at the smallest rung the verdict flips with the baseline"
+    fit, sweep = _sweep(natural=-0.01)
+    both = pd.concat([scale.sweep_rows(fit, sweep, 1e5, 1e6), scale.public_rows(_public())])
+    assert scale.reading(both, "claim3")["reading"] == "holds at every scale"
+    assert scale.reading(closes[closes["source"] == "nothing"], "table1")["reading"] == "not enough points"
+
+
+def test_notebook_11_on_the_committed_results(tmp_path):
+    reproduce.reproduce("cpu", ["11_claims_vs_scale"], output_dir=tmp_path, figures_dir=tmp_path / "fig",
+                        progress=False)
+    res = read_json(tmp_path / "results" / "11_claims_vs_scale.json")
+    assert [r["claim"] for r in res["readings"]] == ["table1", "table2", "claim3"]
+    assert all(r["sentence"].startswith(r["claim"]) for r in res["readings"])
+    cpu = [p for p in res["points"] if p["source"] == "cpu"]
+    assert cpu and all(math.isclose(p["flops"], cpu[0]["flops"]) for p in cpu) and 1e11 < cpu[0]["flops"] < 1e13
+    assert (tmp_path / "fig" / "claims_vs_compute.png").stat().st_size > 0
