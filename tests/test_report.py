@@ -49,7 +49,8 @@ def _rows(text):
         if line.startswith("| ") and " [" in line:
             cells = [c.strip() for c in line.strip("|").split(" | ")]
             out[cells[0].rsplit(" [", 1)[0]] = {"protocol": cells[3], "compared": cells[4], "ours": cells[5],
-                                                "skill": cells[6], "seeds": cells[7], "kind": cells[1]}
+                                                "skill": cells[6], "seeds": cells[7], "kind": cells[1],
+                                                "scale": cells[8]}
     return out
 
 
@@ -220,3 +221,21 @@ def test_gallery_captions_say_what_a_figure_shows_and_does_not_and_where_it_is_d
     assert f"(../notebooks/06_optimize_mixture.ipynb#{slug})" in row
     assert "[`plots.plot_optimum`](../bimix/compendium/plots.py)" in row
     assert "95 % bootstrap interval" in row and "near-optimal" not in row
+
+
+def test_the_at_scale_column_shows_notebook_11s_reading_or_a_dash():
+    finals = {"baseline": [4.0, 4.1, 4.05], "skewed": [4.3, 4.4, 4.35], "se": [3.9, 4.0, 3.95],
+              "ce": [3.8, 3.9, 3.85], "je": [3.95, 4.05, 4.0], "vne": [4.1, 4.2, 4.15]}
+    results = _results(finals)
+    without = _rows(report.report_markdown({"cpu": results}))
+    assert all(row["scale"] == "—" for row in without.values())
+    results["11_claims_vs_scale"] = {"readings": [
+        {"claim": "table1", "reading": "misses at scale", "top": "2718M", "top_value": 0.2712},
+        {"claim": "claim3", "reading": "closes with scale", "top": "2718M", "top_value": -0.054}]}
+    text = report.report_markdown({"cpu": results})
+    assert "| at scale (public runs) |" in text.splitlines()[3]
+    rows = _rows(text)
+    at_scale = {label: row["scale"] for label, row in rows.items() if row["scale"] != "—"}
+    assert at_scale == {"Step extrapolation of the final loss is accurate (Table 1)": "misses at scale (2718M: 0.2712)",
+                        "Entropy mixtures beat the Baseline on average log-perplexity (Fig. 5)":
+                            "closes with scale (2718M: -0.054)"}
