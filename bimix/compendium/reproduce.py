@@ -269,7 +269,8 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, *, keep_going
             raise ParameterError(f"parameters {_describe(exercise)} differ from the committed run, whose "
                                  f"figures are in {figures_dir}; drop --figures-dir to draw them in "
                                  f"{output_dir / 'figures'}")
-        optional.update({"runs_dir": str(output_dir / "runs"), "profile_runs_dir": str(output_dir / "runs")})
+        if not (extra or {}).get("runs_dir"):  # a run folder given by the caller is the one it means
+            optional.update({"runs_dir": str(output_dir / "runs"), "profile_runs_dir": str(output_dir / "runs")})
     if from_scratch:
         if fast:
             raise ReproduceError("--from-scratch retrains everything; it cannot be combined with --fast")
@@ -300,7 +301,7 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, *, keep_going
         manifest["planned"] = [{"name": spec.name, "parameters": params} for spec, params in steps]
         return manifest
     (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
-    if exercise:
+    if exercise and not (extra or {}).get("runs_dir"):
         seed_exercise_runs(profile, out_dir / "runs")
     failures = []
     bar = tqdm(steps, desc=f"reproduce [{profile}]", unit="notebook", disable=not progress)
