@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -96,25 +97,78 @@ def test_doremi_end_to_end_reuses_reference(smoke_store, tmp_path):
     assert not np.allclose(w, 1 / m)  # the reference differs from the proxy, so weights moved
 
 
-def test_a_config_cannot_replace_or_train_on_another_profiles_doremi_mixture(tmp_path):
-    # `doremi --config OTHER.toml` replaced the store-wide doremi.json, and smoke's next
-    # `train --mixture doremi` put a second, different `doremi` run in the smoke table
-    from bimix.config import config_from_dict, config_hash
+def _proxy_weights(folder, seed):
+    """The averaged weights the finished DoReMi proxy of ``seed`` in ``folder`` recorded."""
+    (sidecar,) = (folder / "doremi_proxy" / "sidecars").glob(f"doremi-proxy-s{seed}-*.json")
+    return json.loads(sidecar.read_text())["doremi_weights"]
+
+
+def test_doremi_on_another_seed_or_config_keeps_every_mixture(smoke_store, tmp_path, capsys):
+    # the store held one doremi.json: `doremi --seed 1` replaced seed 0's mixture (the sweep's `doremi`
+    # runs then trained on seed 1's), and a config file's DoReMi on the same store was refused
+    from bimix.cli import main
+
+    steps = ["--steps", "6"]
+    ours, theirs = tmp_path / "smoke", tmp_path / "smoke-eta-half"
+    for seed in ("0", "1"):
+        assert main(["doremi", "--profile", "smoke", *steps, "--seed", seed, "--out", str(ours)]) == 0
+    w0, w1 = _proxy_weights(ours, 0), _proxy_weights(ours, 1)
+    config = proxy.override_config(SMOKE, steps=6)
+    assert w0 != w1  # every seed's `doremi` run trains on the mixture of the first seed's proxy
+    assert dict(proxy.make_spec(SMOKE_PROFILE, "doremi", smoke_store, seed=1, config=config, device="cpu",
+                                precision="fp32").weights) == w0
+    toml = tmp_path / "eta.toml"
+    toml.write_text('profile = "smoke"\nname = "smoke-eta-half"\n[proxy.doremi]\neta = 0.5\n')
+    assert main(["doremi", "--config", str(toml), *steps, "--out", str(theirs)]) == 0
+    from bimix.config import load_config
+
+    other, w_other = load_config(toml), _proxy_weights(theirs, 0)
+    assert w_other != w0
+    for profile, cfg, expected in ((SMOKE_PROFILE, config, w0),
+                                   (other, proxy.override_config(other.proxy, steps=6), w_other)):
+        spec = proxy.make_spec(profile, "doremi", smoke_store, seed=1, config=cfg, device="cpu", precision="fp32")
+        assert dict(spec.weights) == expected
+    for seed, expected in ((0, w0), (1, w1)):
+        found = doremi.find_mixture(SMOKE_PROFILE, smoke_store, config, seed=seed, device="cpu", precision="fp32")
+        assert dict(found.weights) == expected
+    # a different mixture under an existing proxy run's name is refused in one line, the file kept
+    path = doremi.mixture_file(smoke_store, "smoke", doremi.proxy_spec(SMOKE_PROFILE, smoke_store, seed=0,
+                                                                        config=config).run_id)
+    before = path.read_text()
+    edited = json.loads(before)
+    edited["weights"] = {d: 1 / len(edited["weights"]) for d in edited["weights"]}
+    path.write_text(json.dumps(edited))
+    capsys.readouterr()
+    assert main(["doremi", "--profile", "smoke", *steps, "--seed", "0", "--out", str(ours)]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith(f"error: {path} already holds the DoReMi mixture of proxy run")
+    assert "Traceback" not in err and err.count("error:") == 1
+    assert json.loads(path.read_text()) == edited
+
+
+def test_a_doremi_mixture_is_found_by_its_profile_and_proxy_run(tmp_path):
+    from bimix.data.mixtures import Mixture, save_named
     from bimix.data.tokens import TokenStore
 
     store = TokenStore(tmp_path / "stores" / "s1", {"domains": {"code": {}, "books": {}}})
-    other = config_from_dict({"profile": "smoke", "name": "smoke-eta", "proxy": {"doremi": {"eta": 0.5}}})
-    theirs = {"profile": "smoke", "config_hash": None, "proxy_run": "doremi-proxy-s0-aaaa"}
-    path = doremi._save_mixture({"code": 0.25, "books": 0.75}, store, theirs)
-    before = path.read_bytes()
-    mine = {"profile": other.name, "config_hash": config_hash(other), "proxy_run": "doremi-proxy-s0-bbbb"}
-    with pytest.raises(doremi.MixtureTaken, match=r"doremi.json is the DoReMi mixture of profile 'smoke'.*"
-                                                  r"remove the file first"):
-        doremi._save_mixture({"code": 0.5, "books": 0.5}, store, mine)
-    assert path.read_bytes() == before
-    with pytest.raises(doremi.MixtureTaken, match=r"mixture 'doremi' of profile 'smoke-eta' \(config hash"):
-        proxy.make_spec(other, "doremi", store, seed=0, device="cpu", precision="fp32")
-    # the profile that made it trains on it and may replace it (a new proxy of its own)
-    assert dict(proxy.make_spec(SMOKE_PROFILE, "doremi", store, seed=0, device="cpu", precision="fp32").weights) \
+    run = doremi.proxy_spec(SMOKE_PROFILE, store, seed=0, device="cpu", precision="fp32").run_id
+    with pytest.raises(doremi.MixtureMissing, match=rf"no DoReMi mixture of profile 'smoke' from its proxy run {run}"):
+        proxy.make_spec(SMOKE_PROFILE, "doremi", store, seed=0, device="cpu", precision="fp32")
+    # a store-wide doremi.json written before the per-run files is read when it names this proxy run
+    save_named(Mixture("doremi", {"code": 0.25, "books": 0.75}, {"profile": "smoke", "proxy_run": run}),
+               store.mixtures_dir)
+    assert dict(proxy.make_spec(SMOKE_PROFILE, "doremi", store, seed=3, device="cpu", precision="fp32").weights) \
         == {"code": 0.25, "books": 0.75}
-    doremi._save_mixture({"code": 0.5, "books": 0.5}, store, {**theirs, "proxy_run": "doremi-proxy-s0-cccc"})
+    # ... and not by another profile, whose own mixture is missing
+    other = dataclasses.replace(SMOKE_PROFILE, name="smoke-other")
+    with pytest.raises(doremi.MixtureMissing, match="profile 'smoke-other'"):
+        proxy.make_spec(other, "doremi", store, seed=0, device="cpu", precision="fp32")
+    # saving keeps one file per proxy run; the store-wide copy follows the one made current
+    meta = {"profile": "smoke-other", "proxy_run": "doremi-proxy-s0-bbbb"}
+    path = doremi._save_mixture({"code": 0.5, "books": 0.5}, store, meta, shown=False)
+    assert path == store.mixtures_dir / "doremi" / "smoke-other.doremi-proxy-s0-bbbb.json"
+    assert doremi._save_mixture({"code": 0.5, "books": 0.5}, store, meta, shown=True) == path  # the same: kept
+    assert json.loads((store.mixtures_dir / "doremi.json").read_text())["meta"] == meta
+    with pytest.raises(doremi.MixtureTaken, match="remove the file first"):
+        doremi._save_mixture({"code": 0.4, "books": 0.6}, store, meta, shown=True)
+    assert json.loads(path.read_text())["weights"] == {"code": 0.5, "books": 0.5}

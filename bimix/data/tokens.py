@@ -366,8 +366,13 @@ def _keep_computed_mixtures(old_root: Path, new_root: Path) -> None:
         return
     (new_root / "mixtures").mkdir(parents=True, exist_ok=True)
     for path in sorted(old.iterdir()):
-        if path.is_file() and not path.name.startswith("."):
+        if path.name.startswith("."):
+            continue
+        if path.is_file():
             shutil.copy2(path, new_root / "mixtures" / path.name)
+        elif path.is_dir():  # doremi/: one file per DoReMi proxy run (bimix.train.doremi.mixture_file)
+            shutil.copytree(path, new_root / "mixtures" / path.name, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns(".*"))
 
 
 def _save_reference_mixtures(folder: Path, meta: dict, store_id: str) -> None:

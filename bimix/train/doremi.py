@@ -8,6 +8,17 @@
    training loss is sum_i w_i * (mean proxy token loss on domain i).
 3. The output mixture is w averaged over all proxy steps, saved as the named mixture ``doremi``, with the
    per-step trajectory as a table (step, domain, weight, excess).
+
+Where the mixture is kept: one token store serves several profiles and configs (cpu and cpu-long, a
+config file's variant), and DoReMi runs on several seeds, so each DoReMi mixture has its own file,
+named for what made it: ``<store>/mixtures/doremi/<profile>.<proxy run id>.json`` (the proxy's run id
+holds its config, store and seed; see :func:`mixture_file`). A file is never replaced by a different
+mixture: another proxy run under the same name is refused in one line (:class:`MixtureTaken`).
+``train``/``sweep --mixture doremi`` train on the profile's own mixture, the one its config's proxy made
+with the sweep's first seed (:func:`find_mixture`). ``<store>/mixtures/doremi.json`` is a copy of the
+mixture a sweep or ``doremi`` run last made current, for readers that look a mixture up by name; a
+``doremi.json`` from before the per-producer files is still read as the mixture of the proxy run its
+meta names.
 """
 
 from __future__ import annotations
@@ -22,9 +33,9 @@ import torch
 from bimix.files import atomic_path, read_json
 from bimix.profiles import Profile
 from bimix.provenance import code_version
-from bimix.train.proxy import (TrainError, add_device_arguments, build_model, final_model_ok, final_model_path,
-                               is_complete, make_spec, open_profile_store, override_config, resolve_mixture,
-                               run_device, run_paths, start_training, token_losses, train_run)
+from bimix.train.proxy import (RunSpec, TrainError, add_device_arguments, build_model, final_model_ok,
+                               final_model_path, is_complete, make_spec, open_profile_store, override_config,
+                               resolve_mixture, run_device, run_paths, start_training, token_losses, train_run)
 
 
 def update_weights(w: np.ndarray, excess: np.ndarray, eta: float = 1.0, smoothing: float = 1e-3) -> np.ndarray:
@@ -155,41 +166,98 @@ class DoReMiObjective:
 
 
 class MixtureTaken(TrainError, ValueError):
-    """The store's ``doremi`` mixture was made for another profile or config (bad input: exit 2)."""
+    """Another DoReMi mixture is already kept under the same name (bad input: exit 2)."""
 
 
-def check_doremi_owner(store, profile: str, config_hash: str | None, *, writing: bool) -> None:
-    """The token store holds one ``doremi`` mixture (``mixtures/doremi.json``), which every profile
-    training on that store reads. Refuse to replace (``writing``) or to train on one whose meta names
-    another profile or config hash: another profile's ``doremi`` runs would no longer match their
-    mixture, or this profile's would train on another's. A file without a profile in its meta (made
-    by hand) is anyone's."""
-    path = Path(store.mixtures_dir) / "doremi.json"
-    if not path.is_file():
+class MixtureMissing(TrainError, ValueError):
+    """No DoReMi mixture of this profile and config in the store yet (bad input: exit 2)."""
+
+
+def proxy_spec(profile: Profile, store, *, seed: int | None, config=None, device: str | None = "auto",
+               precision: str | None = "auto") -> RunSpec:
+    """The DoReMi proxy run of ``config`` (default: the profile's) and ``seed``."""
+    config = config or profile.proxy
+    return make_spec(profile, "doremi-proxy", store, seed=seed, config=config, objective="doremi",
+                     weights=resolve_mixture(config.doremi.sample, store), device=device, precision=precision)
+
+
+def mixture_file(store, profile: str, proxy_run: str) -> Path:
+    """Where the DoReMi mixture of ``profile``'s proxy run ``proxy_run`` is kept in ``store``."""
+    return Path(store.mixtures_dir) / "doremi" / f"{profile}.{proxy_run}.json"
+
+
+def find_mixture(profile: Profile, store, config=None, *, seed: int | None = None, device: str | None = "auto",
+                 precision: str | None = "auto"):
+    """The DoReMi mixture that ``profile``'s proxy of ``config`` and ``seed`` (default: the sweep's first
+    seed, whose mixture the sweep trains) made: its file (:func:`mixture_file`), else a store-wide
+    ``doremi.json`` whose meta names that profile and proxy run (one written before the per-producer
+    files); None when there is neither."""
+    from bimix.data.mixtures import load_mixture, load_named
+
+    config = config or profile.proxy
+    run = proxy_spec(profile, store, seed=config.seeds[0] if seed is None else seed, config=config,
+                     device=device, precision=precision).run_id
+    path = mixture_file(store, profile.name, run)
+    if path.is_file():
+        return load_mixture(path, domains=store.domains)
+    if (Path(store.mixtures_dir) / "doremi.json").is_file():
+        shown = load_named("doremi", store.mixtures_dir, domains=store.domains)
+        if (shown.meta.get("profile"), shown.meta.get("proxy_run")) == (profile.name, run):
+            return shown
+    return None
+
+
+def mixture_weights(profile: Profile, store, config=None, *, device: str | None = "auto",
+                    precision: str | None = "auto") -> dict[str, float]:
+    """Weights (store order) of the ``doremi`` mixture ``profile`` and ``config`` train on
+    (:func:`find_mixture`); a ``doremi.json`` without a profile in its meta (made by hand) is anyone's."""
+    from bimix.data.mixtures import load_named
+
+    found = find_mixture(profile, store, config, device=device, precision=precision)
+    if found is None and (Path(store.mixtures_dir) / "doremi.json").is_file():
+        by_hand = load_named("doremi", store.mixtures_dir, domains=store.domains)
+        found = None if by_hand.meta.get("profile") else by_hand
+    if found is None:
+        config = config or profile.proxy
+        run = proxy_spec(profile, store, seed=config.seeds[0], config=config, device=device,
+                         precision=precision).run_id
+        raise MixtureMissing(f"no DoReMi mixture of profile {profile.name!r} from its proxy run {run} in "
+                             f"{Path(store.mixtures_dir) / 'doremi'}: run `python -m bimix doremi` for this "
+                             f"profile and config first (or `sweep` with the doremi mixture)")
+    return dict(zip(store.domains, found.array(store.domains).tolist()))
+
+
+def _save_mixture(weights: dict[str, float], store, meta: dict, *, shown: bool) -> Path:
+    """Keep ``weights`` as the DoReMi mixture of the proxy run ``meta`` names (:func:`mixture_file`);
+    refused when that file holds other weights. ``shown``: also copy it to the store's ``doremi.json``."""
+    from bimix.data.mixtures import Mixture, load_mixture, save_mixture, save_named
+
+    mixture = Mixture("doremi", weights, meta)
+    path = mixture_file(store, meta["profile"], meta["proxy_run"])
+    if path.is_file():
+        kept = load_mixture(path, domains=store.domains)
+        gap = np.abs(kept.array(store.domains) - mixture.array(store.domains)).max()
+        if gap > 0:
+            raise MixtureTaken(
+                f"{path} already holds the DoReMi mixture of proxy run {meta['proxy_run']} (profile "
+                f"{meta['profile']!r}, trajectory {kept.meta.get('trajectory')}), and this one differs from it "
+                f"(largest share difference {gap:.3g}): remove the file first to replace it on purpose")
+        mixture = kept
+    else:
+        save_mixture(mixture, path)
+    if shown:
+        save_named(mixture, store.mixtures_dir)
+    return path
+
+
+def show_mixture(mixture, store) -> None:
+    """Make ``mixture`` the one the store's ``doremi.json`` holds (what notebooks read by name)."""
+    from bimix.data.mixtures import load_named, save_named
+
+    folder = Path(store.mixtures_dir)
+    if (folder / "doremi.json").is_file() and load_named("doremi", folder).to_json() == mixture.to_json():
         return
-    meta = read_json(path).get("meta") or {}
-    theirs = (meta.get("profile"), meta.get("config_hash"))
-    if theirs[0] is None or theirs == (profile, config_hash):
-        return
-
-    def who(name, digest):
-        return f"profile {name!r}" + (f" (config hash {digest})" if digest else "")
-
-    if writing:
-        raise MixtureTaken(f"{path} is the DoReMi mixture of {who(*theirs)}, which trains on the same token "
-                           f"store; DoReMi for {who(profile, config_hash)} would replace it under that profile's "
-                           f"`doremi` runs: remove the file first to replace it on purpose")
-    raise MixtureTaken(f"mixture 'doremi' of {who(profile, config_hash)} is not in {path.parent}: its doremi.json "
-                       f"is {who(*theirs)}'s (one DoReMi mixture per token store); remove it, then run "
-                       f"`python -m bimix doremi` for {profile!r}")
-
-
-def _save_mixture(weights: dict[str, float], store, meta: dict) -> Path:
-    """Write ``weights`` as the store's ``doremi`` mixture, unless another profile's is there."""
-    from bimix.data.mixtures import Mixture, save_named
-
-    check_doremi_owner(store, meta["profile"], meta.get("config_hash"), writing=True)
-    return Path(save_named(Mixture("doremi", weights, meta), store.mixtures_dir))
+    save_named(mixture, folder)
 
 
 def trajectory_name(seed: int, config) -> str:
@@ -200,10 +268,12 @@ def trajectory_name(seed: int, config) -> str:
 
 def run_doremi(profile: Profile, store=None, *, seed: int | None = None, config=None, out_dir=None,
                progress=None, device: str | None = "auto", precision: str | None = "auto",
-               torch_device: str | None = None) -> dict:
-    """Reference run (reused if complete), Group-DRO proxy, averaged weights saved as mixture ``doremi``.
-    ``device``/``precision`` as :func:`bimix.train.proxy.make_spec` takes them; ``torch_device`` the
-    exact device (``cuda:1``; default: the spec's, per rank under torchrun). Under torchrun both runs
+               torch_device: str | None = None, shown: bool | None = None) -> dict:
+    """Reference run (reused if complete), Group-DRO proxy, averaged weights saved as mixture ``doremi``
+    in the proxy run's own file (:func:`mixture_file`; refused if that holds other weights). ``shown``:
+    also make it the store's ``doremi.json`` (default: for the sweep's first seed, whose mixture is
+    trained). ``device``/``precision`` as :func:`bimix.train.proxy.make_spec` takes them; ``torch_device``
+    the exact device (``cuda:1``; default: the spec's, per rank under torchrun). Under torchrun both runs
     use DDP and rank 0 writes the mixture and the trajectory.
 
     Returns {"weights", "mixture_path", "trajectory_path", "reference_run", "proxy_run"}."""
@@ -222,35 +292,36 @@ def run_doremi(profile: Profile, store=None, *, seed: int | None = None, config=
 
     csv_path, _ = run_paths(profile.name, out_dir)
     proxy_dir = csv_path.parent / "doremi_proxy"
-    proxy_spec = make_spec(profile, "doremi-proxy", store, seed=seed, config=config, objective="doremi",
-                           weights=resolve_mixture(dcfg.sample, store), device=device, precision=precision)
+    proxy = proxy_spec(profile, store, seed=seed, config=config, device=device, precision=precision)
     objective = DoReMiObjective(reference, store.domains, dcfg.eta, dcfg.smoothing)
-    result = train_run(proxy_spec, store, out_dir=proxy_dir, objective=objective, progress=progress,
+    result = train_run(proxy, store, out_dir=proxy_dir, objective=objective, progress=progress,
                        device=torch_device)
     if result["status"] != "complete":
-        raise TrainError(f"DoReMi proxy {proxy_spec.run_id} stopped at step {result['step']}")
+        raise TrainError(f"DoReMi proxy {proxy.run_id} stopped at step {result['step']}")
     weights = dict(zip(store.domains, objective.average().tolist()))
-    traj_path = proxy_dir / trajectory_name(proxy_spec.seed, config)
+    traj_path = proxy_dir / trajectory_name(proxy.seed, config)
     rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
     if rank != 0:  # every rank holds the same weights (all-reduced excess); one writes them
         return {"weights": weights, "mixture_path": None, "trajectory_path": str(traj_path),
-                "reference_run": ref_spec.run_id, "proxy_run": proxy_spec.run_id}
+                "reference_run": ref_spec.run_id, "proxy_run": proxy.run_id}
     with atomic_path(traj_path) as tmp:
         objective.trajectory_frame().to_csv(tmp, index=False)
     meta = {"method": "DoReMi (Xie et al. 2023), docs/paper.md#doremi", "profile": profile.name,
-            "reference_run": ref_spec.run_id, "proxy_run": proxy_spec.run_id, "eta": dcfg.eta,
+            "reference_run": ref_spec.run_id, "proxy_run": proxy.run_id, "eta": dcfg.eta,
             "smoothing": dcfg.smoothing, "sample_mixture": dcfg.sample, "steps": objective.n_steps,
             "store_id": store.store_id, "code_version": code_version(), "trajectory": str(traj_path),
             "config_hash": ref_spec.config_hash}
-    mixture_path = _save_mixture(weights, store, meta)
+    mixture_path = _save_mixture(weights, store, meta,
+                                 shown=proxy.seed == config.seeds[0] if shown is None else shown)
     return {"weights": weights, "mixture_path": str(mixture_path), "trajectory_path": str(traj_path),
-            "reference_run": ref_spec.run_id, "proxy_run": proxy_spec.run_id}
+            "reference_run": ref_spec.run_id, "proxy_run": proxy.run_id}
 
 
 def restore_mixture(profile: Profile, store, *, seed: int, config=None, out_dir=None,
-                    device: str | None = "auto", precision: str | None = "auto") -> bool:
-    """Rewrite the ``doremi`` mixture from a finished proxy run recorded in the run folder (its sidecar
-    keeps the averaged weights), without training; False when no such run is there.
+                    device: str | None = "auto", precision: str | None = "auto", shown: bool | None = None) -> bool:
+    """Write the ``doremi`` mixture again from a finished proxy run recorded in the run folder (its sidecar
+    keeps the averaged weights), without training; False when no such run is there. ``shown`` as
+    :func:`run_doremi` takes it.
 
     A fresh clone has the committed run tables but an empty cache: the mixture the DoReMi runs were
     trained on is thereby recovered exactly, and nothing is retrained."""
@@ -258,11 +329,10 @@ def restore_mixture(profile: Profile, store, *, seed: int, config=None, out_dir=
     dcfg = config.doremi
     ref_spec = make_spec(profile, dcfg.reference, store, seed=seed, config=config, device=device,
                          precision=precision)
-    proxy_spec = make_spec(profile, "doremi-proxy", store, seed=seed, config=config, objective="doremi",
-                           weights=resolve_mixture(dcfg.sample, store), device=device, precision=precision)
+    proxy = proxy_spec(profile, store, seed=seed, config=config, device=device, precision=precision)
     csv_path, _ = run_paths(profile.name, out_dir)
     proxy_dir = csv_path.parent / "doremi_proxy"
-    sidecar = proxy_dir / "sidecars" / f"{proxy_spec.run_id}.json"
+    sidecar = proxy_dir / "sidecars" / f"{proxy.run_id}.json"
     if not sidecar.is_file():
         return False
     meta_run = read_json(sidecar)
@@ -271,11 +341,12 @@ def restore_mixture(profile: Profile, store, *, seed: int, config=None, out_dir=
         return False
     traj_path = proxy_dir / trajectory_name(seed, config)
     meta = {"method": "DoReMi (Xie et al. 2023), docs/paper.md#doremi", "profile": profile.name,
-            "reference_run": ref_spec.run_id, "proxy_run": proxy_spec.run_id, "eta": dcfg.eta,
+            "reference_run": ref_spec.run_id, "proxy_run": proxy.run_id, "eta": dcfg.eta,
             "smoothing": dcfg.smoothing, "sample_mixture": dcfg.sample, "steps": meta_run.get("step"),
             "store_id": store.store_id, "code_version": meta_run.get("code_version"),
             "trajectory": str(traj_path), "restored_from": str(sidecar), "config_hash": ref_spec.config_hash}
-    _save_mixture({d: float(w) for d, w in weights.items()}, store, meta)
+    _save_mixture({d: float(w) for d, w in weights.items()}, store, meta,
+                  shown=seed == config.seeds[0] if shown is None else shown)
     return True
 
 

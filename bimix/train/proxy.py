@@ -1048,10 +1048,10 @@ def make_spec(profile: Profile, mixture: str, store, seed: int | None = None,
 
     config = config or profile.proxy
     digest = None if PROFILES.get(profile.name) == profile else config_hash(profile)
-    if weights is None and mixture == "doremi":  # the store's one DoReMi mixture must be this profile's
-        from bimix.train.doremi import check_doremi_owner
+    if weights is None and mixture == "doremi":  # this profile's and config's own DoReMi mixture
+        from bimix.train.doremi import mixture_weights
 
-        check_doremi_owner(store, profile.name, digest, writing=False)
+        weights = mixture_weights(profile, store, config, device=device, precision=precision)
     w = dict(weights) if weights is not None else resolve_mixture(mixture, store)
     total = sum(w.values())
     if not np.isclose(total, 1.0, atol=1e-6):

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import os
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
@@ -100,18 +99,6 @@ def train_regime(profile: Profile, *, out_dir: str | os.PathLike | None = None, 
     return done
 
 
-@contextmanager
-def _doremi_mixture_kept(store):
-    """Proxies run only for a study must not replace the ``doremi`` mixture the sweep trained."""
-    path = Path(store.mixtures_dir) / "doremi.json"
-    saved = path.read_bytes() if path.is_file() else None
-    try:
-        yield
-    finally:
-        if saved is not None:
-            path.write_bytes(saved)
-
-
 def doremi_seed_proxies(profile: Profile, seeds: Sequence[int], *, out_dir, store=None, config=None) -> list[str]:
     """DoReMi proxies on further seeds (each against the Baseline run of its own seed), for the spread
     of the averaged weights; the mixture the sweep trained (first seed's) is kept as ``doremi``."""
@@ -120,11 +107,10 @@ def doremi_seed_proxies(profile: Profile, seeds: Sequence[int], *, out_dir, stor
     config = config or profile.proxy
     store = store or proxy.open_profile_store(profile, config)
     done = []
-    with _doremi_mixture_kept(store):
-        for seed in seeds:
-            if seed != config.seeds[0]:
-                run_doremi(profile, store, seed=seed, config=config, out_dir=out_dir)
-                done.append(f"doremi-proxy/s{seed}")
+    for seed in seeds:
+        if seed != config.seeds[0]:
+            run_doremi(profile, store, seed=seed, config=config, out_dir=out_dir, shown=False)
+            done.append(f"doremi-proxy/s{seed}")
     return done
 
 
@@ -150,22 +136,21 @@ def doremi_eta_study(profile: Profile, etas: Sequence[float], seeds: Sequence[in
     store = store or proxy.open_profile_store(profile, base)
     out = regime_dir(ETA_STUDY, out_dir)
     done = []
-    with _doremi_mixture_kept(store):
-        for eta in etas:
-            config = dataclasses.replace(base, doremi=dataclasses.replace(base.doremi, eta=float(eta)))
-            for seed in seeds:
-                target = out / "doremi_proxy" / eta_trajectory_name(eta, seed)
-                if target.is_file():
-                    continue
-                spec = proxy.make_spec(profile, "doremi-proxy", store, seed=seed, config=config, objective="doremi",
-                                       weights=proxy.resolve_mixture(config.doremi.sample, store))
-                if proxy.is_complete(spec, out / "doremi_proxy"):  # stopped between the run and the rename
-                    raise RuntimeError(f"proxy {spec.run_id} is finished but its trajectory {target.name} is "
-                                       f"missing; delete {out / 'doremi_proxy' / 'sidecars' / spec.run_id}.json "
-                                       "and its rows in runs.csv to retrain it")
-                result = run_doremi(profile, store, seed=seed, config=config, out_dir=out)
-                os.replace(result["trajectory_path"], target)
-                done.append(f"eta={eta:g}/s{seed}")
+    for eta in etas:
+        config = dataclasses.replace(base, doremi=dataclasses.replace(base.doremi, eta=float(eta)))
+        for seed in seeds:
+            target = out / "doremi_proxy" / eta_trajectory_name(eta, seed)
+            if target.is_file():
+                continue
+            spec = proxy.make_spec(profile, "doremi-proxy", store, seed=seed, config=config, objective="doremi",
+                                   weights=proxy.resolve_mixture(config.doremi.sample, store))
+            if proxy.is_complete(spec, out / "doremi_proxy"):  # stopped between the run and the rename
+                raise RuntimeError(f"proxy {spec.run_id} is finished but its trajectory {target.name} is "
+                                   f"missing; delete {out / 'doremi_proxy' / 'sidecars' / spec.run_id}.json "
+                                   "and its rows in runs.csv to retrain it")
+            result = run_doremi(profile, store, seed=seed, config=config, out_dir=out, shown=False)
+            os.replace(result["trajectory_path"], target)
+            done.append(f"eta={eta:g}/s{seed}")
     return done
 
 

@@ -135,23 +135,29 @@ def plan(profile: Profile, mixtures, seeds, store, config: ProxyConfig, out_dir=
          device: str = "auto", precision: str = "auto") -> list[Job]:
     """The jobs still missing, in the order they should start (the DoReMi reference first).
 
-    The ``doremi`` mixture comes from one DoReMi proxy, trained with the first seed; it is recomputed
-    when the saved mixture was made by another config or store (its meta names the proxy run)."""
+    The ``doremi`` mixture comes from one DoReMi proxy, trained with the config's first seed whatever
+    ``seeds`` are (every seed's ``doremi`` run trains on it); it is recomputed when the store holds no
+    mixture of that proxy run or the run folder's proxy does not record it."""
     from bimix.train import proxy
 
     jobs: list[Job] = []
     reference = config.doremi.reference
     ordered = sorted(dict.fromkeys(mixtures), key=lambda m: (m != reference, m == "doremi"))
     on = {"device": device, "precision": precision}
-    need_proxy = "doremi" in ordered and not doremi_is_current(profile, store, config, seeds[0], **on,
+    first = config.seeds[0]
+    need_proxy = "doremi" in ordered and not doremi_is_current(profile, store, config, first, **on,
                                                                  out_dir=out_dir)
     if need_proxy:  # a finished proxy in the run folder (a fresh clone's committed table) is reused
         from bimix.train.doremi import restore_mixture
 
-        need_proxy = not (restore_mixture(profile, store, seed=seeds[0], config=config, out_dir=out_dir, **on)
-                          and doremi_is_current(profile, store, config, seeds[0], **on, out_dir=out_dir))
+        need_proxy = not (restore_mixture(profile, store, seed=first, config=config, out_dir=out_dir, **on)
+                          and doremi_is_current(profile, store, config, first, **on, out_dir=out_dir))
     if need_proxy:
-        jobs.append(Job("doremi", "doremi", seeds[0]))
+        jobs.append(Job("doremi", "doremi", first))
+    elif "doremi" in ordered:  # the store's doremi.json shows the mixture this sweep trains on
+        from bimix.train.doremi import find_mixture, show_mixture
+
+        show_mixture(find_mixture(profile, store, config, seed=first, **on), store)
     for seed in seeds:
         for mixture in ordered:
             if mixture == "doremi" and need_proxy:
@@ -174,24 +180,24 @@ def plan(profile: Profile, mixtures, seeds, store, config: ProxyConfig, out_dir=
 
 def doremi_is_current(profile: Profile, store, config: ProxyConfig, seed: int, device: str = "auto",
                       precision: str = "auto", out_dir=None) -> bool:
-    """Whether ``store.mixtures_dir/doremi.json`` was made by this config's DoReMi proxy, and that proxy
-    run is finished in the run folder (``out_dir``, default the profile's): the mixture file lives in the
-    store, shared by every run folder, and a folder's ``doremi`` runs must come with their own proxy run
-    (``reproduce --from-scratch`` into an empty folder retrains it, it does not borrow another folder's)."""
+    """Whether the DoReMi mixture of this config's proxy run with ``seed`` is in the store
+    (:func:`bimix.train.doremi.find_mixture`), and that proxy run is finished in the run folder (``out_dir``,
+    default the profile's) with these very weights: the mixture file lives in the store, shared by every
+    run folder, and a folder's ``doremi`` runs must come with their own proxy run (``reproduce
+    --from-scratch`` into an empty folder retrains it, it does not borrow another folder's)."""
     from bimix.files import read_json
     from bimix.train import proxy
-    from bimix.data.mixtures import load_named
+    from bimix.train.doremi import find_mixture, proxy_spec
 
-    if not (store.mixtures_dir / "doremi.json").is_file():
+    saved = find_mixture(profile, store, config, seed=seed, device=device, precision=precision)
+    if saved is None:
         return False
-    saved = load_named("doremi", store.mixtures_dir, domains=store.domains)
-    expected = proxy.make_spec(profile, "doremi-proxy", store, seed=seed, config=config, objective="doremi",
-                               weights=proxy.resolve_mixture(config.doremi.sample, store), device=device,
-                               precision=precision)
-    if saved.meta.get("proxy_run") != expected.run_id or saved.meta.get("profile") != profile.name:
-        return False
+    expected = proxy_spec(profile, store, seed=seed, config=config, device=device, precision=precision)
     sidecar = proxy.run_paths(profile.name, out_dir)[0].parent / "doremi_proxy" / "sidecars" / f"{expected.run_id}.json"
-    return sidecar.is_file() and read_json(sidecar).get("status") == "complete"
+    if not sidecar.is_file():
+        return False
+    meta = read_json(sidecar)
+    return meta.get("status") == "complete" and meta.get("doremi_weights") == dict(saved.weights)
 
 
 def job_tokens(job: Job, config: ProxyConfig) -> int:
