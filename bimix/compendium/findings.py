@@ -285,12 +285,23 @@ def public_runs(claims: Mapping[str, Any]) -> str:
                      f"{exp_n} table-sizes" + (f" ({_list(beats_exp)})" if beats_exp else "")
                      + (": the exponential law, which sees the whole mixture, predicts the public runs better."
                         if len(beats_exp) < exp_n / 2 else "."))
-    for size, c in ((claims.get("extract") or {}).get("slimpajama_claims") or {}).items():
-        lines.append(f"The paper's SlimPajama mixtures on Apple's {size} runs: claim 3 (entropy mixtures below the "
-                     f"Baseline) **{c.get('claim3')}**, claim 4 (CE lowest) **{c.get('claim4')}**.")
+    spj = (claims.get("extract") or {}).get("slimpajama_claims") or {}
+    for key, what in (("claim3", "claim 3 (entropy mixtures below the Baseline)"), ("claim4", "claim 4 (CE lowest)")):
+        by_outcome: dict[str, list[str]] = {}
+        for size in sorted(spj, key=_size):
+            by_outcome.setdefault(str(spj[size].get(key)), []).append(size)
+        if by_outcome:
+            lines.append(f"The paper's SlimPajama mixtures predicted on Apple's runs, {what}: " + "; ".join(
+                f"**{o}** at {len(sizes)} of {len(spj)} sizes ({_list(sizes)})" for o, sizes in by_outcome.items()) + ".")
     if len(lines) == 1:
         lines.append("No public table was available to this run.")
     return box("the law on published runs", lines)
+
+
+def _size(label: str) -> float:
+    """'122M' -> 122e6, '1B' -> 1e9 (sorts model sizes; unknown labels last)."""
+    m = re.fullmatch(r"([\d.]+)\s*([KMB]?)", str(label))
+    return float(m.group(1)) * {"": 1, "K": 1e3, "M": 1e6, "B": 1e9}[m.group(2)] if m else math.inf
 
 
 # ---------------------------------------------------------------------------------------- 08 regimes
