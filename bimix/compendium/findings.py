@@ -307,7 +307,6 @@ def _size(label: str) -> float:
 # ---------------------------------------------------------------------------------------- 08 regimes
 def regimes(claims: Mapping[str, Any]) -> str:
     table = claims.get("regimes") or {}
-    ref = claims.get("reference")
     lines = [f"**The paper**: Table 1 mean error {PAPER_T1_MEAN[0]}–{PAPER_T1_MEAN[1]} %, Table 2 mean R² "
              f"0.974–0.995; which of our proxy regimes get there (one seed per regime unless stated)."]
     t1 = {k: _num(v.get("table1_mean_last1")) for k, v in table.items()}
@@ -327,12 +326,6 @@ def regimes(claims: Mapping[str, Any]) -> str:
         lines.append(f"Table 2 (Baseline): {len(ok)} of {len(t2)} regimes reach the paper's lowest mean R² "
                      f"({verdicts.TABLE2_MEAN_MIN})" + (f" ({_list(f'`{k}`' for k in ok)})" if ok else "")
                      + f"; best `{best}` at {t2[best]:.3f}.")
-    noise = _num((table.get(ref) or {}).get("seed_std_final"))
-    final = {k: _num(v.get("final_avg_loss")) for k, v in table.items()}
-    if noise and ref in table and final.get(ref) is not None:
-        apart = [k for k, v in final.items() if v is not None and k != ref and abs(v - final[ref]) > 2 * noise]
-        lines.append(f"Final average loss against `{ref}`: {len(apart)} of {len(final) - 1} regimes differ by more "
-                     f"than twice its seed-to-seed spread ({2 * noise:.4f} nats); the rest are within the noise.")
     eta = claims.get("doremi_eta") or []
     if eta:
         calm = min(eta, key=lambda r: r["weight_std_max"])
