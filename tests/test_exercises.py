@@ -39,6 +39,13 @@ def test_an_exercise_is_routed_to_the_scratch_folder():
     assert manifest["exercise"] == {} and params["figures_dir"] == str(FIGURES_DIR) and "runs_dir" not in params
 
 
+def test_folders_a_caller_routes_are_not_an_exercise_and_are_kept(tmp_path):
+    assert reproduce.exercise_parameters("cpu", ["05_fit_law"], {"runs_dir": str(tmp_path)}) == {}
+    manifest, params = _planned(extra={"runs_dir": str(tmp_path), "holdout_last": 3})
+    assert manifest["exercise"] == {"05_fit_law": {"holdout_last": [1, 3]}}
+    assert params["runs_dir"] == str(tmp_path) and params["figures_dir"] != str(FIGURES_DIR)
+
+
 def test_an_exercise_refuses_to_draw_into_the_committed_figures():
     with pytest.raises(reproduce.ParameterError, match="differ from the committed run"):
         _planned(extra={"holdout_last": 3}, figures_dir=FIGURES_DIR)

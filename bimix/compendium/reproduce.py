@@ -176,11 +176,14 @@ def committed_parameters(spec: NotebookSpec, profile: str) -> dict[str, Any]:
 def exercise_parameters(profile: str, only: list[str] | None, extra: Mapping[str, Any] | None,
                         fast: bool = False) -> dict[str, dict[str, list]]:
     """Per selected notebook, the parameters of ``extra`` that differ from its committed run, as
-    name -> [committed value, given value]; empty when ``extra`` only repeats committed values."""
+    name -> [committed value, given value]; empty when ``extra`` only repeats committed values. Where a
+    notebook reads and writes (:data:`ROUTING_PARAMETERS`) is not a parameter of the science: a caller
+    that routes a notebook elsewhere has chosen its folders."""
     out: dict[str, dict[str, list]] = {}
     for spec in _select(profile, only, fast) if extra else ():
         committed = committed_parameters(spec, profile)
-        differ = {k: [committed[k], v] for k, v in extra.items() if k in committed and committed[k] != v}
+        differ = {k: [committed[k], v] for k, v in extra.items()
+                  if k in committed and k not in ROUTING_PARAMETERS and committed[k] != v}
         if differ:
             out[spec.name] = differ
     return out
@@ -269,8 +272,12 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, *, keep_going
             raise ParameterError(f"parameters {_describe(exercise)} differ from the committed run, whose "
                                  f"figures are in {figures_dir}; drop --figures-dir to draw them in "
                                  f"{output_dir / 'figures'}")
+<<<<<<< ours
         if not (extra or {}).get("runs_dir"):  # a run folder given by the caller is the one it means
             optional.update({"runs_dir": str(output_dir / "runs"), "profile_runs_dir": str(output_dir / "runs")})
+=======
+        optional.update({k: str(output_dir / "runs") for k in ("runs_dir", "profile_runs_dir") if k not in (extra or {})})
+>>>>>>> theirs
     if from_scratch:
         if fast:
             raise ReproduceError("--from-scratch retrains everything; it cannot be combined with --fast")
@@ -301,7 +308,11 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, *, keep_going
         manifest["planned"] = [{"name": spec.name, "parameters": params} for spec, params in steps]
         return manifest
     (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
+<<<<<<< ours
     if exercise and not (extra or {}).get("runs_dir"):
+=======
+    if exercise and "runs_dir" not in (extra or {}):
+>>>>>>> theirs
         seed_exercise_runs(profile, out_dir / "runs")
     failures = []
     bar = tqdm(steps, desc=f"reproduce [{profile}]", unit="notebook", disable=not progress)
