@@ -272,12 +272,7 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, *, keep_going
             raise ParameterError(f"parameters {_describe(exercise)} differ from the committed run, whose "
                                  f"figures are in {figures_dir}; drop --figures-dir to draw them in "
                                  f"{output_dir / 'figures'}")
-<<<<<<< ours
-        if not (extra or {}).get("runs_dir"):  # a run folder given by the caller is the one it means
-            optional.update({"runs_dir": str(output_dir / "runs"), "profile_runs_dir": str(output_dir / "runs")})
-=======
         optional.update({k: str(output_dir / "runs") for k in ("runs_dir", "profile_runs_dir") if k not in (extra or {})})
->>>>>>> theirs
     if from_scratch:
         if fast:
             raise ReproduceError("--from-scratch retrains everything; it cannot be combined with --fast")
@@ -308,11 +303,7 @@ def reproduce(profile: str = "cpu", only: list[str] | None = None, *, keep_going
         manifest["planned"] = [{"name": spec.name, "parameters": params} for spec, params in steps]
         return manifest
     (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
-<<<<<<< ours
-    if exercise and not (extra or {}).get("runs_dir"):
-=======
     if exercise and "runs_dir" not in (extra or {}):
->>>>>>> theirs
         seed_exercise_runs(profile, out_dir / "runs")
     failures = []
     bar = tqdm(steps, desc=f"reproduce [{profile}]", unit="notebook", disable=not progress)
