@@ -1065,8 +1065,9 @@ def plot_downstream(summary: "pandas.DataFrame", ax: "matplotlib.axes.Axes", yla
         ax.grid(axis="y", color="0.93", lw=0.8, zorder=0)
         ax.set_xlabel(ylabel)
         step = int(summary["step"].iloc[0]) if len(summary) else 0
-        ax.text(1.0, -0.02, f"step {step:,}; bars ±1 s.e.", transform=ax.transAxes, ha="right", va="top",
-                fontsize=7, color="0.35")
+        # under the axis label, clear of the tick labels
+        ax.annotate(f"step {step:,}; bars ±1 s.e.", (1.0, 0.0), xycoords="axes fraction", xytext=(0, -28),
+                    textcoords="offset points", ha="right", va="top", fontsize=7, color="0.35")
         if chance is not None:
             ax.axvline(chance, color="0.4", ls=":", lw=0.9, zorder=1, gid="chance")
             ax.text(chance, 1.0, " chance", transform=ax.get_xaxis_transform(), ha="left", va="bottom",
