@@ -91,22 +91,35 @@ def remove_orphans(folder: str | os.PathLike) -> list[Path]:
 
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back for the block; they are delivered when it ends.
+    """Hold SIGINT and SIGTERM back for the block; they take effect when it ends.
 
     A temporary is created and its name recorded under this, so Ctrl-C cannot land between the
-    creation and the ``try`` that removes it (a file left behind by an interrupted build)."""
+    creation and the ``try`` that removes it (a file left behind by an interrupted build). The block's
+    handlers record the signal instead of acting; the previous handlers are put back and called at the
+    end. (A signal mask would not do: the kernel hands a process's signal to any thread that does not
+    block it, and Python then raises KeyboardInterrupt in the main thread all the same.) Outside the
+    main thread, where handlers cannot be set, nothing is held."""
     import signal
+    import threading
 
-    held = {signal.SIGINT, signal.SIGTERM}
-    try:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    except (AttributeError, OSError, ValueError):  # no POSIX signal masks here: nothing to hold
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
+    caught: list[int] = []
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, lambda n, _frame: caught.append(n))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(caught):
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, None)  # SIGINT's default handler raises KeyboardInterrupt here
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
 
 
 def _new_temp(path: Path, folder: bool = False) -> Path:

@@ -68,8 +68,12 @@ def test_git_tracked_names_what_the_repository_holds(tmp_path):
 _WRITER = """
 import sys
 from pathlib import Path
+import threading
+import time
 from bimix.files import atomic_dir, atomic_path, scratch_dir
 folder = Path(sys.argv[1])
+# a second thread, as libraries start: the kernel may hand it the process's SIGINT
+threading.Thread(target=time.sleep, args=(1000,), daemon=True).start()
 print("ready", flush=True)
 try:
     while True:
