@@ -80,6 +80,16 @@ def with_entropies(exponents: pd.DataFrame, entropies: Mapping[str, Mapping[str,
     return out.dropna(subset=list(entropies)).reset_index(drop=True)
 
 
+def rounded(frame: pd.DataFrame, digits: int = 6) -> pd.DataFrame:
+    """The points with every number at ``digits`` significant digits, as the committed extract keeps
+    them: computed from these, the correlations are the same whether the public points were just
+    fitted or read back from the extract offline."""
+    out = frame.copy()
+    for column in out.select_dtypes("number").columns:
+        out[column] = [float(f"{v:.{digits}g}") if np.isfinite(v) else v for v in out[column].astype(float)]
+    return out
+
+
 def _centred_r(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> float:
     """Pearson r of x and y after subtracting each group's means."""
     xs, ys = pd.Series(x), pd.Series(y)
