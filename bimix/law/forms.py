@@ -457,6 +457,7 @@ def use_fit_workers(n: int) -> int:
     if n > 1 and mp.parent_process() is None:
         _FIT_POOL.extend([ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"),
                                               initializer=_ignore_interrupts), n])
+        atexit.unregister(use_fit_workers)  # one shutdown at exit, however often the count changes
         atexit.register(use_fit_workers, 1)
     return _FIT_POOL[1] if _FIT_POOL else 1
 

@@ -52,16 +52,11 @@ def size_params(label: str) -> float:
 
 
 def _t_interval(values) -> tuple[float, float, float, int]:
-    from scipy import stats
+    """The seeds' mean and 95 % t-interval (:func:`bimix.law.verdicts.interval`), NaN when empty."""
+    from bimix.law.verdicts import interval
 
-    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], float)
-    if len(v) == 0:
-        return math.nan, math.nan, math.nan, 0
-    mean = float(v.mean())
-    if len(v) < 2:
-        return mean, math.nan, math.nan, 1
-    half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
-    return mean, mean - half, mean + half, len(v)
+    got = interval(values)
+    return (got.mean, got.lo, got.hi, got.n) if got else (math.nan, math.nan, math.nan, 0)
 
 
 def sweep_rows(fit_results: Mapping, sweep_results: Mapping, n_params: float, tokens: float,
