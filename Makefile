@@ -34,10 +34,11 @@ help:
 	@echo "make site-check the same, then every page rendered and checked in headless Chromium"
 	@echo "make executed   refresh docs/executed/PROFILE/ from build/PROFILE/notebooks (else re-strip it), then make site"
 
-# pip byte-compiles every installed module on one core (half of the install's time here); it installs
-# with --no-compile and compileall then compiles on every core, ignoring, as pip does, the few files
-# that do not compile under this Python (172 s -> 86 s + 35 s measured). The compiled files matter:
-# where PYTHONDONTWRITEBYTECODE is set, nothing imported would ever be cached.
+# pip byte-compiles every installed module on one core (half of the install's time here, 172 s ->
+# 86 s measured); it installs with --no-compile, and Python compiles what is imported, once, on first
+# import. That cache matters (every test, notebook kernel and sweep worker imports torch): where the
+# environment sets PYTHONDONTWRITEBYTECODE nothing would ever be cached, so make's commands unset it.
+export PYTHONDONTWRITEBYTECODE :=
 $(STAMP): pyproject.toml $(LOCK)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet --no-compile $(TORCH)
@@ -47,7 +48,6 @@ else
 	$(PY) -m pip install --quiet --no-compile --require-hashes --no-deps -r $(LOCK)
 	$(PY) -m pip install --quiet --no-compile --no-deps -e .
 endif
-	@$(PY) -c "import compileall, sys; compileall.compile_dir(sys.argv[1], quiet=2, workers=0)" $(VENV)/lib
 	@echo "$(LOCK)" > $(STAMP)
 
 # torch (installed first, from TORCH) and the CUDA-only packages its PyPI build pulls are left out of

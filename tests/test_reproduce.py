@@ -208,3 +208,27 @@ def test_notebook_01_runs_through_the_cli(smoke_store, tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["notebooks"][0]["status"] == "ok"
     assert manifest["environment"]["packages"]["papermill"]
+
+
+def test_a_kernel_that_dies_is_a_one_line_failure_naming_the_cell(tmp_path):
+    # a killed kernel (out of memory, a crash in a C library) used to end `reproduce` in nbclient's
+    # DeadKernelError traceback
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell('profile: str = "cpu"\nfigures_dir: str = ""\nresults_dir: str = ""')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell("x = 1"),
+                nbformat.v4.new_code_cell("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")]
+    path = tmp_path / "96_dies.ipynb"
+    nbformat.write(nb, path)
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-c", _ONE_NOTEBOOK, str(path), "--profile", "smoke",
+                           "--output-dir", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    error = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "96_dies: the kernel died in the cell at index 3 " in error[0], done.stderr
+    assert "Kernel died" not in done.stderr  # nbclient's own log line goes to the kernel log
+    entry = json.loads((out / "manifest.json").read_text())["notebooks"][0]
+    assert entry["status"] == "failed" and "kernel died" in entry["error"]
+    assert sorted(p.name for p in (out / "notebooks").iterdir()) == ["96_dies.ipynb", "96_dies.kernel.log"]

@@ -3,7 +3,8 @@
 Executed copies go to ``build/<profile>/notebooks/`` (git-ignored), never over the sources. Every
 notebook receives ``profile``, ``figures_dir`` and ``results_dir`` plus the registry's parameters for
 that profile; a parameter the notebook does not declare is refused before anything runs (papermill
-itself only warns). A failing cell stops the run with the notebook's name, the cell and the error.
+itself only warns). A failing cell stops the run with the notebook's name, the cell and the error;
+a kernel that dies (killed, out of memory) is such a failure too, told in one line.
 ``build/<profile>/manifest.json`` records code version, parameters, durations and package versions,
 and whether the installed packages are the lock file's (``lock``: see :func:`lock_status`).
 
@@ -32,7 +33,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from bimix.files import atomic_path, git_tracked, read_json, scratch_dir, signals_deferred, write_json
 from bimix.paths import BUILD_DIR, FIGURES_DIR, NOTEBOOKS_DIR, REPO_ROOT, RUNS_DIR
@@ -375,12 +376,15 @@ def _kernel_manager_logging_to(log) -> type:
 def execute(spec: NotebookSpec, params: Mapping[str, Any], output: Path) -> str | None:
     """Execute one notebook into ``output``, whole or not at all; returns None when every cell ran,
     else the failure (notebook, cell, error) in one line. The kernel's own output goes to
-    ``output.kernel.log``. Any other exception (Ctrl-C, a dead kernel) leaves ``output`` as it was."""
+    ``output.kernel.log``. A kernel that dies is a failure like a failing cell (the copy shows the cells
+run until then); any other exception (Ctrl-C) leaves ``output`` as it was."""
     import papermill
+    from nbclient.exceptions import DeadKernelError
 
     with scratch_dir(output) as scratch, open(output.with_suffix(".kernel.log"), "w") as log:
         executed = scratch / output.name  # papermill saves after every cell: never under the final name
         error = None
+        records = _log_records_to(log)
         try:
             papermill.execute_notebook(str(spec.path), str(executed), parameters=dict(params),
                                        kernel_name="python3", cwd=str(REPO_ROOT),
@@ -390,8 +394,49 @@ def execute(spec: NotebookSpec, params: Mapping[str, Any], output: Path) -> str 
         except papermill.PapermillExecutionError as exc:
             error = (f"notebook {spec.name} failed in cell {exc.exec_count} "
                      f"(index {exc.cell_index}): {exc.ename}: {exc.evalue}")
-        os.replace(executed, output)
+        except DeadKernelError:
+            # the copy papermill saved stops at the cell the kernel died in: a failure, told in one line
+            error = (f"notebook {spec.name}: the kernel died {_running_cell(executed)}(killed, out of "
+                     f"memory or crashed; its last output is in {output.with_suffix('.kernel.log')})")
+        finally:
+            records()
+        if executed.exists():
+            os.replace(executed, output)
     return error
+
+
+def _log_records_to(log) -> "Callable[[], None]":
+    """Send the ``papermill`` logger's records (nbclient's "Kernel died while waiting for execute
+    reply" among them) to the open kernel log instead of the terminal; returns the undo."""
+    import logging
+
+    logger = logging.getLogger("papermill")
+    handler = logging.StreamHandler(log)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    was = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+
+    def undo() -> None:
+        logger.removeHandler(handler)
+        logger.propagate = was
+
+    return undo
+
+
+def _running_cell(executed: Path) -> str:
+    """'in the cell at index I ' for the first code cell of a saved copy that has no execution count
+    (the kernel never answered it; papermill marks it completed all the same), else ''."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(executed, as_version=4)
+    except Exception:  # noqa: BLE001 - no readable copy: the kernel died before the first save
+        return ""
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and cell.get("execution_count") is None:
+            return f"in the cell at index {index} "
+    return ""
 
 
 def _restore(path: Path, previous: bytes | None) -> None:
