@@ -7,7 +7,8 @@ For each config: tokens/s of full training steps (forward, backward, clip, AdamW
 MFU = 6 x parameters x tokens/s / peak, where peak is the fp32 matmul FLOP/s measured in the same run
 (best of several large torch.matmul calls with the same thread count). ``--workers 2`` runs that many
 single-thread processes at once and reports their summed tokens/s against the summed peak (the sweep's
-setup). ``--grid`` also times candidate sizes for the cpu profile. ``--compile`` times each config a
+setup). ``--levers`` times the cheaper-training levers against fp32 on one thread (bf16 autocast,
+fused AdamW, twice the batch at equal tokens), interleaved. ``--grid`` also times candidate sizes for the cpu profile. ``--compile`` times each config a
 second time under ``torch.compile`` (inductor): its first step (compilation) and its steady tokens/s,
 and how many training steps the compilation needs to pay for itself. The machine's load average is
 recorded before and after, since other work shares the cores.
@@ -46,12 +47,20 @@ def peak_matmul_flops(n: int = 2048, repeats: int = 5) -> float:
 
 
 def time_training(model_cfg: ModelConfig, vocab: int, batch: int, steps: int, warmup: int = 2,
-                  compile: bool = False) -> dict:
+                  compile: bool = False, precision: str = "fp32", fused: bool = False) -> dict:
+    """Median seconds of a full training step; ``precision`` "bf16" runs forward and loss under CPU
+    autocast as the trainer does (bimix.train.proxy._autocast), ``fused`` uses AdamW's fused kernel."""
     from bimix.profiles import TrainConfig
-    from bimix.train.proxy import build_model, count_parameters, make_optimizer, token_losses
+    from bimix.train.proxy import _autocast, build_model, count_parameters, make_optimizer, token_losses
 
     net = build_model(model_cfg, vocab, seed=0)
     optimizer, scheduler = make_optimizer(net, TrainConfig(steps=10 ** 6))
+    if fused:
+        groups = [{"params": g["params"], "weight_decay": g["weight_decay"]} for g in optimizer.param_groups]
+        first_group = optimizer.param_groups[0]
+        optimizer = torch.optim.AdamW(groups, lr=first_group["lr"], betas=first_group["betas"],
+                                      eps=first_group["eps"], fused=True)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
     model = torch.compile(net) if compile else net
     gen = torch.Generator().manual_seed(0)
     x = torch.randint(0, vocab, (batch, model_cfg.seq_len + 1), generator=gen)
@@ -59,7 +68,9 @@ def time_training(model_cfg: ModelConfig, vocab: int, batch: int, steps: int, wa
     for i in range(warmup + steps):
         t = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        token_losses(model, x).mean().backward()
+        with _autocast(torch.device("cpu"), precision):
+            loss = token_losses(model, x).mean()
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
@@ -72,6 +83,25 @@ def time_training(model_cfg: ModelConfig, vocab: int, batch: int, steps: int, wa
     return {"params": count_parameters(net), "params_non_embedding": count_parameters(net, True),
             "tokens_per_step": batch * model_cfg.seq_len, "step_s": median, "first_step_s": first,
             "tokens_per_s": batch * model_cfg.seq_len / median}
+
+
+LEVERS = {  # name: (precision, fused AdamW, batch multiplier at equal tokens per run)
+    "fp32": ("fp32", False, 1), "bf16": ("bf16", False, 1), "fused_adamw": ("fp32", True, 1),
+    "bf16+fused": ("bf16", True, 1), "batch_x2": ("fp32", False, 2)}
+
+
+def measure_levers(model_cfg: ModelConfig, vocab: int, batch: int, steps: int, rounds: int = 3) -> dict:
+    """tokens/s of each lever on one thread, the levers interleaved round by round (so a change of the
+    machine's load hits all of them alike); the median over rounds and its ratio to fp32."""
+    torch.set_num_threads(1)
+    seen: dict[str, list[float]] = {name: [] for name in LEVERS}
+    for _ in range(rounds):
+        for name, (precision, fused, mult) in LEVERS.items():
+            run = time_training(model_cfg, vocab, batch * mult, steps, precision=precision, fused=fused)
+            seen[name].append(run["tokens_per_s"])
+    median = {name: sorted(v)[len(v) // 2] for name, v in seen.items()}
+    return {name: {"tokens_per_s": median[name], "speedup": median[name] / median["fp32"], "rounds": seen[name]}
+            for name in LEVERS}
 
 
 def _measure(args: tuple) -> dict:
@@ -124,9 +154,25 @@ def main() -> int:
     parser.add_argument("--grid", action="store_true")
     parser.add_argument("--compile", action="store_true", help="also time each config under torch.compile")
     parser.add_argument("--out", default=str(BUILD_DIR / "benchmarks" / "bench_proxy.json"))
+    parser.add_argument("--levers", action="store_true",
+                        help="time fp32 against bf16 autocast, fused AdamW and 2x batch (one thread, interleaved)")
     args = parser.parse_args()
 
     load_before = os.getloadavg()
+    if args.levers:
+        report = {"levers": {}, "cpu_count": os.cpu_count(), "load_before": load_before, "torch": torch.__version__}
+        for name in args.configs:
+            proxy = get_profile(name).proxy
+            levers = measure_levers(proxy.model, VOCAB[name], proxy.train.batch_size, args.steps)
+            report["levers"][name] = levers
+            for lever, res in levers.items():
+                print(f"{name:<10} {lever:<12} {res['tokens_per_s']:9.0f} tok/s  {res['speedup']:.2f}x fp32", flush=True)
+        report["load_after"] = os.getloadavg()
+        os.makedirs(os.path.dirname(args.out), exist_ok=True)
+        with open(args.out, "w") as fh:
+            json.dump(report, fh, indent=2)
+        print(f"load average before {load_before[0]:.2f}, after {report['load_after'][0]:.2f}; wrote {args.out}")
+        return 0
     results = []
     ctx = mp.get_context("spawn")
     for cand in candidates(args):

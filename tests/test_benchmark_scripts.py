@@ -62,3 +62,19 @@ def test_benchmark_errors_are_one_line(name, args, says, tmp_path):
     code, err = _script(name, *args, cache=tmp_path / "cache")
     assert code == 2 and err.startswith(says) and err.count("\n") == 1, err
     assert "Traceback" not in err
+
+
+def test_bench_proxy_levers_time_every_lever_against_fp32(monkeypatch):
+    # the levers the compute ladder was measured with (bf16 autocast, fused AdamW, 2x batch): each is
+    # timed, fp32 is the unit, and 2x batch trains twice the tokens per step
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
+    import bench_proxy
+    from bimix.profiles import get_profile
+
+    model = get_profile("smoke").proxy.model
+    levers = bench_proxy.measure_levers(model, 64, batch=2, steps=2, rounds=1)
+    assert set(levers) == {"fp32", "bf16", "fused_adamw", "bf16+fused", "batch_x2"}
+    assert levers["fp32"]["speedup"] == 1.0
+    assert all(v["tokens_per_s"] > 0 and v["speedup"] > 0 for v in levers.values())
+    one = bench_proxy.time_training(model, 64, batch=2, steps=2, precision="bf16", fused=True)
+    assert one["tokens_per_step"] == 2 * model.seq_len and one["step_s"] > 0
