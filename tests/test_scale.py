@@ -77,3 +77,31 @@ def test_notebook_11_on_the_committed_results(tmp_path):
     cpu = [p for p in res["points"] if p["source"] == "cpu"]
     assert cpu and all(math.isclose(p["flops"], cpu[0]["flops"]) for p in cpu) and 1e11 < cpu[0]["flops"] < 1e13
     assert (tmp_path / "fig" / "claims_vs_compute.png").stat().st_size > 0
+
+
+def test_a_rung_reads_its_committed_extracts_and_one_runs_size(tmp_path):
+    # a rung of the CPU ladder: its notebook 04 and 05 extracts and a run's sidecar give its points at its
+    # own compute; a rung not trained yet gives none and says so
+    import shutil
+
+    from bimix.paths import REPO_ROOT, RUNS_DIR
+
+    (tmp_path / "results" / "rung-a").mkdir(parents=True)
+    for name in ("04_proxy_pretraining", "05_fit_law"):
+        shutil.copy(REPO_ROOT / "data" / "results" / "cpu" / f"{name}.json", tmp_path / "results" / "rung-a")
+    runs = tmp_path / "runs" / "rung-a"
+    (runs / "sidecars").mkdir(parents=True)
+    (runs / "runs.csv").write_text((RUNS_DIR / "cpu" / "runs.csv").read_text())
+    side = sorted((RUNS_DIR / "cpu" / "sidecars").glob("*.json"))[0]
+    shutil.copy(side, runs / "sidecars")
+    rows, why = scale.rung_rows("rung-a", tmp_path / "results", tmp_path / "runs")
+    sc = read_json(side)
+    assert why is None and set(rows["source"]) == {"CPU ladder"}
+    assert set(rows["label"]) == {"rung-a", "rung-a vs natural", "rung-a vs skewed"}
+    assert rows["flops"].unique().tolist() == [pytest.approx(6 * sc["n_params"] * sc["tokens"])]
+    none, why = scale.rung_rows("rung-b", tmp_path / "results", tmp_path / "runs")
+    assert none.empty and why.startswith("rung-b: not trained yet")
+    # two rungs of one ladder: a flip at both is "every CPU rung"
+    both = pd.concat([rows, rows.assign(label=rows["label"].str.replace("rung-a", "rung-c"), flops=rows["flops"] * 4),
+                      scale.public_rows(_public())])
+    assert "at every CPU rung the verdict flips" in scale.reading(both, "claim3")["reading"]

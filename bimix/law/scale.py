@@ -59,19 +59,25 @@ def _t_interval(values) -> tuple[float, float, float, int]:
     return (got.mean, got.lo, got.hi, got.n) if got else (math.nan, math.nan, math.nan, 0)
 
 
+# sources of our own sweeps (the CPU rungs); every other source is a public table
+OWN_SOURCES = ("cpu", "cpu-long", "CPU ladder")
+
+
 def sweep_rows(fit_results: Mapping, sweep_results: Mapping, n_params: float, tokens: float,
-               source: str = "cpu") -> pd.DataFrame:
-    """A sweep's three readouts from its notebook 05 and 04 results (the committed extracts)."""
+               source: str = "cpu", label: str | None = None) -> pd.DataFrame:
+    """A sweep's three readouts from its notebook 05 and 04 results (the committed extracts).
+    ``label`` names the rung (default: ``source``); the rungs of one ladder share a ``source``."""
     x = flops(n_params, tokens)
+    label = label or source
     rows = []
     t1 = [s["mre_mean"] * 100 for s in fit_results.get("table1_by_seed", {}).values()]
     mean, lo, hi, n = _t_interval(t1)
-    rows.append(dict(claim="table1", source=source, label=source, flops=x, value=mean, lo=lo, hi=hi, n=n,
+    rows.append(dict(claim="table1", source=source, label=label, flops=x, value=mean, lo=lo, hi=hi, n=n,
                      note=f"{n} seeds, held-out step 1.05x the last fitted"))
     held = [m for m in ("baseline", "doremi")]
     t2 = [np.mean([s[m]["mean"] for m in held if m in s]) for s in fit_results.get("table2_by_seed", {}).values()]
     mean, lo, hi, n = _t_interval(t2)
-    rows.append(dict(claim="table2", source=source, label=source, flops=x, value=mean, lo=lo, hi=hi, n=n,
+    rows.append(dict(claim="table2", source=source, label=label, flops=x, value=mean, lo=lo, hi=hi, n=n,
                      note=f"{n} seeds, Baseline and DoReMi held out"))
     finals = sweep_results.get("final_average_by_seed", {})
     for reference in ("baseline", "skewed"):
@@ -81,7 +87,7 @@ def sweep_rows(fit_results: Mapping, sweep_results: Mapping, n_params: float, to
         diffs = [np.mean([finals[h][s] for h in ("se", "ce", "je", "vne")]) - finals[reference][s] for s in seeds]
         mean, lo, hi, n = _t_interval(diffs)
         name = "natural" if reference == "baseline" else reference
-        rows.append(dict(claim="claim3", source=source, label=f"{source} vs {name}", flops=x, value=mean, lo=lo,
+        rows.append(dict(claim="claim3", source=source, label=f"{label} vs {name}", flops=x, value=mean, lo=lo,
                          hi=hi, n=n, note=f"{n} paired seeds, against the {name} mixture"))
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -139,20 +145,22 @@ def reading(points: pd.DataFrame, claim: str) -> dict:
     part = points[points["claim"] == claim].dropna(subset=["value"]).sort_values("flops")
     if len(part) < 2:
         return {"claim": claim, "reading": "not enough points", "sentence": f"{claim}: not enough points."}
-    public = part[~part["source"].isin(["cpu", "cpu-long"])]
+    own = part["source"].isin(OWN_SOURCES)
+    public = part[~own]
     top = (public if len(public) else part).iloc[-1]
     bottom = part.iloc[0]
     rho = float(stats.spearmanr(part["flops"], part["value"]).statistic) if part["flops"].nunique() > 1 else math.nan
     toward = (rho < 0) if LOWER_IS_BETTER[claim] else (rho > 0)
-    flips = []
-    if claim == "claim3":
-        by_source = part.groupby("source")
-        flips = [s for s, g in by_source if len(g) > 1 and g["flops"].nunique() == 1
-                 and len({bool(_meets(claim, v)) for v in g["value"]}) > 1]
+    flips, rungs = [], sorted(part.loc[own, "flops"].unique())
+    if claim == "claim3":  # a rung: one of our sweeps, its points at one compute (one per baseline)
+        flips = [g["label"].iloc[0].split(" vs ")[0] for (_, x), g in part[own].groupby(["source", "flops"])
+                 if len(g) > 1 and len({bool(_meets(claim, v)) for v in g["value"]}) > 1]
     public_meet = [bool(_meets(claim, v)) for v in public["value"]]
-    if flips:  # the smallest rung's verdict depends on its baseline: the corpus decides, not the scale
+    if flips:  # a rung's verdict depends on its baseline: the corpus decides, not the scale
+        where = ("the smallest rung" if len(rungs) == 1 else "every CPU rung" if len(flips) == len(rungs)
+                 else "the CPU rung" + ("s " if len(flips) > 1 else " ") + ", ".join(flips))
         kind = (("holds at every public size" if all(public_meet) else "misses at scale")
-                + "; at the smallest rung the verdict flips with the baseline")
+                + f"; at {where} the verdict flips with the baseline")
     elif _meets(claim, top["value"]) and not _meets(claim, bottom["value"]):
         kind = "closes with scale"
     elif _meets(claim, top["value"]):
@@ -169,3 +177,23 @@ def reading(points: pd.DataFrame, claim: str) -> dict:
                 + ".")
     return {"claim": claim, "reading": kind, "rho": rho, "top": top["label"], "top_value": float(top["value"]),
             "bottom": bottom["label"], "bottom_value": float(bottom["value"]), "sentence": sentence}
+
+
+def rung_rows(rung: str, results_root, runs_root) -> tuple[pd.DataFrame, str | None]:
+    """One rung of the CPU ladder as points (source "CPU ladder", labelled by the rung), from its
+    committed extracts ``results_root/<rung>/{04_proxy_pretraining,05_fit_law}.json`` and the
+    parameters and tokens of a run in ``runs_root/<rung>/``; or no points and why."""
+    from pathlib import Path
+
+    from bimix.data.runs import read_sidecars
+    from bimix.files import read_json
+
+    folder, table = Path(results_root) / rung, Path(runs_root) / rung / "runs.csv"
+    needed = [folder / f"{name}.json" for name in ("05_fit_law", "04_proxy_pretraining")]
+    missing = [p.name for p in needed if not p.is_file()] + ([] if table.is_file() else [str(table)])
+    if missing:
+        return pd.DataFrame(columns=COLUMNS), f"{rung}: not trained yet (no {', '.join(missing)})"
+    sidecar = next(iter(read_sidecars(table).values()))
+    rows = sweep_rows(read_json(needed[0]), read_json(needed[1]), sidecar["n_params"], sidecar["tokens"],
+                      source="CPU ladder", label=rung)
+    return rows, None
