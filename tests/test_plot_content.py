@@ -436,7 +436,8 @@ def test_downstream_at_one_step_is_a_dot_chart_with_unique_colours():
     plots.plot_downstream(data, a, ylabel="accuracy", order=order, chance=0.25)
     plots.plot_downstream(data, b, ylabel="accuracy", order=order, names=False)
     assert_clean_axes(fig)
-    assert a.get_xscale() == "linear" and a.get_xlabel() == "accuracy"
+    assert a.get_xscale() == "linear" and a.get_xlabel() == "accuracy\n(step 300; bars ±1 s.e.; dotted: chance 0.25)"
+    assert not a.texts, "notes outside the axis label ran into the label, the title or the data"
     drawn = {}
     for c in a.containers:  # errorbar containers: the data line carries the colour
         line = c.lines[0]

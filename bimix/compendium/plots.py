@@ -1063,15 +1063,13 @@ def plot_downstream(summary: "pandas.DataFrame", ax: "matplotlib.axes.Axes", yla
         ax.set_yticks(y, [mixture_label(m) for m in mixtures] if names else [""] * len(mixtures))
         ax.set_ylim(len(mixtures) - 0.5, -0.5)  # best at the top
         ax.grid(axis="y", color="0.93", lw=0.8, zorder=0)
-        ax.set_xlabel(ylabel)
         step = int(summary["step"].iloc[0]) if len(summary) else 0
-        # under the axis label, clear of the tick labels
-        ax.annotate(f"step {step:,}; bars ±1 s.e.", (1.0, 0.0), xycoords="axes fraction", xytext=(0, -28),
-                    textcoords="offset points", ha="right", va="top", fontsize=7, color="0.35")
+        # in the axis label itself: a note placed under it ran into it
+        ax.set_xlabel(f"{ylabel}\n(step {step:,}; bars ±1 s.e.)")
         if chance is not None:
             ax.axvline(chance, color="0.4", ls=":", lw=0.9, zorder=1, gid="chance")
-            ax.text(chance, 1.0, " chance", transform=ax.get_xaxis_transform(), ha="left", va="bottom",
-                    fontsize=7, color="0.35")
+            # named in the axis label: a text label above the axes ran into the title, inside it over the data
+            ax.set_xlabel(ax.get_xlabel()[:-1] + f"; dotted: chance {chance:g})")
         return ax
     for m in mixtures:
         g = summary[summary["mixture"] == m].sort_values("step")
