@@ -1,7 +1,9 @@
-""""What we found": the box at the end of notebooks 02 and 04-09, written from the notebook's own numbers.
+""""What we found": the box at the end of notebooks 02 and 04-09, written from the notebook's own numbers,
+and the sentences beside their tables that state a result.
 
 One function per notebook takes the dictionary the notebook writes to its results JSON (``claims``) and
-returns Markdown. Every sentence is computed from those numbers and says the opposite when they do: a
+returns Markdown; the sentences beside a table (``against_*``, ``*_sentence``) take the numbers of that
+table. Every sentence is computed from those numbers and says the opposite when they do: a
 verdict comes from the rules of :mod:`bimix.law.verdicts` through the report's claims
 (:data:`bimix.compendium.report.CLAIMS`), so the box, the report and the README never disagree.
 Nothing here fits, trains or reads files; the tests build both outcomes of every sentence directly.
@@ -18,6 +20,10 @@ from bimix.law import verdicts
 
 ZERO_FLOOR = 1e-6  # a fitted floor C (nats) at or below this is "0": the fit put it on its bound
 PAPER_T1_MEAN = (0.16, 0.19)  # Table 1, mean relative error of the final loss, % (docs/paper.md#table-1)
+# the paper's ranges over its two corpora and three (Table 1) or two (Table 2) mixtures:
+# docs/paper.md#table-1 and #table-2
+PAPER_T1 = {"mean": PAPER_T1_MEAN, "worst": (0.24, 0.95)}  # relative error of the final loss, %
+PAPER_T2 = {"mean": (0.9744, 0.9945), "worst": (0.7864, 0.9904)}  # R² on log loss
 
 
 _num = report._num  # a finite float, or None
@@ -139,6 +145,60 @@ def worst_domains(per_domain: list[Mapping[str, Any]]) -> dict[str, tuple[str, f
         if r2 is not None and (row["mixture"] not in out or r2 < out[row["mixture"]][1]):
             out[row["mixture"]] = (row["domain"], r2)
     return out
+
+
+def against_carry_forward(ext, ext_long, gap: float, gap_long: float) -> str:
+    """Table 1 beside carrying the last fitted loss forward, at the paper's distance (``ext``, held-out
+    step ``gap``× the last fitted) and further ahead (``ext_long``): :class:`bimix.law.protocols.Extrapolation`."""
+    return (
+        f"**Against a naive predictor.** At the paper's distance ({gap:.3f}×), carrying the last fitted loss forward "
+        f"misses the held-out step by {100 * ext.mre_mean_carry_forward:.2f} % on average; the law misses it by "
+        f"{100 * ext.mre_mean:.2f} %, a skill of {ext.skill_carry_forward:.2f} (law error / naive error), so the law "
+        + ("extrapolates better than the naive predictor." if ext.skill_carry_forward < 1
+           else "does no better than the naive predictor.")
+        + f" Predicting {gap_long:.2f}× ahead, the law misses by {100 * ext_long.mre_mean:.2f} % against "
+        f"{100 * ext_long.mre_mean_carry_forward:.2f} % for carry-forward (skill {ext_long.skill_carry_forward:.2f}): "
+        + ("the law's advantage holds further ahead." if ext_long.skill_carry_forward < 1
+           else "further ahead the law loses its advantage."))
+
+
+def against_null(gen) -> str:
+    """Table 2 beside the mixture-blind null (:class:`bimix.law.protocols.Generalisation`)."""
+    return (
+        f"**Against a mixture-blind null** (each held-out curve predicted as the geometric mean of the fitted "
+        f"mixtures' curves, ignoring the shares): mean R² {gen.r2_log_mean:.3f} for the law against "
+        f"{gen.r2_log_mean_null:.3f} for the null (skill (1 − R²_law)/(1 − R²_null) = {gen.skill_r2:.2f}); final-loss "
+        f"error {100 * gen.mre_final:.2f} % against {100 * gen.mre_final_null:.2f} % (skill {gen.skill_mre_final:.2f}). "
+        + ("The law's knowledge of the shares is worth something here." if gen.skill_r2 < 1 and gen.skill_mre_final < 1
+           else "On at least one of the two scores the shares add nothing the null does not already have."))
+
+
+def versus(x: float, lo_hi: tuple[float, float], higher_is_better: bool, unit: str = "") -> str:
+    """Where ``x`` falls against the paper's range ``lo_hi``: within it, better or worse."""
+    lo, hi = lo_hi
+    if not math.isfinite(x):
+        return "not measured"
+    if lo <= x <= hi:
+        return f"within the paper's {lo:g}–{hi:g}{unit}"
+    better = x > hi if higher_is_better else x < lo
+    return f"{'better' if better else 'worse'} than the paper's {lo:g}–{hi:g}{unit}"
+
+
+def against_paper(ext, table2, forms, holdout_last: int) -> str:
+    """Tables 1 and 2 beside the paper's ranges, and the law forms by held-out R²: ``ext`` an
+    :class:`~bimix.law.protocols.Extrapolation`, ``table2`` one row per held-out mixture, ``forms`` one
+    row per law form (:func:`bimix.law.protocols.compare_forms`)."""
+    ranked = forms["r2_log_mean"].dropna().sort_values(ascending=False)
+    return "\n".join([
+        f"- **Table 1** (last {holdout_last} step(s) held out): mean relative error {100 * ext.mre_mean:.2f} % "
+        f"({versus(100 * ext.mre_mean, PAPER_T1['mean'], False, ' %')}), worst domain {100 * ext.mre_worst:.2f} % "
+        f"({versus(100 * ext.mre_worst, PAPER_T1['worst'], False, ' %')}).",
+        *[f"- **Table 2, {mix}**: mean R² {row['r2_log_mean']:.4f} ({versus(row['r2_log_mean'], PAPER_T2['mean'], True)}), "
+          f"worst domain {row['r2_log_worst']:.4f} ({versus(row['r2_log_worst'], PAPER_T2['worst'], True)})."
+          for mix, row in table2.iterrows()],
+        "- **Law forms**, by mean held-out R² on this split: "
+        + (", ".join(f"`{form}` {v:.4f}" for form, v in ranked.items()) if len(ranked) else "no form applies") + ".",
+    ])
 
 
 def fit_law(claims: Mapping[str, Any]) -> str:

@@ -519,6 +519,26 @@ def plot_loss_vs_share(table: "pandas.DataFrame", fit, domain: str, ax: "matplot
     return ax
 
 
+def largest_domains(rows: "pandas.DataFrame", n: int = 2) -> list[str]:
+    """The ``n`` domains with the largest shares in ``rows`` (one mixture's runs): Figures 1 and 2
+    draw these by default."""
+    return list(rows.drop_duplicates("domain").nlargest(n, "r")["domain"])
+
+
+def plot_figures_1_2(table: "pandas.DataFrame", fit, domains, heldout=()):
+    """Notebook 05's Figures 1 and 2, one panel per domain of ``domains``: loss against steps
+    (:func:`plot_loss_vs_steps`) and against share (:func:`plot_loss_vs_share`), with ``fit``'s law
+    drawn over the points and the ``heldout`` mixtures drawn as held out. Returns the two figures."""
+    import matplotlib.pyplot as plt
+
+    size = dict(figsize=(5 * len(domains), 3.8), layout="constrained", squeeze=False)
+    (fig1, axes1), (fig2, axes2) = plt.subplots(1, len(domains), **size), plt.subplots(1, len(domains), **size)
+    for ax1, ax2, d in zip(axes1[0], axes2[0], domains):
+        plot_loss_vs_steps(table, fit, d, ax1, heldout=heldout)
+        plot_loss_vs_share(table, fit, d, ax2, heldout=heldout)
+    return fig1, fig2
+
+
 def plot_predicted_vs_observed(points: "pandas.DataFrame", ax: "matplotlib.axes.Axes",
                                group: str = "domain", marker_by: str | None = "mixture",
                                shares=None, support=None):

@@ -1,0 +1,88 @@
+"""The results JSON a notebook writes in its last cell, "the numbers it claims", assembled from what it
+computed.
+
+One function per notebook. Each takes the notebook's results as they are (fits, protocol results,
+frames) and returns a plain dictionary: the parameters and provenance of the run (inputs' sha256, code
+version), every number the notebook shows, and the extract the report keeps
+(:data:`bimix.compendium.report.REPORT_KEYS`). Tests, the report and the "What we found" box
+(:mod:`bimix.compendium.findings`) read these dictionaries, never a notebook's text. Nothing here fits,
+trains or draws; :meth:`bimix.compendium.notebook.Places.write_results` writes the JSON.
+
+The notebooks call the dictionary ``claims`` (the numbers a notebook claims); this module is named for
+the file it becomes, ``results/<notebook>.json``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from bimix.files import sha256_file
+from bimix.provenance import code_version
+
+
+def _rows(frame: pd.DataFrame) -> dict:
+    """``{index: {column: value}}`` of a frame indexed by mixture, form or domain."""
+    return {k: row.to_dict() for k, row in frame.iterrows()}
+
+
+def _by_seed(by_seed: Mapping) -> dict:
+    return {str(s): v for s, v in by_seed.items()}
+
+
+# ---------------------------------------------------------------------------------------- 05 fit law
+def fit_law(*, profile: str, runs_csv: Path, current, split, settings: Mapping[str, Any], ext, ext_long,
+            gap: float, gap_long: float, t1_seeds: Mapping, t1_long_seeds: Mapping, coef: pd.DataFrame, boot,
+            gen, t2_seeds: Mapping, forms: pd.DataFrame, lomo_scores: pd.DataFrame, lomo_summary: Mapping,
+            interaction) -> dict:
+    """Notebook 05's results. ``current``: :func:`bimix.data.runs.current_runs` of ``runs_csv``;
+    ``split``: :class:`~bimix.law.protocols.MixtureSplit`; ``settings``: the parameters that shape the
+    numbers (method, n_starts, seed, holdout_last, long_gap, n_bootstrap, bootstrap_scheme); ``ext`` and
+    ``ext_long``: Table 1 at the paper's distance ``gap`` and further ahead ``gap_long``
+    (:class:`~bimix.law.protocols.Extrapolation`), per seed in ``t1_seeds``/``t1_long_seeds``; ``coef``:
+    :func:`~bimix.law.forms.coefficient_intervals` of the fit and its bootstrap ``boot`` (or None);
+    ``gen``: Table 2 (:class:`~bimix.law.protocols.Generalisation`), per seed in ``t2_seeds``; ``forms``:
+    :func:`~bimix.law.protocols.compare_forms` by form; ``lomo_scores``, ``lomo_summary``:
+    :func:`~bimix.law.protocols.lomo_overview`; ``interaction``: :class:`~bimix.law.protocols.InteractionCheck`."""
+    from bimix.law.forms import SCALE_CONVENTION
+
+    table = current.table
+    table2 = gen.per_mixture.set_index("mixture")
+    return {
+        "profile": profile, "runs_csv": str(runs_csv), "runs_sha256": sha256_file(runs_csv),
+        "code_version": code_version(), "method": settings["method"], "n_starts": settings["n_starts"],
+        "seed": settings["seed"], "fit_on": split.fit, "predict": split.predict,
+        "missing_predict": split.missing_predict, "mixture_names": {**split.fit_names, **split.predict_names},
+        "n_rows": len(table), "n_runs": table["run"].nunique(),
+        "n_excluded_zero_share": int((~(table["r"] > 0)).sum()), "holdout_last": settings["holdout_last"],
+        "table1": _rows(ext.by_mixture()),
+        "table1_all": {"mre_mean": ext.mre_mean, "mre_worst": ext.mre_worst, "mre_best": ext.mre_best, "gap": gap,
+                       "mre_carry_forward": ext.mre_mean_carry_forward, "skill_carry_forward": ext.skill_carry_forward},
+        "table1_long_all": {"mre_mean": ext_long.mre_mean, "mre_worst": ext_long.mre_worst, "gap": gap_long,
+                            "long_gap": settings["long_gap"], "mre_carry_forward": ext_long.mre_mean_carry_forward,
+                            "skill_carry_forward": ext_long.skill_carry_forward},
+        "table1_long": _rows(ext_long.by_mixture()),
+        "table1_long_by_seed": _by_seed(t1_long_seeds),
+        "table2": _rows(table2),
+        "table2_per_domain": gen.per_domain[["mixture", "domain", "r2_log"]].to_dict(orient="records"),
+        "table1_by_seed": _by_seed(t1_seeds),
+        "table2_by_seed": _by_seed(t2_seeds),
+        "runs_used": current.used, "runs_excluded": current.excluded,
+        "spearman_final": gen.spearman_final,
+        "naive": {"table1_mre_carry_forward": ext.mre_mean_carry_forward,
+                  "table1_skill_carry_forward": ext.skill_carry_forward,
+                  "table2_r2_log_mean": gen.r2_log_mean, "table2_r2_log_mean_null": gen.r2_log_mean_null,
+                  "table2_skill_r2": gen.skill_r2, "table2_mre_final": gen.mre_final,
+                  "table2_mre_final_null": gen.mre_final_null, "table2_skill_mre_final": gen.skill_mre_final},
+        "scale_convention": SCALE_CONVENTION,
+        "coefficients": {d: {k: row[k] for k in coef.columns if k.split("_")[0] in ("alpha", "beta", "B", "C")}
+                         | {"identified": row["identified"], "rmse_log": row["rmse_log"]} for d, row in coef.iterrows()},
+        "bootstrap": {"n": settings["n_bootstrap"], "scheme": settings["bootstrap_scheme"],
+                      "n_failed": sum(boot.n_failed.values()) if boot else 0},
+        "forms": _rows(forms),
+        "lomo": {f: {**s, "heldout": lomo_scores[lomo_scores["form"] == f].set_index("heldout")[["r2_log", "mre"]]
+                     .to_dict(orient="index")} for f, s in lomo_summary.items()},
+        **interaction.to_json(),
+    }
