@@ -358,6 +358,68 @@ def public_runs(claims: Mapping[str, Any]) -> str:
     return box("the law on published runs", lines)
 
 
+def regmix_sentence(law_table, published: tuple[float, float]) -> str:
+    """The RegMix benchmark (:func:`bimix.law.benchmark.benchmark_table`, one row per model) in words:
+    Spearman on the held-out 1M mixtures against RegMix's published range, and the rank transfer."""
+    lo, hi = published
+    rho = law_table["spearman 1M"].dropna()
+    return (f"On the 1M test mixtures the mean Spearman correlation is "
+            + ", ".join(f"{m} {v:.3f}" for m, v in rho.items())
+            + f" (RegMix reports {lo}–{hi} for LightGBM); the best is **{rho.idxmax()}**. "
+            f"The share law can score {law_table.loc['share', 'scored 1M']:.0%} of the (run, domain) pairs; on those runs "
+            + ", ".join(f"{m} {v:.3f}" for m, v in law_table["spearman 1M, r>0 runs"].dropna().items()) + ". "
+            f"Rank transfer to 60M: " + ", ".join(f"{m} {v:.3f}" for m, v in law_table["spearman 60M"].dropna().items())
+            + "; to 1B: " + ", ".join(f"{m} {v:.3f}" for m, v in law_table["spearman 1B"].dropna().items()) + ".")
+
+
+def _pct(x) -> str:
+    return "n/a" if _num(x) is None else f"{x:.3f} %"
+
+
+def _f(x, d: int = 3) -> str:
+    return "n/a" if _num(x) is None else f"{x:.{d}f}"
+
+
+def by_size_sentences(size_table) -> list[str]:
+    """One paragraph per public table of the by-size table (:func:`bimix.law.public_by_size.size_rows`):
+    BiMix's Table 1, Table 2 and leave-one-out scores per size, and the best Table 2 form per size."""
+    if size_table is None:
+        return []
+    out = []
+    for name in dict.fromkeys(size_table.index.get_level_values("table")):
+        b = size_table.loc[name].xs("bimix", level="form")
+        parts = [f"{size}: Table 1 {_pct(r['T1 error %'])} (carry-forward skill {_f(r['T1 skill (carry-fwd)'], 2)}), "
+                 f"Table 2 R² {_f(r['T2 R2'])} (null skill {_f(r['T2 skill (null)'], 2)}), "
+                 f"leave-one-out R² {_f(r['LOMO R2'])}" for size, r in b.iterrows()]
+        rivals = size_table.loc[name]
+        best = {size: g.droplevel("size")["T2 R2"].astype(float).idxmax() for size, g in rivals.groupby(level="size", sort=False)
+                if g["T2 R2"].notna().any()}
+        out.append(f"**{name}**, BiMix per size — " + "; ".join(parts) + "."
+                   + (" Best Table 2 form per size: " + ", ".join(f"{s} {f}" for s, f in best.items()) + "."
+                      if best else ""))
+    return out
+
+
+def slimpajama_sentences(spj, spj_claims: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One paragraph per size of the paper's SlimPajama mixtures predicted on Apple's runs
+    (:func:`bimix.law.public_by_size.slimpajama_by_size`): each entropy mixture minus the Baseline with its
+    interval, DoReMi and uniform beside them, and the readings of claims 3 and 4."""
+    if spj is None:
+        return []
+    out = []
+    for size, c in spj_claims.items():
+        e = c["entropy_minus_baseline"]
+        g = spj[(spj["size"] == size)].set_index("mixture")
+        out.append(
+            f"**{size}**: predicted minus Baseline " + ", ".join(
+                f"{m.upper()} {g.loc[m, 'diff']:+.3f} [{g.loc[m, 'diff_lo']:+.3f}, {g.loc[m, 'diff_hi']:+.3f}]" for m in e)
+            + f" nats; DoReMi {g.loc['doremi', 'diff']:+.3f}, uniform {g.loc['uniform', 'diff']:+.3f}. "
+            f"Claim 3 {c['claim3']}; claim 4 {c['claim4']} (lowest entropy mixture: {c['best_entropy'].upper()}; CE minus "
+            + ", ".join(f"{m.upper()} {v['diff']:+.4f} [{v['lo']:+.4f}, {v['hi']:+.4f}]" for m, v in c["ce_minus"].items())
+            + ").")
+    return out
+
+
 def _size(label: str) -> float:
     """'122M' -> 122e6, '1B' -> 1e9 (sorts model sizes; unknown labels last)."""
     m = re.fullmatch(r"([\d.]+)\s*([KMB]?)", str(label))

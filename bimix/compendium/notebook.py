@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from bimix.paths import BUILD_DIR, FIGURES_DIR, RUNS_DIR
+from bimix.paths import BUILD_DIR, FIGURES_DIR, REPO_ROOT, RUNS_DIR
 
 
 @dataclass(frozen=True)
@@ -74,3 +74,40 @@ def places(profile: str, figures_dir: str = "", results_dir: str = "") -> Places
     and ``build/results``) as :class:`Places` of ``profile``."""
     return Places(profile, Path(figures_dir) if figures_dir else FIGURES_DIR,
                   Path(results_dir) if results_dir else BUILD_DIR / "results")
+
+
+def repo_relative(path: Path) -> str:
+    """``path`` as a reader elsewhere can follow it: relative to the repository root when inside it."""
+    path = Path(path)
+    return path.relative_to(REPO_ROOT).as_posix() if path.is_relative_to(REPO_ROOT) else str(path)
+
+
+def committed_results(name: str, profile: str, path: str = "") -> Path | None:
+    """The committed extract that stands in for notebook ``name``'s results where it cannot compute them
+    (offline): ``path`` (relative to the repository root) when given, else
+    ``data/results/<profile>/<name>.json``, else the ``cpu`` profile's; None when there is none."""
+    if path:
+        return REPO_ROOT / path
+    return next((p for p in (REPO_ROOT / "data" / "results" / prof / f"{name}.json" for prof in (profile, "cpu"))
+                 if p.is_file()), None)
+
+
+def stand_in(name: str, profile: str, path: str = "") -> tuple[dict | None, str | None]:
+    """The committed results of notebook ``name`` (:func:`committed_results`) and where they are, as a
+    reader can follow it; ``(None, None)`` when there are none."""
+    from bimix.files import read_json
+
+    found = committed_results(name, profile, path)
+    return (read_json(found), repo_relative(found)) if found and found.is_file() else (None, None)
+
+
+def extract_frame(committed: Mapping[str, Any] | None, key: str, index: str | list[str] | None = None):
+    """The table ``key`` of a committed extract (``committed["extract"][key]``, a list of records) as a
+    DataFrame indexed by ``index``; None when there is no committed extract or it lacks the table."""
+    import pandas as pd
+
+    records = ((committed or {}).get("extract") or {}).get(key)
+    if not records:
+        return None
+    frame = pd.DataFrame(records)
+    return frame.set_index(index) if index else frame

@@ -86,3 +86,44 @@ def fit_law(*, profile: str, runs_csv: Path, current, split, settings: Mapping[s
                      .to_dict(orient="index")} for f, s in lomo_summary.items()},
         **interaction.to_json(),
     }
+
+
+# ------------------------------------------------------------------------------------ 07 public runs
+def public_runs(*, profile: str, got, committed: Mapping | None, committed_name: str | None,
+                settings: Mapping[str, Any],
+                bench, law_table: pd.DataFrame | None, analyses: Mapping, lomo: pd.DataFrame,
+                extrapolation: pd.DataFrame, size_table: pd.DataFrame | None, sized: Mapping, by_size_s: Mapping,
+                spj: pd.DataFrame | None, spj_claims: Mapping) -> dict:
+    """Notebook 07's results. ``got``: :class:`bimix.data.public_runs.PublicTables`; ``committed``: the
+    committed results shown offline (or None) and where they came from; ``settings``: the parameters that
+    shape the numbers (method, n_starts, lomo_starts, n_bootstrap, seed, run_filter, lightgbm_iterations,
+    by_size_dml, by_size_splits, slimpajama_boot); ``bench``/``law_table``: the RegMix benchmark;
+    ``analyses``: :func:`bimix.law.public_analysis.analyse` per table, summed up in ``lomo`` and
+    ``extrapolation``; ``size_table``, ``sized``, ``by_size_s``: the protocols by model size; ``spj``,
+    ``spj_claims``: the paper's SlimPajama mixtures. ``extract`` is what the committed results keep:
+    the numbers an offline run shows, no timings or paths (offline, the committed extract as it was)."""
+    status = ("ok" if bench is not None or got.dml_files or got.dmsl is not None else "committed" if committed
+              else "ok" if got.tables else "no_data")
+    return {
+        "status": status, "profile": profile, "code_version": code_version(), "public_dir": str(got.folder),
+        "messages": got.messages, "method": settings["method"], "n_starts": settings["n_starts"],
+        "lomo_starts": settings["lomo_starts"], "n_bootstrap": settings["n_bootstrap"], "seed": settings["seed"],
+        "run_filter": settings["run_filter"],
+        "regmix_benchmark": None if bench is None else {
+            **bench.to_json(), "table": law_table.reset_index().to_dict(orient="records"),
+            "lightgbm_iterations": settings["lightgbm_iterations"],
+            "sha256": {name: sha256_file(p) for name, p in sorted(got.regmix_files.items())}},
+        "tables": {name: {**a.claims, "sha256": {p.name: sha256_file(p) for p in t.files}}
+                   for t, (name, a) in zip(got.tables, analyses.items())},
+        "extract": committed.get("extract", {}) if committed else {
+            "regmix_table": None if bench is None else law_table.drop(columns=["fit s"], errors="ignore").reset_index()
+            .to_dict(orient="records"),
+            "dml_summary": lomo.drop(columns=["fit_s"]).to_dict(orient="records"),
+            "table1": extrapolation.to_dict(orient="records"),
+            "by_size_table": None if size_table is None else size_table.reset_index().to_dict(orient="records"),
+            "slimpajama_mixtures": None if spj is None else spj.to_dict(orient="records"),
+            "slimpajama_claims": spj_claims},
+        "by_size": sized, "by_size_seconds": by_size_s, "by_size_dml": settings["by_size_dml"],
+        "by_size_splits": settings["by_size_splits"], "slimpajama_boot": settings["slimpajama_boot"],
+        "committed_from": committed_name if committed else None,
+    }

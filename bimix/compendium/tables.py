@@ -50,3 +50,70 @@ def table2_by_seed(by_seed: Mapping[str, Mapping[str, Mapping]]) -> pd.DataFrame
     """Table 2 per seed (:func:`bimix.law.seeds.table2_by_seed`), one row per (seed, held-out mixture)."""
     return pd.DataFrame({(s, m): v for s, d in by_seed.items() for m, v in d.items()}).T.round(4).rename_axis(
         ["seed", "mixture"])
+
+
+# ------------------------------------------------------------------------------------ 07 public runs
+def public_runs_text(profile: str, lomo: pd.DataFrame) -> str:
+    """``table_public_runs.md``: leave-one-mixture-out on every public table
+    (:func:`bimix.law.public_analysis.lomo_table`), fit times left out."""
+    return (f"Public run tables ({profile}): leave-one-mixture-out, pooled over domains and steps\n\n"
+            + markdown_table(_lomo_rows(lomo)))
+
+
+def _lomo_rows(lomo: pd.DataFrame) -> pd.DataFrame:
+    return lomo.drop(columns=["fit_s"]).set_index(["table", "form"]).astype(
+        {"r2_log": float, "mre": float, "r2_log_within_support": float})
+
+
+def by_size_texts(profile: str, size_table: pd.DataFrame, n_splits: int) -> dict[str, str]:
+    """``table_public_<source>.md`` for each source with rows in ``size_table``
+    (:func:`bimix.law.public_by_size.size_rows`): ``dmsl``, ``dml`` (every Data Mixing Laws set), ``regmix``."""
+    tables = size_table.index.get_level_values("table")
+    out = {}
+    for source, names in (("dmsl", ["dmsl"]), ("dml", [n for n in dict.fromkeys(tables) if n.startswith("dml_")]),
+                          ("regmix", ["regmix"])):
+        part = size_table[tables.isin(names)] if names else size_table.iloc[:0]
+        if not len(part):
+            continue
+        out[source] = (
+            f"The paper's protocols by model size ({profile}): Table 1 (error %, each run fitted without its last "
+            "evaluation; gap = last / last fitted step; skill = error / carry-forward's) at the table's own gap and "
+            "at the gap nearest 1.05x the grid allows; Table 2 (fit on 4 seeded mixtures, predict the rest: mean R² "
+            f"on log loss and its sd over {n_splits} splits, the mixture-blind null's R², skill = (1 - R²) / "
+            "(1 - R²_null)); leave one mixture out (R² per domain over the held-out points, averaged over domains; skill against the null). n/a: the form cannot make "
+            "that protocol's predictions on this table.\n\n"
+            + markdown_table(part.drop(columns=["T2 R2 sd"], errors="ignore").assign(**{"T2 R2 ± sd": [
+                "n/a" if pd.isna(m) else f"{m:.3f} ± {s:.3f}" for m, s in zip(part["T2 R2"], part["T2 R2 sd"])]})
+                .drop(columns=["T2 R2"])))
+    return out
+
+
+def slimpajama_text(profile: str, n_boot: int, spj: pd.DataFrame) -> str:
+    """``table_public_slimpajama_mixtures.md``: the paper's SlimPajama mixtures predicted on Apple's runs
+    (:func:`bimix.law.public_by_size.slimpajama_by_size`)."""
+    return (f"The paper's SlimPajama mixtures (Table 5; uniform beside them) predicted on Apple's SlimPajama runs ({profile}): "
+            "BiMix fitted on every run of a size, average loss over the 7 domains at that size's last evaluation (nats), "
+            f"95 % intervals from {n_boot} run-bootstrap refits; diff = mixture - Baseline, paired; outside = domains "
+            "whose share lies outside the fitted runs' range.\n\n"
+            + markdown_table(spj.set_index(["size", "mixture"]).rename(columns={"n_outside_support": "outside"})))
+
+
+def law_benchmark_text(profile: str, law_table: pd.DataFrame, published: tuple[float, float],
+                       lomo: pd.DataFrame | None, extrapolation: pd.DataFrame) -> str:
+    """``table_law_benchmark.md``: the law against RegMix's regressor (:func:`bimix.law.benchmark.benchmark_table`),
+    then, when Data Mixing Laws tables were had (``lomo`` not None), leave-one-mixture-out and Table 1 on
+    them. Fit times stay in the results JSON: a committed table must not change with the machine's load."""
+    lo, hi = published
+    return (f"Law benchmark ({profile}). RegMix: fitted on the 512 train mixtures (1M), scored on the 256 test "
+            "mixtures (mean over 13 validation domains of the Spearman correlation and of R² on log loss); "
+            "rank transfer = Spearman of the 1M-trained predictions against 60M / 1B losses. RegMix reports "
+            f"Spearman {lo}–{hi} for LightGBM on held-out 1M mixtures.\n\n"
+            + markdown_table(law_table.drop(columns=["fit s"], errors="ignore"))
+            + ("\nData Mixing Laws tables (leave-one-mixture-out, pooled over domains and steps):\n\n"
+               + markdown_table(lomo.set_index(["table", "form"]).astype(
+                   {"r2_log": float, "mre": float, "r2_log_within_support": float}).drop(columns=["fit_s"], errors="ignore"))
+               + "\nStep extrapolation (Table 1: each run fitted without its last k steps; relative error of the "
+                 "held-out steps, mean over runs and worst domain):\n\n"
+               + markdown_table(extrapolation.set_index(["table", "protocol"]).astype({"mre_mean": float, "mre_worst": float}))
+               if lomo is not None else
+               "\nNo Data Mixing Laws table was available here (see the notebook's messages).\n"))
