@@ -237,6 +237,52 @@ def fit_law(claims: Mapping[str, Any]) -> str:
 
 
 # ----------------------------------------------------------------------------------------- 06 optimum
+def natural_vs_interval(apart: list[str], n_domains: int) -> str:
+    """Whether the natural mixture lies inside the optimum's bootstrap interval (``apart``: the domains
+    where it does not, :func:`bimix.law.optimize.outside_interval`)."""
+    return (f"The natural mixture's share lies outside the optimum's 95 % interval for {len(apart)} of "
+            f"{n_domains} domains" + (f" ({', '.join(apart)})" if apart else "") + ": by this test the optimum is "
+            + ("distinguishable" if apart else "**not** distinguishable") + " from the natural mixture.")
+
+
+def rival_ratio_sentence(rival_ratio: Mapping[Any, Mapping[str, Any]], speedups: Mapping[str, Mapping[Any, float]]) -> str:
+    """Figure 8's ratio in steps, ``ye_opt`` over ``bimix_opt``, per seed
+    (:func:`bimix.law.seeds.step_ratios_by_seed`), and each optimum's speed-up over the natural mixture,
+    with their 95 % intervals over seeds, beside the paper's."""
+    def spread(values):  # mean and 95 % interval over seeds, or why there is none
+        iv = verdicts.interval(values)
+        return iv.text("{:.2f}", 1, "×") if iv else "never reached"
+
+    bounded = sum(v["bound"] == "at least" for v in rival_ratio.values())
+    return ("Steps of `ye_opt` over steps of `bimix_opt` to the natural mixture's final loss: "
+            f"**{spread([v['ratio'] for v in rival_ratio.values()])}**"
+            + (f", of which {bounded} seed(s) are lower bounds (`ye_opt` never reached it)" if bounded else "")
+            + "; the paper's ratio is 2×. Speed-up over the natural mixture: BiMix "
+            + f"{spread(list(speedups['bimix_opt'].values()))}, Ye et al. {spread(list(speedups['ye_opt'].values()))}"
+            + " (the paper's: 2.5× and 1.25×).")
+
+
+def gain_lines(gains) -> str:
+    """Per reference mixture, the optimum's gain in nats with its interval, the step ratio it is worth on
+    the reference's curve, and the verdict (:func:`bimix.law.seeds.gains_over`, one row per reference)."""
+    return "\n".join(
+        f"- over **{r.reference}**: {r.gain_nats:+.3f} nats [{r.lo:+.3f}, {r.hi:+.3f}] over {r.seeds} seed(s) "
+        f"(the reference still falls {r.end_slope:.3f} nats per e-fold at its end, so worth "
+        f"{r.step_ratio:.2f}× its steps [{r.step_ratio_lo:.2f}, {r.step_ratio_hi:.2f}]): **{r.outcome}**"
+        + (f"; about {r.seeds_needed:.0f} seeds would decide it" if r.outcome == "undecided" and math.isfinite(r.seeds_needed) else "")
+        for r in gains.itertuples())
+
+
+def support_sentence(flags: Mapping[str, Mapping[str, float]]) -> str:
+    """The support rule both optima share, and where each leaves its fitted shares
+    (``flags``: optimum -> :func:`bimix.law.optimum.outside_fitted_shares`)."""
+    return ("**One support rule for both optima**: each share at least the smallest share its law was fitted on, at "
+            "most the epoch cap; a share above the largest fitted one is allowed and flagged (the law is extrapolated "
+            "there). " + "; ".join(f"`{k}` leaves its fitted shares in {len(v)} domain(s)"
+                                   + (f" ({', '.join(f'{d} {r}' for d, r in v.items())})" if v else "")
+                                   for k, v in flags.items()) + ".")
+
+
 def optimum(claims: Mapping[str, Any]) -> str:
     """``claims["fitted_share_range"]``: domain -> (smallest, largest) share in the runs the law was fitted on."""
     results = {"06_optimize_mixture": dict(claims)}

@@ -111,3 +111,21 @@ def extract_frame(committed: Mapping[str, Any] | None, key: str, index: str | li
         return None
     frame = pd.DataFrame(records)
     return frame.set_index(index) if index else frame
+
+
+class Timer:
+    """Wall seconds of a ``with`` block, for the compute a notebook accounts for: ``with Timer() as t:``
+    then ``t.seconds``."""
+
+    seconds: float = 0.0
+
+    def __enter__(self) -> "Timer":
+        import time
+
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import time
+
+        self.seconds = time.perf_counter() - self._start

@@ -81,6 +81,18 @@ def save_figure(fig: "matplotlib.figure.Figure", name: str, figures_dir: str | o
     return paths
 
 
+def one_panel(plot, data, figsize: tuple[float, float], title: str = "", **kwargs):
+    """A figure of one panel (constrained layout) drawn by ``plot(data, ax, **kwargs)``, any plot function
+    of this module, with ``title`` in small type above it; returns the figure for :func:`save_figure`."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    plot(data, ax, **kwargs)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
+
+
 # --------------------------------------------------------------------------------------------------
 # Shared conventions: colours, log ticks, legends.
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import pandas as pd
 
 from bimix.files import sha256_file
@@ -126,4 +127,69 @@ def public_runs(*, profile: str, got, committed: Mapping | None, committed_name:
         "by_size": sized, "by_size_seconds": by_size_s, "by_size_dml": settings["by_size_dml"],
         "by_size_splits": settings["by_size_splits"], "slimpajama_boot": settings["slimpajama_boot"],
         "committed_from": committed_name if committed else None,
+    }
+
+
+# ---------------------------------------------------------------------------------------- 06 optimum
+def optimize_mixture(*, profile: str, runs, settings: Mapping[str, Any], fit_rows: pd.DataFrame, opt, lower: Mapping,
+                     caps, saved: Mapping[str, tuple], region: pd.DataFrame, samples, sens: pd.DataFrame,
+                     interval: pd.DataFrame | None, apart: list[str], rival, fig8, rival_ratio: Mapping,
+                     gain_table: pd.DataFrame, support_flags: Mapping, final: pd.DataFrame, compute: pd.DataFrame,
+                     law_fit_s: float, optimise_s: float) -> dict:
+    """Notebook 06's results. ``runs``: :class:`bimix.train.sweep.RunSet` (its store, seeds, run ids,
+    sidecars and the jobs it trained); ``settings``: fit_on, method, compare, natural, step, final_step,
+    near_delta; ``opt``: the BiMix optimum within ``lower`` and ``caps``
+    (:class:`bimix.law.optimum.EpochCaps`), saved as ``saved["bimix_opt"]`` (and the rival's as
+    ``saved["ye_opt"]``): (name, file, rounded shares); ``region``/``samples``, ``sens``, ``interval``
+    and ``apart``: the near-optimal region, the sensitivities, the bootstrap interval and where the natural
+    mixture leaves it; ``rival``: :class:`bimix.law.optimum.Rival`; ``fig8``:
+    :class:`bimix.law.seeds.AgainstNatural` of the mixtures shown, with ``rival_ratio`` and ``gain_table``;
+    ``support_flags``: shares outside each law's fitted shares; ``final``: the optimum's predicted against
+    measured final losses; ``compute``: :func:`bimix.compendium.compute.optimum_compute`."""
+    from bimix.data.entropy import DOREMI_GPU_HOURS
+    from bimix.law.optimum import fitted_range
+
+    m = len(opt.domains)
+    sidecars, shown, steps_table = runs.sidecars(), list(fig8.curves.columns), fig8.steps_table
+    name, path, shares = saved["bimix_opt"]
+    totals = compute.groupby("method", sort=False)["seconds"].sum()
+    return {
+        "profile": profile, "store_id": runs.store.store_id, "code_version": code_version(),
+        "runs_csv": str(runs.csv_path), "seeds": list(runs.seeds), "fit_on": settings["fit_on"],
+        "fit_method": settings["method"], "compare": settings["compare"], "natural_mixture": settings["natural"],
+        "final_step": settings["final_step"], "jobs_run": runs.jobs,
+        "optimum": {"step": settings["step"], "weights": opt.shares, "predicted_avg_loss": opt.objective / m,
+                    "predicted_losses": dict(zip(opt.domains, opt.losses.tolist())), "lambda": opt.lam,
+                    "lower": dict(lower), "upper": caps.upper, "epochs_max": caps.epochs_max,
+                    "budget_tokens": caps.budget_tokens, "at_bound": dict(zip(opt.domains, opt.table()["at_bound"])),
+                    "mixture_name": name, "mixture_file": str(path),
+                    "near_delta": settings["near_delta"], "n_near_optimal": len(samples),
+                    "near_optimal": region.set_index("domain")[["r_min", "r_max"]].to_dict(orient="index"),
+                    "sensitivity": sens.set_index("domain")[["gradient", "cost_plus", "cost_minus"]].to_dict(orient="index")},
+        "natural_final_avg_loss": fig8.target,
+        "measured_final_avg_loss": steps_table["final_avg_loss"].to_dict(),
+        "steps_to_natural_final": fig8.reach,
+        "speedup_vs_natural": steps_table["speedup_vs_natural"].to_dict(),
+        "speedup_by_seed": {mix: _by_seed(d) for mix, d in fig8.speedups.items()},
+        "gain_nats": gain_table.to_dict(orient="records"),
+        "trained_shares": shares, "outside_fitted_shares": support_flags,
+        "fitted_share_range": fitted_range(fit_rows),
+        "rival": rival.to_json(saved["ye_opt"][0] if "ye_opt" in saved else None),
+        "rival_ratio_by_seed": _by_seed(rival_ratio),
+        "optimum_interval": None if interval is None else {
+            "n_replicates": int(interval["n_replicates"].iloc[0]), "level": 0.95,
+            "per_domain": interval.set_index("domain")[["r_opt", "lo", "hi"]].to_dict(orient="index"),
+            "natural_outside": apart, "distinguishable_from_natural": bool(apart)},
+        "prediction_error_final": {"mre": float(final["rel_error"].mean()), "worst": float(final["rel_error"].max()),
+                                   "per_domain": final["rel_error"].to_dict(),
+                                   "predicted_avg_loss": float(final["pred"].mean()),
+                                   "measured_avg_loss": float(final["loss"].mean())},
+        "r2_log_bimix_opt": {"mean": float(np.nanmean(final["r2_log"].to_numpy(float))),
+                             "per_domain": final["r2_log"].to_dict()},
+        "compute_seconds": {**totals.to_dict(), "law_fit": law_fit_s, "optimisation": optimise_s,
+                            "fitting_runs": float(compute.loc[compute["part"].str.startswith("fitting"), "seconds"].sum()),
+                            "verification_runs": sum(sidecars[runs.ids[(c, s)]]["wall_time_s"]
+                                                     for c in shown for s in runs.seeds)},
+        "compute_parts": compute.to_dict(orient="records"), "entropy_source": compute["source"].iloc[0],
+        "paper_doremi_gpu_hours": DOREMI_GPU_HOURS,
     }

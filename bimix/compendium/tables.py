@@ -117,3 +117,31 @@ def law_benchmark_text(profile: str, law_table: pd.DataFrame, published: tuple[f
                + markdown_table(extrapolation.set_index(["table", "protocol"]).astype({"mre_mean": float, "mre_worst": float}))
                if lomo is not None else
                "\nNo Data Mixing Laws table was available here (see the notebook's messages).\n"))
+
+
+# ---------------------------------------------------------------------------------------- 06 optimum
+def optimum_view(opt, region: pd.DataFrame, sens: pd.DataFrame, caps) -> pd.DataFrame:
+    """The optimum per domain (:meth:`bimix.law.optimize.MixtureOptimum.table`) beside its near-optimal
+    range (``r_min``/``r_max``), the cost of moving 1 % of share into or out of it, and the epochs of the
+    domain one run at that share reads (``caps``: :class:`bimix.law.optimum.EpochCaps`)."""
+    view = opt.table().merge(region, on="domain").merge(sens[["domain", "cost_plus", "cost_minus"]], on="domain")
+    view["epochs"] = [r * caps.budget_tokens / caps.train_tokens[d] for d, r in zip(view["domain"], view["r"])]
+    return view
+
+
+def with_interval(view: pd.DataFrame, interval: pd.DataFrame | None) -> pd.DataFrame:
+    """:func:`optimum_view` with its bars (``r_min``/``r_max``) replaced by the bootstrap interval of the
+    optimum (:func:`bimix.law.optimize.optimum_interval`) when there is one."""
+    if interval is None:
+        return view
+    return view.drop(columns=["r_min", "r_max"]).merge(
+        interval[["domain", "lo", "hi"]].rename(columns={"lo": "r_min", "hi": "r_max"}), on="domain")
+
+
+def compute_text(profile: str, compute: pd.DataFrame) -> str:
+    """``table_compute.md``: device seconds per method and part (:func:`bimix.compendium.compute.optimum_compute`),
+    then the totals. Measured seconds change with the machine: it goes beside the results, never into
+    the tracked figures."""
+    totals = compute.groupby("method", sort=False)["seconds"].sum()
+    return (f"Compute per method ({profile}), device seconds\n\n" + markdown_table(compute, index=False)
+            + "\n\nTotals: " + ", ".join(f"{k} {v:.1f} s" for k, v in totals.items()) + "\n")

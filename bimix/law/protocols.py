@@ -566,6 +566,15 @@ def compare_forms(table: pd.DataFrame, fit_on: Sequence[str], predict: Sequence[
 MIXTURE_ALIASES = {"baseline": ("baseline", "natural"), "natural": ("natural", "baseline")}
 
 
+def natural_name(names: Sequence[str], what: str = "compare") -> str:
+    """The natural mixture among ``names`` (``baseline`` or ``natural``); refuses a list without it."""
+    found = next((m for m in names if m in MIXTURE_ALIASES), None)
+    if found is None:
+        raise ProtocolError(f"{what} = {','.join(names)!r} must hold the natural mixture (baseline): it sets the "
+                            "target loss")
+    return found
+
+
 def resolve_mixture_names(table: pd.DataFrame, names: Sequence[str]) -> tuple[dict[str, str], list[str]]:
     """Map requested mixture names to the names the run table uses, through ``MIXTURE_ALIASES``.
     Returns ``({requested: name in table}, [requested names found under no alias])``."""
@@ -891,6 +900,30 @@ def steps_to_reach(steps, losses, target: float) -> float:
         return float(s[i])
     t = (y[i - 1] - target) / (y[i - 1] - y[i])
     return float(np.exp(np.log(s[i - 1]) + t * (np.log(s[i]) - np.log(s[i - 1]))))
+
+
+def steps_to_target(curves: pd.DataFrame, natural: str, final_step: int) -> tuple[float, dict, pd.DataFrame]:
+    """Figure 8's reading of average loss curves (``curves``: steps x mixtures): the target, the natural
+    mixture's final value; the steps each mixture needs to reach it (:func:`steps_to_reach`, NaN never);
+    and per mixture its final average loss, those steps and the speed-up ``final_step`` / steps."""
+    target = float(curves[natural].dropna().iloc[-1])
+    reach = {name: steps_to_reach(curves.index, curves[name], target) for name in curves.columns}
+    table = pd.DataFrame({"final_avg_loss": curves.ffill().iloc[-1], "steps_to_natural_final": pd.Series(reach)})
+    table["speedup_vs_natural"] = final_step / table["steps_to_natural_final"]
+    return target, reach, table
+
+
+def predicted_vs_measured(runs: pd.DataFrame, predicted: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A mixture's measured losses (``runs``, averaged over seeds) beside a prediction made before it was
+    trained (``predicted``: step, domain, pred), per (step, domain); and per domain at the last step the
+    loss, the prediction, the relative error (Table 1's metric) and R² on log loss over the steps
+    (Table 2's)."""
+    measured = runs.groupby(["step", "domain"], as_index=False)["loss"].mean()
+    pvm = measured.merge(predicted, on=["step", "domain"])
+    final = pvm[pvm["step"] == pvm["step"].max()].set_index("domain")
+    final["rel_error"] = relative_error(final["loss"], final["pred"])
+    final["r2_log"] = pd.Series({d: r2_log(g["loss"], g["pred"]) for d, g in pvm.groupby("domain")})
+    return pvm, final
 
 
 def end_slope(steps, losses, last: int = 4) -> float:
