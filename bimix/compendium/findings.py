@@ -77,6 +77,30 @@ def spread(weights: Mapping[str, float]) -> float:
     return max(values) / min(values)
 
 
+def flatness(mixtures: Mapping[str, Any], paper: Mapping[str, Mapping[str, float]]) -> str:
+    """Largest share / smallest share of every mixture, per tokenizer (``mixtures``: tokenizer -> domains x
+    mixtures, a ``natural`` column beside the measures), and which entropy mixtures are flatter than the
+    natural one; beside it the paper's Table 4 (``paper``: ``baseline`` and each measure, name -> weights)."""
+    from bimix.data.entropy import MEASURES
+
+    def ratio(values) -> float:
+        values = list(values)
+        return float(max(values) / min(values))
+
+    lines = []
+    for kind, table in mixtures.items():
+        r = {name: ratio(table[name]) for name in table.columns}
+        flatter = [m for m in MEASURES if "natural" in r and r[m] < r["natural"]]
+        lines.append(f"- **{kind}**: " + ", ".join(f"{name} {v:.1f}" for name, v in r.items())
+                     + f"; flatter than natural: {', '.join(flatter) or 'none'}.")
+    natural = ratio(paper["baseline"].values())
+    published = {m: ratio(paper[m].values()) for m in MEASURES}
+    return ("Largest share / smallest share of each mixture (1 means uniform):\n\n" + "\n".join(lines)
+            + f"\n\nThe paper's Table 4 (the Pile, 22 domains) for comparison: Baseline {natural:.1f}, "
+            + ", ".join(f"{m} {v:.1f}" for m, v in published.items())
+            + f"; flatter than its Baseline: {', '.join(m for m, v in published.items() if v < natural) or 'none'}.")
+
+
 def entropy_mixtures(claims: Mapping[str, Any]) -> str:
     results = {"02_entropy_mixtures": dict(claims)}
     lines = claim_lines("chain rule", results) + claim_lines("need no training", results)

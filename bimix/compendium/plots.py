@@ -401,6 +401,38 @@ def plot_corpus_domains(stats: "dict[str, pandas.DataFrame]", title: str = ""):
 
 
 # --------------------------------------------------------------------------------------------------
+# Entropy mixtures (notebook 02).
+
+def plot_entropy_mixtures(mixtures: "dict[str, pandas.DataFrame]", vocab_sizes: "dict[str, int]"):
+    """Notebook 02's bar charts: per tokenizer (one panel each, shared y axis) every domain's share in
+    the natural and the four entropy mixtures (``mixtures``: tokenizer -> domains x mixtures). Returns
+    the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(mixtures), figsize=(6.5 * len(mixtures), 3.8), sharey=True, squeeze=False)
+    for ax, (kind, table) in zip(axes[0], mixtures.items()):
+        table.plot.bar(ax=ax, width=0.8, rot=30)
+        ax.set(title=f"{kind} (V = {vocab_sizes[kind]:,})", xlabel="", ylabel="share of training tokens r_i")
+        ax.legend(ncols=5, fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_temperature(sweep: "pandas.DataFrame", ax: "matplotlib.axes.Axes", title: str = "",
+                     ylabel: str = "CE mixture share r_i"):
+    """A mixture's shares against the softmax temperature τ (``sweep``: one row per τ, one column per
+    domain), log τ axis ticked at the temperatures drawn, τ = 1 (the paper's) dotted."""
+    taus = list(sweep.index)
+    sweep.plot(ax=ax, marker="o", logx=True)
+    ax.axvline(1.0, color="grey", lw=0.8, ls=":")
+    ax.set_xticks(taus, [f"{tau:.2f}" for tau in taus])
+    ax.set_xticks([], minor=True)
+    ax.set(xlabel="temperature τ (= ln of the log base)", ylabel=ylabel, title=title)
+    ax.legend(fontsize="small", ncols=2)
+    return ax
+
+
+# --------------------------------------------------------------------------------------------------
 # The law on run tables (notebooks 00, 04, 05, 07): Figures 1–3 of the paper and two beyond it.
 
 def plot_loss_vs_steps(table: "pandas.DataFrame", fit, domain: str, ax: "matplotlib.axes.Axes",

@@ -33,6 +33,34 @@ def _by_seed(by_seed: Mapping) -> dict:
     return {str(s): v for s, v in by_seed.items()}
 
 
+# --------------------------------------------------------------------------------- 02 entropy mixtures
+def entropy_mixtures(*, profile: str, settings: Mapping[str, Any], stores: Mapping, reports: Mapping,
+                     mixtures: Mapping[str, pd.DataFrame], saved: Mapping[str, list], ours_gap: Mapping[str, float],
+                     paper_gap: Mapping[str, float], base_table: pd.DataFrame, total_cpu: float, ratio: float) -> dict:
+    """Notebook 02's results. ``settings``: seq_len, n_docs, embedder; per tokenizer kind its token store,
+    its :class:`bimix.data.entropy.EntropyReport`, its mixtures (domains x mixtures), the mixture files
+    written and our chain-rule gap; the paper's chain-rule gaps; the CE mixture's largest/smallest share
+    per log base (``base_table``: :func:`bimix.data.entropy.ratio_by_base`); the CPU seconds of it all and
+    how many times more device time one DoReMi round took."""
+    from bimix.data import entropy
+
+    return {
+        "profile": profile, "seq_len": settings["seq_len"], "n_docs": settings["n_docs"],
+        "embedder": settings["embedder"],
+        "tokenizers": {kind: {"store_id": stores[kind].store_id, "vocab_size": stores[kind].vocab_size,
+                              "corpus_hash": stores[kind].corpus_hash,
+                              "entropies": r.table[list(entropy.MEASURES) + ["h_first", "tokens", "docs"]]
+                              .to_dict(orient="index"),
+                              "mixtures": mixtures[kind].to_dict(orient="index"),
+                              "chain_rule_gap": ours_gap[kind], "timings_s": r.timings, "cpu_s": r.cpu_seconds,
+                              "mixture_files": saved[kind]}
+                       for kind, r in reports.items()},
+        "paper_chain_rule_gap": dict(paper_gap),
+        "ce_ratio_by_base": base_table.loc["ce"].to_dict(),
+        "cost": {"cpu_seconds": total_cpu, "doremi_gpu_hours": entropy.DOREMI_GPU_HOURS, "ratio": ratio},
+    }
+
+
 # ---------------------------------------------------------------------------------------- 05 fit law
 def fit_law(*, profile: str, runs_csv: Path, current, split, settings: Mapping[str, Any], ext, ext_long,
             gap: float, gap_long: float, t1_seeds: Mapping, t1_long_seeds: Mapping, coef: pd.DataFrame, boot,
