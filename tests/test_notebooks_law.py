@@ -207,7 +207,7 @@ def test_notebook_07_offline_shows_the_committed_results_and_draws_nothing(tmp_p
     assert tracked.read_bytes() == b"committed figure"
     # the one printed line of the fetching cell, in the executed notebook
     nb = json.loads((tmp_path / "notebooks" / "07_public_runs.ipynb").read_text())
-    cell = next(c for c in nb["cells"] if "".join(c["source"]).startswith("fetch_kw = "))
+    cell = next(c for c in nb["cells"] if "".join(c["source"]).startswith("got = gather("))
     printed = "".join("".join(o.get("text", "")) for o in cell["outputs"]).strip().splitlines()
     assert len(printed) == 1 and printed[0].startswith("offline (no mirror, not cached, downloads off)")
     assert f"showing the committed results ({committed_file})" in printed[0]

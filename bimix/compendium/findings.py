@@ -1,7 +1,9 @@
-""""What we found": the box at the end of notebooks 02 and 04-09, written from the notebook's own numbers.
+""""What we found": the box at the end of notebooks 02 and 04-09, written from the notebook's own numbers,
+and the sentences beside their tables that state a result.
 
 One function per notebook takes the dictionary the notebook writes to its results JSON (``claims``) and
-returns Markdown. Every sentence is computed from those numbers and says the opposite when they do: a
+returns Markdown; the sentences beside a table (``against_*``, ``*_sentence``) take the numbers of that
+table. Every sentence is computed from those numbers and says the opposite when they do: a
 verdict comes from the rules of :mod:`bimix.law.verdicts` through the report's claims
 (:data:`bimix.compendium.report.CLAIMS`), so the box, the report and the README never disagree.
 Nothing here fits, trains or reads files; the tests build both outcomes of every sentence directly.
@@ -18,6 +20,10 @@ from bimix.law import verdicts
 
 ZERO_FLOOR = 1e-6  # a fitted floor C (nats) at or below this is "0": the fit put it on its bound
 PAPER_T1_MEAN = (0.16, 0.19)  # Table 1, mean relative error of the final loss, % (docs/paper.md#table-1)
+# the paper's ranges over its two corpora and three (Table 1) or two (Table 2) mixtures:
+# docs/paper.md#table-1 and #table-2
+PAPER_T1 = {"mean": PAPER_T1_MEAN, "worst": (0.24, 0.95)}  # relative error of the final loss, %
+PAPER_T2 = {"mean": (0.9744, 0.9945), "worst": (0.7864, 0.9904)}  # R² on log loss
 
 
 _num = report._num  # a finite float, or None
@@ -69,6 +75,30 @@ def spread(weights: Mapping[str, float]) -> float:
     """Largest share / smallest share (1: uniform)."""
     values = [float(x) for x in weights.values()]
     return max(values) / min(values)
+
+
+def flatness(mixtures: Mapping[str, Any], paper: Mapping[str, Mapping[str, float]]) -> str:
+    """Largest share / smallest share of every mixture, per tokenizer (``mixtures``: tokenizer -> domains x
+    mixtures, a ``natural`` column beside the measures), and which entropy mixtures are flatter than the
+    natural one; beside it the paper's Table 4 (``paper``: ``baseline`` and each measure, name -> weights)."""
+    from bimix.data.entropy import MEASURES
+
+    def ratio(values) -> float:
+        values = list(values)
+        return float(max(values) / min(values))
+
+    lines = []
+    for kind, table in mixtures.items():
+        r = {name: ratio(table[name]) for name in table.columns}
+        flatter = [m for m in MEASURES if "natural" in r and r[m] < r["natural"]]
+        lines.append(f"- **{kind}**: " + ", ".join(f"{name} {v:.1f}" for name, v in r.items())
+                     + f"; flatter than natural: {', '.join(flatter) or 'none'}.")
+    natural = ratio(paper["baseline"].values())
+    published = {m: ratio(paper[m].values()) for m in MEASURES}
+    return ("Largest share / smallest share of each mixture (1 means uniform):\n\n" + "\n".join(lines)
+            + f"\n\nThe paper's Table 4 (the Pile, 22 domains) for comparison: Baseline {natural:.1f}, "
+            + ", ".join(f"{m} {v:.1f}" for m, v in published.items())
+            + f"; flatter than its Baseline: {', '.join(m for m, v in published.items() if v < natural) or 'none'}.")
 
 
 def entropy_mixtures(claims: Mapping[str, Any]) -> str:
@@ -141,6 +171,60 @@ def worst_domains(per_domain: list[Mapping[str, Any]]) -> dict[str, tuple[str, f
     return out
 
 
+def against_carry_forward(ext, ext_long, gap: float, gap_long: float) -> str:
+    """Table 1 beside carrying the last fitted loss forward, at the paper's distance (``ext``, held-out
+    step ``gap``× the last fitted) and further ahead (``ext_long``): :class:`bimix.law.protocols.Extrapolation`."""
+    return (
+        f"**Against a naive predictor.** At the paper's distance ({gap:.3f}×), carrying the last fitted loss forward "
+        f"misses the held-out step by {100 * ext.mre_mean_carry_forward:.2f} % on average; the law misses it by "
+        f"{100 * ext.mre_mean:.2f} %, a skill of {ext.skill_carry_forward:.2f} (law error / naive error), so the law "
+        + ("extrapolates better than the naive predictor." if ext.skill_carry_forward < 1
+           else "does no better than the naive predictor.")
+        + f" Predicting {gap_long:.2f}× ahead, the law misses by {100 * ext_long.mre_mean:.2f} % against "
+        f"{100 * ext_long.mre_mean_carry_forward:.2f} % for carry-forward (skill {ext_long.skill_carry_forward:.2f}): "
+        + ("the law's advantage holds further ahead." if ext_long.skill_carry_forward < 1
+           else "further ahead the law loses its advantage."))
+
+
+def against_null(gen) -> str:
+    """Table 2 beside the mixture-blind null (:class:`bimix.law.protocols.Generalisation`)."""
+    return (
+        f"**Against a mixture-blind null** (each held-out curve predicted as the geometric mean of the fitted "
+        f"mixtures' curves, ignoring the shares): mean R² {gen.r2_log_mean:.3f} for the law against "
+        f"{gen.r2_log_mean_null:.3f} for the null (skill (1 − R²_law)/(1 − R²_null) = {gen.skill_r2:.2f}); final-loss "
+        f"error {100 * gen.mre_final:.2f} % against {100 * gen.mre_final_null:.2f} % (skill {gen.skill_mre_final:.2f}). "
+        + ("The law's knowledge of the shares is worth something here." if gen.skill_r2 < 1 and gen.skill_mre_final < 1
+           else "On at least one of the two scores the shares add nothing the null does not already have."))
+
+
+def versus(x: float, lo_hi: tuple[float, float], higher_is_better: bool, unit: str = "") -> str:
+    """Where ``x`` falls against the paper's range ``lo_hi``: within it, better or worse."""
+    lo, hi = lo_hi
+    if not math.isfinite(x):
+        return "not measured"
+    if lo <= x <= hi:
+        return f"within the paper's {lo:g}–{hi:g}{unit}"
+    better = x > hi if higher_is_better else x < lo
+    return f"{'better' if better else 'worse'} than the paper's {lo:g}–{hi:g}{unit}"
+
+
+def against_paper(ext, table2, forms, holdout_last: int) -> str:
+    """Tables 1 and 2 beside the paper's ranges, and the law forms by held-out R²: ``ext`` an
+    :class:`~bimix.law.protocols.Extrapolation`, ``table2`` one row per held-out mixture, ``forms`` one
+    row per law form (:func:`bimix.law.protocols.compare_forms`)."""
+    ranked = forms["r2_log_mean"].dropna().sort_values(ascending=False)
+    return "\n".join([
+        f"- **Table 1** (last {holdout_last} step(s) held out): mean relative error {100 * ext.mre_mean:.2f} % "
+        f"({versus(100 * ext.mre_mean, PAPER_T1['mean'], False, ' %')}), worst domain {100 * ext.mre_worst:.2f} % "
+        f"({versus(100 * ext.mre_worst, PAPER_T1['worst'], False, ' %')}).",
+        *[f"- **Table 2, {mix}**: mean R² {row['r2_log_mean']:.4f} ({versus(row['r2_log_mean'], PAPER_T2['mean'], True)}), "
+          f"worst domain {row['r2_log_worst']:.4f} ({versus(row['r2_log_worst'], PAPER_T2['worst'], True)})."
+          for mix, row in table2.iterrows()],
+        "- **Law forms**, by mean held-out R² on this split: "
+        + (", ".join(f"`{form}` {v:.4f}" for form, v in ranked.items()) if len(ranked) else "no form applies") + ".",
+    ])
+
+
 def fit_law(claims: Mapping[str, Any]) -> str:
     results = {"05_fit_law": dict(claims)}
     lines = claim_lines("(Table 1)", results) + claim_lines("(Table 2", results)
@@ -177,6 +261,52 @@ def fit_law(claims: Mapping[str, Any]) -> str:
 
 
 # ----------------------------------------------------------------------------------------- 06 optimum
+def natural_vs_interval(apart: list[str], n_domains: int) -> str:
+    """Whether the natural mixture lies inside the optimum's bootstrap interval (``apart``: the domains
+    where it does not, :func:`bimix.law.optimize.outside_interval`)."""
+    return (f"The natural mixture's share lies outside the optimum's 95 % interval for {len(apart)} of "
+            f"{n_domains} domains" + (f" ({', '.join(apart)})" if apart else "") + ": by this test the optimum is "
+            + ("distinguishable" if apart else "**not** distinguishable") + " from the natural mixture.")
+
+
+def rival_ratio_sentence(rival_ratio: Mapping[Any, Mapping[str, Any]], speedups: Mapping[str, Mapping[Any, float]]) -> str:
+    """Figure 8's ratio in steps, ``ye_opt`` over ``bimix_opt``, per seed
+    (:func:`bimix.law.seeds.step_ratios_by_seed`), and each optimum's speed-up over the natural mixture,
+    with their 95 % intervals over seeds, beside the paper's."""
+    def spread(values):  # mean and 95 % interval over seeds, or why there is none
+        iv = verdicts.interval(values)
+        return iv.text("{:.2f}", 1, "×") if iv else "never reached"
+
+    bounded = sum(v["bound"] == "at least" for v in rival_ratio.values())
+    return ("Steps of `ye_opt` over steps of `bimix_opt` to the natural mixture's final loss: "
+            f"**{spread([v['ratio'] for v in rival_ratio.values()])}**"
+            + (f", of which {bounded} seed(s) are lower bounds (`ye_opt` never reached it)" if bounded else "")
+            + "; the paper's ratio is 2×. Speed-up over the natural mixture: BiMix "
+            + f"{spread(list(speedups['bimix_opt'].values()))}, Ye et al. {spread(list(speedups['ye_opt'].values()))}"
+            + " (the paper's: 2.5× and 1.25×).")
+
+
+def gain_lines(gains) -> str:
+    """Per reference mixture, the optimum's gain in nats with its interval, the step ratio it is worth on
+    the reference's curve, and the verdict (:func:`bimix.law.seeds.gains_over`, one row per reference)."""
+    return "\n".join(
+        f"- over **{r.reference}**: {r.gain_nats:+.3f} nats [{r.lo:+.3f}, {r.hi:+.3f}] over {r.seeds} seed(s) "
+        f"(the reference still falls {r.end_slope:.3f} nats per e-fold at its end, so worth "
+        f"{r.step_ratio:.2f}× its steps [{r.step_ratio_lo:.2f}, {r.step_ratio_hi:.2f}]): **{r.outcome}**"
+        + (f"; about {r.seeds_needed:.0f} seeds would decide it" if r.outcome == "undecided" and math.isfinite(r.seeds_needed) else "")
+        for r in gains.itertuples())
+
+
+def support_sentence(flags: Mapping[str, Mapping[str, float]]) -> str:
+    """The support rule both optima share, and where each leaves its fitted shares
+    (``flags``: optimum -> :func:`bimix.law.optimum.outside_fitted_shares`)."""
+    return ("**One support rule for both optima**: each share at least the smallest share its law was fitted on, at "
+            "most the epoch cap; a share above the largest fitted one is allowed and flagged (the law is extrapolated "
+            "there). " + "; ".join(f"`{k}` leaves its fitted shares in {len(v)} domain(s)"
+                                   + (f" ({', '.join(f'{d} {r}' for d, r in v.items())})" if v else "")
+                                   for k, v in flags.items()) + ".")
+
+
 def optimum(claims: Mapping[str, Any]) -> str:
     """``claims["fitted_share_range"]``: domain -> (smallest, largest) share in the runs the law was fitted on."""
     results = {"06_optimize_mixture": dict(claims)}
@@ -296,6 +426,68 @@ def public_runs(claims: Mapping[str, Any]) -> str:
     if len(lines) == 1:
         lines.append("No public table was available to this run.")
     return box("the law on published runs", lines)
+
+
+def regmix_sentence(law_table, published: tuple[float, float]) -> str:
+    """The RegMix benchmark (:func:`bimix.law.benchmark.benchmark_table`, one row per model) in words:
+    Spearman on the held-out 1M mixtures against RegMix's published range, and the rank transfer."""
+    lo, hi = published
+    rho = law_table["spearman 1M"].dropna()
+    return (f"On the 1M test mixtures the mean Spearman correlation is "
+            + ", ".join(f"{m} {v:.3f}" for m, v in rho.items())
+            + f" (RegMix reports {lo}–{hi} for LightGBM); the best is **{rho.idxmax()}**. "
+            f"The share law can score {law_table.loc['share', 'scored 1M']:.0%} of the (run, domain) pairs; on those runs "
+            + ", ".join(f"{m} {v:.3f}" for m, v in law_table["spearman 1M, r>0 runs"].dropna().items()) + ". "
+            f"Rank transfer to 60M: " + ", ".join(f"{m} {v:.3f}" for m, v in law_table["spearman 60M"].dropna().items())
+            + "; to 1B: " + ", ".join(f"{m} {v:.3f}" for m, v in law_table["spearman 1B"].dropna().items()) + ".")
+
+
+def _pct(x) -> str:
+    return "n/a" if _num(x) is None else f"{x:.3f} %"
+
+
+def _f(x, d: int = 3) -> str:
+    return "n/a" if _num(x) is None else f"{x:.{d}f}"
+
+
+def by_size_sentences(size_table) -> list[str]:
+    """One paragraph per public table of the by-size table (:func:`bimix.law.public_by_size.size_rows`):
+    BiMix's Table 1, Table 2 and leave-one-out scores per size, and the best Table 2 form per size."""
+    if size_table is None:
+        return []
+    out = []
+    for name in dict.fromkeys(size_table.index.get_level_values("table")):
+        b = size_table.loc[name].xs("bimix", level="form")
+        parts = [f"{size}: Table 1 {_pct(r['T1 error %'])} (carry-forward skill {_f(r['T1 skill (carry-fwd)'], 2)}), "
+                 f"Table 2 R² {_f(r['T2 R2'])} (null skill {_f(r['T2 skill (null)'], 2)}), "
+                 f"leave-one-out R² {_f(r['LOMO R2'])}" for size, r in b.iterrows()]
+        rivals = size_table.loc[name]
+        best = {size: g.droplevel("size")["T2 R2"].astype(float).idxmax() for size, g in rivals.groupby(level="size", sort=False)
+                if g["T2 R2"].notna().any()}
+        out.append(f"**{name}**, BiMix per size — " + "; ".join(parts) + "."
+                   + (" Best Table 2 form per size: " + ", ".join(f"{s} {f}" for s, f in best.items()) + "."
+                      if best else ""))
+    return out
+
+
+def slimpajama_sentences(spj, spj_claims: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One paragraph per size of the paper's SlimPajama mixtures predicted on Apple's runs
+    (:func:`bimix.law.public_by_size.slimpajama_by_size`): each entropy mixture minus the Baseline with its
+    interval, DoReMi and uniform beside them, and the readings of claims 3 and 4."""
+    if spj is None:
+        return []
+    out = []
+    for size, c in spj_claims.items():
+        e = c["entropy_minus_baseline"]
+        g = spj[(spj["size"] == size)].set_index("mixture")
+        out.append(
+            f"**{size}**: predicted minus Baseline " + ", ".join(
+                f"{m.upper()} {g.loc[m, 'diff']:+.3f} [{g.loc[m, 'diff_lo']:+.3f}, {g.loc[m, 'diff_hi']:+.3f}]" for m in e)
+            + f" nats; DoReMi {g.loc['doremi', 'diff']:+.3f}, uniform {g.loc['uniform', 'diff']:+.3f}. "
+            f"Claim 3 {c['claim3']}; claim 4 {c['claim4']} (lowest entropy mixture: {c['best_entropy'].upper()}; CE minus "
+            + ", ".join(f"{m.upper()} {v['diff']:+.4f} [{v['lo']:+.4f}, {v['hi']:+.4f}]" for m, v in c["ce_minus"].items())
+            + ").")
+    return out
 
 
 def _size(label: str) -> float:

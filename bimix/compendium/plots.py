@@ -81,6 +81,18 @@ def save_figure(fig: "matplotlib.figure.Figure", name: str, figures_dir: str | o
     return paths
 
 
+def one_panel(plot, data, figsize: tuple[float, float], title: str = "", **kwargs):
+    """A figure of one panel (constrained layout) drawn by ``plot(data, ax, **kwargs)``, any plot function
+    of this module, with ``title`` in small type above it; returns the figure for :func:`save_figure`."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    plot(data, ax, **kwargs)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
+
+
 # --------------------------------------------------------------------------------------------------
 # Shared conventions: colours, log ticks, legends.
 
@@ -389,6 +401,38 @@ def plot_corpus_domains(stats: "dict[str, pandas.DataFrame]", title: str = ""):
 
 
 # --------------------------------------------------------------------------------------------------
+# Entropy mixtures (notebook 02).
+
+def plot_entropy_mixtures(mixtures: "dict[str, pandas.DataFrame]", vocab_sizes: "dict[str, int]"):
+    """Notebook 02's bar charts: per tokenizer (one panel each, shared y axis) every domain's share in
+    the natural and the four entropy mixtures (``mixtures``: tokenizer -> domains x mixtures). Returns
+    the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(mixtures), figsize=(6.5 * len(mixtures), 3.8), sharey=True, squeeze=False)
+    for ax, (kind, table) in zip(axes[0], mixtures.items()):
+        table.plot.bar(ax=ax, width=0.8, rot=30)
+        ax.set(title=f"{kind} (V = {vocab_sizes[kind]:,})", xlabel="", ylabel="share of training tokens r_i")
+        ax.legend(ncols=5, fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_temperature(sweep: "pandas.DataFrame", ax: "matplotlib.axes.Axes", title: str = "",
+                     ylabel: str = "CE mixture share r_i"):
+    """A mixture's shares against the softmax temperature τ (``sweep``: one row per τ, one column per
+    domain), log τ axis ticked at the temperatures drawn, τ = 1 (the paper's) dotted."""
+    taus = list(sweep.index)
+    sweep.plot(ax=ax, marker="o", logx=True)
+    ax.axvline(1.0, color="grey", lw=0.8, ls=":")
+    ax.set_xticks(taus, [f"{tau:.2f}" for tau in taus])
+    ax.set_xticks([], minor=True)
+    ax.set(xlabel="temperature τ (= ln of the log base)", ylabel=ylabel, title=title)
+    ax.legend(fontsize="small", ncols=2)
+    return ax
+
+
+# --------------------------------------------------------------------------------------------------
 # The law on run tables (notebooks 00, 04, 05, 07): Figures 1–3 of the paper and two beyond it.
 
 def plot_loss_vs_steps(table: "pandas.DataFrame", fit, domain: str, ax: "matplotlib.axes.Axes",
@@ -517,6 +561,26 @@ def plot_loss_vs_share(table: "pandas.DataFrame", fit, domain: str, ax: "matplot
         points = [h for h in ax.get_lines() if not h.get_label().startswith("_")]
         legend_outside(ax, points + style, title="step")
     return ax
+
+
+def largest_domains(rows: "pandas.DataFrame", n: int = 2) -> list[str]:
+    """The ``n`` domains with the largest shares in ``rows`` (one mixture's runs): Figures 1 and 2
+    draw these by default."""
+    return list(rows.drop_duplicates("domain").nlargest(n, "r")["domain"])
+
+
+def plot_figures_1_2(table: "pandas.DataFrame", fit, domains, heldout=()):
+    """Notebook 05's Figures 1 and 2, one panel per domain of ``domains``: loss against steps
+    (:func:`plot_loss_vs_steps`) and against share (:func:`plot_loss_vs_share`), with ``fit``'s law
+    drawn over the points and the ``heldout`` mixtures drawn as held out. Returns the two figures."""
+    import matplotlib.pyplot as plt
+
+    size = dict(figsize=(5 * len(domains), 3.8), layout="constrained", squeeze=False)
+    (fig1, axes1), (fig2, axes2) = plt.subplots(1, len(domains), **size), plt.subplots(1, len(domains), **size)
+    for ax1, ax2, d in zip(axes1[0], axes2[0], domains):
+        plot_loss_vs_steps(table, fit, d, ax1, heldout=heldout)
+        plot_loss_vs_share(table, fit, d, ax2, heldout=heldout)
+    return fig1, fig2
 
 
 def plot_predicted_vs_observed(points: "pandas.DataFrame", ax: "matplotlib.axes.Axes",

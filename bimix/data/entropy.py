@@ -785,6 +785,20 @@ def softmax_mixture(values: Mapping[str, float], temperature: float = 1.0) -> di
     return dict(zip(values, w.tolist()))
 
 
+def ratio_by_base(table, bases: Mapping[str, float], measures: Sequence[str] = MEASURES):
+    """How uneven each measure's mixture (Eq. 13) is when its entropies are taken in another log base: an
+    entropy in base b is the nats divided by ln b, a temperature τ = ln b. ``table``: domains x measures,
+    nats; ``bases``: label -> base. Returns measures x bases, the largest share over the smallest."""
+    import pandas as pd
+
+    def ratio(values: Mapping[str, float], base: float) -> float:
+        w = softmax_mixture(values, math.log(base)).values()
+        return max(w) / min(w)
+
+    return pd.DataFrame({name: {m: ratio(table[m].to_dict(), b) for m in measures}
+                         for name, b in bases.items()}).rename_axis("max/min share")
+
+
 def chain_rule_gap(se: Mapping[str, float], ce: Mapping[str, float], je: Mapping[str, float]) -> float:
     """max_i |normalise(r_SE · r_CE)_i − r_JE,i|: 0 when JE = SE + CE in every domain (chain rule)."""
     if not (set(se) == set(ce) == set(je)):

@@ -616,3 +616,80 @@ def parse_domains(text: str) -> list[str]:
     """``"Github,Books3,PileCC"`` -> ``["Github", "Books3", "PileCC"]``, each checked with
     :func:`check_name` (the names become part of a file name); empty text -> ``[]``."""
     return [check_name(d.strip(), "dml_domains entry") for d in text.split(",") if d.strip()]
+
+
+# --------------------------------------------------------------------------------------------------
+# Everything notebook 07 reads, in one call.
+
+@dataclass
+class PublicTables:
+    """The public tables one notebook run could have: what was fetched, converted, and said on the way."""
+
+    regmix_files: dict[str, Path]  # RegMix's pinned files had, by file name
+    have_regmix: bool  # every pinned RegMix file was had
+    dmsl: PublicTable | None  # Apple's SlimPajama table (Shukor et al.), None if not had
+    dml_files: dict[str, list[Path]]  # the pinned Data Mixing Laws sets had
+    tables: list[PublicTable]  # the Data Mixing Laws sets converted, then every table of ``folder``
+    messages: list[str]  # one line per file had or missed, and per set not converted
+    folder: Path  # other tables, and downloads from URLs a user names
+    mirror: Path | None
+    download: bool
+
+    @property
+    def offline(self) -> bool:
+        """No pinned table could be had: no mirror holds them, nothing is cached, downloads are off or failed."""
+        return not self.have_regmix and not self.dml_files and self.dmsl is None
+
+    def note(self, standing_in: str | None = None) -> str:
+        """What was had, in lines; offline, one line saying so and naming the committed results that
+        ``standing_in`` (their path) says are shown instead, then the conversion reports of any other table."""
+        reports = [str(t.report) for t in self.tables]
+        if not self.offline:
+            return "\n".join(self.messages + reports)
+        why = (f"{'no mirror' if self.mirror is None else 'not in the mirror'}, not cached, "
+               f"{'downloads failed' if self.download else 'downloads off'}")
+        line = (f"offline ({why}): no pinned public table could be had; showing the committed results "
+                f"({standing_in}) and leaving the committed figures as they are" if standing_in else
+                f"offline ({why}): no pinned public table could be had and no committed results exist; give "
+                "public_mirror or allow downloads")
+        return "\n".join([line] + reports)
+
+
+def gather(sources: Mapping[str, Source], folder: str | Path, *, mirror: Path | None = None, download: bool = True,
+           timeout: float = 20.0, dml_sets: str = "", dml_share_maps: str = "", run_filter: str = "",
+           dml_domains: str = "", dml_url: str = "", regmix_urls: tuple[str, str] = ("", "")) -> PublicTables:
+    """Every public table notebook 07 reads: RegMix's and Apple's SlimPajama files of ``sources``
+    (:func:`fetch_source`), the Data Mixing Laws sets named in ``dml_sets`` (comma-separated;
+    :func:`fetch_dml`, converted with the maps of ``dml_share_maps``, ``set=map`` pairs), and, with
+    ``download`` on, the tables a user names by URL (``regmix_urls``: the mixtures and losses CSVs;
+    ``dml_url`` with its ``dml_domains``), then every table in ``folder`` (:func:`load`). Each from
+    the mirror, the cache or a verified download (module docstring); ``run_filter`` keeps matching run
+    ids. Refuses a ``dml_domains`` entry that is not a plain name before fetching anything."""
+    domains = parse_domains(dml_domains)  # each becomes part of a file name
+    folder = Path(folder)
+    kw = dict(mirror=mirror, download=download, timeout=timeout)
+    regmix_files, messages = fetch_source("regmix", sources, **kw)
+    dmsl_files, dmsl_messages = fetch_source("dmsl", sources, **kw)
+    messages += dmsl_messages
+    dmsl = load_dmsl(next(iter(dmsl_files.values())), run_filter=run_filter) if dmsl_files else None
+    share_maps = dict(item.strip().split("=", 1) for item in dml_share_maps.split(",") if item.strip())
+    dml_files, dml_messages = fetch_dml([n.strip() for n in dml_sets.split(",") if n.strip()], **kw)
+    messages += dml_messages
+    tables = []
+    for name, files in dml_files.items():
+        got = load_dml(name, files, run_filter=run_filter, share_map=share_maps.get(name))
+        if isinstance(got, str):
+            messages.append(got)
+        else:
+            tables.append(got)
+    if download:
+        urls = zip(regmix_urls, (folder / "regmix_mixtures.csv", folder / "regmix_losses.csv"))
+        messages += [fetch(url, dest, timeout=timeout).message for url, dest in urls if url]
+        if dml_url:
+            messages.append(fetch_dml_url(dml_url, domains, folder, timeout=timeout).message)
+    tables += load(folder, dml_domains=domains or None, run_filter=run_filter)
+    out = PublicTables(regmix_files, len(regmix_files) == len(sources["regmix"].files), dmsl, dml_files, tables,
+                       messages, folder, mirror, download)
+    if not out.offline and not tables:
+        messages.append(f"no Data Mixing Laws or other public run tables fetched or in {folder}")
+    return out

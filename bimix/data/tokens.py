@@ -217,6 +217,10 @@ class TokenStore:
                                        read_json(Path(self.meta["corpus_dir"]) / "manifest.json"))
         return corpus.texts(domain, split)
 
+    def train_tokens(self) -> dict[str, int]:
+        """Per domain, the tokens of its train split: what a run samples from."""
+        return {domain: splits["train"]["tokens"] for domain, splits in self.meta["domains"].items()}
+
     def stats(self):
         """Per domain: documents, bytes, tokens, bytes per token (train + valid) and the token share."""
         import pandas as pd

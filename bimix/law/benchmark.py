@@ -254,6 +254,11 @@ class Benchmark:
         out["fit_s"] = [self.fitted[m].fit_seconds if m in self.fitted else np.nan for m in out["model"]]
         return out
 
+    def report(self) -> str:
+        """The benchmark's notes, each model's notes, and every domain a model could not be fitted for."""
+        return "\n".join(self.notes + [f"{m}: {n}" for m, f in self.fitted.items() for n in f.notes]
+                         + [f"{m}: failed for {d}: {why}" for m, f in self.fitted.items() for d, why in f.failures.items()])
+
     def to_json(self) -> dict:
         return {"summary": self.summary().to_dict(orient="records"),
                 "scores": self.scores.to_dict(orient="records"),

@@ -1231,6 +1231,18 @@ def bootstrap(table: pd.DataFrame, fit: LawFit, n_boot: int = 1000, seed: int = 
     return Bootstrap(base=fit, keys=keys, thetas=thetas, scheme=scheme, seed=seed, n_failed=failed)
 
 
+def coefficient_intervals(fit: LawFit, boot: Bootstrap | None = None, level: float = 0.95) -> pd.DataFrame:
+    """A BiMix fit's coefficients (:meth:`LawFit.summary`, one row per domain) with their percentile
+    bootstrap intervals beside them, ``alpha_lo``/``alpha_hi`` and the same for ``beta``, ``B`` and
+    ``C`` (NaN without replicates, or where no replicate identified the coefficient)."""
+    ci = boot.ci(level=level) if boot else {}
+    coef = fit.summary().set_index("domain")
+    for q in ("alpha", "beta", "B", "C"):
+        coef[f"{q}_lo"] = [ci.get(d, {}).get("", {}).get(q, [np.nan])[0] for d in coef.index]
+        coef[f"{q}_hi"] = [ci.get(d, {}).get("", {}).get(q, [np.nan, np.nan])[1] for d in coef.index]
+    return coef
+
+
 def _progress(items, show: bool):
     if not show:
         return items

@@ -431,6 +431,23 @@ def optimum_interval(boot, step: float, level: float = 0.95, **kwargs) -> pd.Dat
     return pd.DataFrame({"domain": opt.domains, "r_opt": opt.r, "lo": lo, "hi": hi, "n_replicates": len(rs)})
 
 
+def predicted_curves(fit: LawFit, r, steps) -> pd.DataFrame:
+    """The law's loss of every domain at every step of ``steps`` for the mixture ``r`` (shares in
+    ``fit.domains`` order): rows (step, domain, pred), nats. Computed before a run of ``r`` exists, it is
+    a prediction that run can test."""
+    return pd.DataFrame([{"step": s, "domain": d, "pred": v} for s in steps
+                         for d, v in zip(fit.domains, fit.domain_losses(r, s))])
+
+
+def outside_interval(interval: pd.DataFrame | None, shares: Mapping[str, float]) -> list[str]:
+    """The domains whose share in ``shares`` (e.g. the natural mixture) lies outside the optimum's
+    interval (:func:`optimum_interval`); empty without an interval. Any such domain makes the optimum
+    distinguishable from that mixture."""
+    if interval is None:
+        return []
+    return [d for d, lo, hi in zip(interval["domain"], interval["lo"], interval["hi"]) if not lo <= shares[d] <= hi]
+
+
 def epoch_upper_bounds(train_tokens: Mapping[str, float], budget_tokens: float,
                        epochs_max: float) -> dict[str, float]:
     """Upper bounds hi_i = min(1, epochs_max × tokens_i / budget) that keep every domain within

@@ -9,15 +9,18 @@ before training, and the name is derived from those rounded shares and the run c
 already trained; a different fit gives a different name and never overwrites the earlier optimum.
 
 The upper bounds come from an epoch policy (:func:`epoch_caps`); Figure 8's rival is the mixture that
-Ye et al.'s exponential law calls optimal under the same bounds (:func:`exponential_optimum`).
+Ye et al.'s exponential law calls optimal under the same bounds (:func:`exponential_optimum`,
+:func:`rival_optimum`). :func:`save_optimum` writes an optimum as a named mixture with its provenance.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from bimix.files import sha256_json
 
@@ -118,3 +121,134 @@ def outside_fitted_shares(shares: Mapping[str, float], rows, tol: float = 1e-9) 
     lo, hi = rows.groupby("domain")["r"].min(), rows.groupby("domain")["r"].max()
     return {d: round(float(r), 4) for d, r in shares.items()
             if d in lo.index and not lo[d] - tol <= r <= hi[d] + tol}
+
+
+@dataclass
+class Rival:
+    """Figure 8's rival (:func:`rival_optimum`): Ye et al.'s law fitted at the target step, its optimum,
+    and how the two laws judge each other's optimum. ``opt`` is None, with the ``reason``, where the
+    law cannot be fitted."""
+
+    mixtures: list[str]  # the mixtures it was asked to fit on
+    at_step: pd.DataFrame  # the rows of their runs at the target step: the points it is fitted on
+    lower: dict | None = None  # lower bounds: the smallest share of each domain in those runs
+    fit: Any = None  # bimix.law.forms.LawFit of the exponential form
+    opt: Any = None  # bimix.law.optimize.MixtureOptimum
+    convex: bool = False  # every k_i > 0, so SLSQP's answer is the global optimum
+    reason: str = ""
+    lomo: dict = field(default_factory=dict)  # leave-one-mixture-out at the step, exponential and share laws
+    cross: pd.DataFrame | None = None  # average loss of each optimum (columns) predicted by each law (rows)
+
+    def note(self, step: int) -> str:
+        if self.opt is None:
+            return f"Ye et al.'s law is not applicable here: {self.reason}. Figure 8 is drawn without its optimum."
+        return "\n".join([f"exponential law fitted at step {step} on {self.at_step['mixture'].nunique()} of the "
+                          f"{len(self.mixtures)} mixtures asked for ({len(self.at_step['run'].unique())} runs); "
+                          f"convex objective: {self.convex}"]
+                         + ["  " + note for note in self.opt.warnings])
+
+    def save(self, store, config, *, profile: str, step: int, upper=None):
+        """:func:`save_optimum` of the rival's optimum (``ye_opt-<hash>``), with its fit and bounds."""
+        return save_optimum(
+            self.opt, self.fit, self.at_step, store, config, prefix="ye_opt", coefficients_at=step,
+            method="Ye et al. 2024 exponential law (docs/paper.md#rival-law) at one step, minimised by SLSQP "
+                   "within the bounds", profile=profile, step=step, fit_on=sorted(self.at_step["mixture"].unique()),
+            convex=self.convex, bounds={"lower": self.lower or 0.0, "upper": upper})
+
+    def shares(self, natural: Mapping[str, float], bimix: Mapping[str, float]) -> pd.DataFrame:
+        """The natural mixture beside both optima, one row per domain."""
+        return pd.DataFrame({"natural": pd.Series(natural), "BiMix optimum": pd.Series(bimix),
+                             "Ye et al. optimum": pd.Series(self.opt.shares)})
+
+    def to_json(self, mixture_name: str | None = None) -> dict:
+        out = {"law": "exponential (Ye et al. 2024)", "fit_on": self.mixtures, "applicable": self.opt is not None,
+               "reason": self.reason}
+        if self.opt is None:
+            return out
+        m = len(self.opt.domains)
+        return {**out, "mixture_name": mixture_name, "fitted_mixtures": sorted(self.at_step["mixture"].unique()),
+                "n_runs": int(self.at_step["run"].nunique()), "weights": self.opt.shares, "convex": self.convex,
+                "predicted_avg_loss": self.opt.objective / m, "warnings": self.opt.warnings,
+                "lomo_at_step": self.lomo, "cross_predictions": self.cross.to_dict()}
+
+
+def rival_optimum(rows: pd.DataFrame, step: int, mixtures: Sequence[str], bimix_fit, bimix_opt, *, upper=None,
+                  lower_from_fit: bool = True, method: str = "trf", n_starts: int = 8) -> Rival:
+    """:func:`exponential_optimum` on the runs ``rows`` of ``mixtures`` at ``step``, within ``upper`` and,
+    when ``lower_from_fit``, at least each domain's smallest share in those runs; then the two laws on
+    identical leave-one-mixture-out splits at the step (the exponential and the share law, Eq. 8) and
+    each law's prediction of both optima (``bimix_fit``, ``bimix_opt``: BiMix's)."""
+    from bimix.law.forms import LawError
+    from bimix.law.protocols import lomo_summary
+
+    at_step = rows[rows["step"] == step]
+    rival = Rival(list(mixtures), at_step)
+    if not mixtures:
+        rival.reason = "no mixtures given (rival_fit_on is empty)"
+        return rival
+    if at_step.empty:
+        rival.reason = f"none of {list(mixtures)} has a run evaluated at step {step}"
+        return rival
+    rival.lower = at_step.groupby("domain")["r"].min().to_dict() if lower_from_fit else None
+    try:
+        rival.fit, rival.opt, rival.convex = exponential_optimum(
+            rows, step, mixtures, lower=rival.lower, upper=upper, method=method, n_starts=n_starts)
+    except LawError as exc:
+        rival.reason = str(exc)
+        return rival
+    rival.lomo = lomo_summary(at_step, ("exponential", "share"), method=method, n_starts=n_starts)
+    m = len(bimix_opt.domains)
+    rival.cross = pd.DataFrame({
+        "BiMix optimum": [bimix_opt.objective / m, float(np.mean(rival.fit.domain_losses(bimix_opt.r, step)))],
+        "Ye et al. optimum": [float(np.mean(bimix_fit.domain_losses(rival.opt.r, step))), rival.opt.objective / m]},
+        index=["predicted by BiMix", "predicted by Ye et al."])
+    return rival
+
+
+def support_flags(optima: Mapping[str, tuple[Any, pd.DataFrame]]) -> dict[str, dict[str, float]]:
+    """One support rule for several optima (``{name: (optimum, the rows its law was fitted on)}``; an
+    optimum of None is left out): where each leaves its fitted shares (:func:`outside_fitted_shares`)."""
+    return {name: outside_fitted_shares(opt.shares, rows) for name, (opt, rows) in optima.items() if opt is not None}
+
+
+def fitted_range(rows: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """Per domain, the smallest and largest share in the runs a law was fitted on (``rows``)."""
+    return {d: (g["r"].min(), g["r"].max()) for d, g in rows.groupby("domain")}
+
+
+def save_optimum(opt, fit, rows: pd.DataFrame, store, config, *, prefix: str = "bimix_opt",
+                 coefficients_at: int | None = None, **meta) -> tuple[str, Path, dict[str, float]]:
+    """``opt``'s shares, rounded (:func:`round_shares`: 6 decimals, so the same runs give the same name on
+    any machine), saved as the named mixture ``<prefix>-<hash>`` (:func:`optimum_name`) in the store's
+    ``mixtures_dir``, with their provenance: ``meta`` (method, profile, step, bounds, ...), the runs the
+    law was fitted on and a hash of their rows, its coefficients (at ``coefficients_at`` for a law fitted
+    per step),
+    the predicted average loss, the store and the code version. Returns (name, file, rounded shares)."""
+    from bimix.data.mixtures import Mixture, save_named
+    from bimix.law.protocols import json_ready
+    from bimix.provenance import code_version
+
+    meta = {**meta, "fit_runs": sorted(rows["run"].unique()), "fit_rows_sha256": sha256_json(rows.to_csv(index=False)),
+            "coefficients": {d: fit.params(d) if coefficients_at is None else fit.params(d, coefficients_at)
+                             for d in fit.domains},
+            "predicted_avg_loss": opt.objective / len(opt.domains), "store_id": store.store_id,
+            "code_version": code_version()}
+    shares = round_shares(opt.shares)
+    name = optimum_name(shares, store.store_id, config, prefix=prefix)
+    return name, save_named(Mixture(name, shares, json_ready(meta)), store.mixtures_dir), shares
+
+
+def save_bimix_optimum(opt, fit, rows: pd.DataFrame, store, config, *, profile: str, step: int, fit_on: Sequence[str],
+                       seeds: Sequence[int], fit_method: str, lower: Mapping[str, float], caps: EpochCaps):
+    """:func:`save_optimum` of the BiMix optimum (``bimix_opt-<hash>``), its provenance saying how it was
+    made: the fit (``fit_on`` x ``seeds``, ``fit_method``), the step, the bounds (``lower``, ``caps``) and
+    the losses it predicts."""
+    from bimix.law.forms import SCALE_CONVENTION
+
+    return save_optimum(
+        opt, fit, rows, store, config,
+        method="BiMix optimum (docs/paper.md#optimum): minimise the sum of Eq. 3 losses, exact KKT solution",
+        profile=profile, step=step, fit_on=list(fit_on), seeds=list(seeds), fit_method=fit_method,
+        scale_convention=SCALE_CONVENTION, predicted_losses=dict(zip(opt.domains, opt.losses.tolist())),
+        bounds={"lower": lower or 0.0, "upper": caps.upper, "epochs_max": caps.epochs_max,
+                "budget_tokens": caps.budget_tokens})

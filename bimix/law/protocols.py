@@ -39,7 +39,7 @@ mixture) is reported as not applicable with the reason, never scored as zero.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -172,6 +172,12 @@ class Extrapolation:
     def skill_steps_law(self) -> float:
         """The law's pooled error over the steps law's, on the points both predict."""
         return skill(*self._pooled("steps_law"))
+
+    def by_mixture(self) -> pd.DataFrame:
+        """Table 1's rows: per mixture, the mean of its runs' mean errors, the worst and the best
+        (fractions; a mixture's seeds are its runs)."""
+        return self.per_run.groupby("mixture", sort=False).agg(
+            mre_mean=("mre_mean", "mean"), mre_worst=("mre_worst", "max"), mre_best=("mre_best", "min"))
 
     def to_json(self) -> dict:
         return {"form": self.form, "applicable": self.applicable, "reason": self.reason,
@@ -560,6 +566,15 @@ def compare_forms(table: pd.DataFrame, fit_on: Sequence[str], predict: Sequence[
 MIXTURE_ALIASES = {"baseline": ("baseline", "natural"), "natural": ("natural", "baseline")}
 
 
+def natural_name(names: Sequence[str], what: str = "compare") -> str:
+    """The natural mixture among ``names`` (``baseline`` or ``natural``); refuses a list without it."""
+    found = next((m for m in names if m in MIXTURE_ALIASES), None)
+    if found is None:
+        raise ProtocolError(f"{what} = {','.join(names)!r} must hold the natural mixture (baseline): it sets the "
+                            "target loss")
+    return found
+
+
 def resolve_mixture_names(table: pd.DataFrame, names: Sequence[str]) -> tuple[dict[str, str], list[str]]:
     """Map requested mixture names to the names the run table uses, through ``MIXTURE_ALIASES``.
     Returns ``({requested: name in table}, [requested names found under no alias])``."""
@@ -572,6 +587,43 @@ def resolve_mixture_names(table: pd.DataFrame, names: Sequence[str]) -> tuple[di
         else:
             found[name] = hit
     return found, missing
+
+
+@dataclass(frozen=True)
+class MixtureSplit:
+    """The mixtures a law is fitted on and those it predicts, each ``{requested name: name in the table}``."""
+
+    fit_names: dict[str, str]
+    predict_names: dict[str, str]
+    missing_predict: list[str]  # requested mixtures to predict that the table holds under no alias
+
+    @property
+    def fit(self) -> list[str]:
+        return list(self.fit_names.values())
+
+    @property
+    def predict(self) -> list[str]:
+        return list(self.predict_names.values())
+
+    @property
+    def warning(self) -> str:
+        """One line when a mixture to predict is missing (the protocol goes on without it), else empty."""
+        return (f"WARNING: mixtures to predict {self.missing_predict} are not in the run table; Table 2 covers "
+                f"{list(self.predict_names)} only" if self.missing_predict else "")
+
+
+def split_mixtures(table: pd.DataFrame, fit_on: str, predict: str, source: object = "the run table") -> MixtureSplit:
+    """``fit_on`` and ``predict``, comma-separated names as a notebook's parameters give them, resolved
+    through ``MIXTURE_ALIASES``. Raises :class:`ProtocolError` naming ``source`` when a mixture to fit
+    on is missing or none to predict is present; a missing mixture to predict is only left out."""
+    fit_names, missing_fit = resolve_mixture_names(table, [x.strip() for x in fit_on.split(",") if x.strip()])
+    pred_names, missing_pred = resolve_mixture_names(table, [x.strip() for x in predict.split(",") if x.strip()])
+    if missing_fit:
+        raise ProtocolError(f"mixtures to fit on {missing_fit} are not in {source} "
+                            f"(it has {sorted(set(table['mixture']))})")
+    if not pred_names:
+        raise ProtocolError(f"none of the mixtures to predict ({predict}) is in {source}")
+    return MixtureSplit(fit_names, pred_names, missing_pred)
 
 
 def seed_variance(table: pd.DataFrame) -> pd.DataFrame:
@@ -677,6 +729,69 @@ def lomo_points(table: pd.DataFrame, form: str = "bimix", method: str = "trf",
     points = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame(
         columns=[*table.columns, "pred", "heldout", "outside_support", "pred_null"])
     return points, pd.DataFrame(skipped, columns=["heldout", "domain", "reason"])
+
+
+def lomo_overview(lomo: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]]) -> tuple[pd.DataFrame, dict[str, dict]]:
+    """Leave-one-mixture-out of several forms (``{form: lomo_points(...)}``) summed up: the scores of
+    every held-out mixture and form (:func:`pooled_scores` per ``heldout``, with a ``form`` column),
+    and per form the R² on log loss pooled over every held-out point, the Spearman correlation of the
+    held-out mixtures' mean final losses with their predictions (what choosing a mixture needs), and
+    how many (mixture, domain) pairs were skipped, with the first reason."""
+    scores = pd.concat([pooled_scores(pts, "heldout").assign(form=form)
+                        for form, (pts, _) in lomo.items() if len(pts)], ignore_index=True)
+    summary = {}
+    for form, (pts, skipped) in lomo.items():
+        fin = pts[pts.groupby("run")["step"].transform("max") == pts["step"]].groupby("heldout")[["loss", "pred"]].mean()
+        summary[form] = {"r2_log_pooled": pooled_scores(pts.assign(all="all"), "all")["r2_log"].iloc[0]
+                         if len(pts) else np.nan,
+                         "spearman_final": spearman(fin["loss"], fin["pred"]) if len(fin) else np.nan,
+                         "n_skipped": len(skipped),
+                         "skip_reason": skipped["reason"].iloc[0] if len(skipped) else ""}
+    return scores, summary
+
+
+@dataclass
+class InteractionCheck:
+    """How far a run table departs from Eq. 3's no-interaction assumption, beside the noise that bounds
+    what can be seen (:func:`interaction_check`). Series are per domain, in log loss."""
+
+    seeds: pd.DataFrame  # seed_variance
+    noise: pd.Series | None  # mean seed-to-seed sd of log loss; None when no mixture has two seeds
+    spread: pd.Series  # mean spread of the share-adjusted log loss across mixtures (share_adjusted_spread)
+    fit_error: pd.Series  # root mean square of log pred - log loss over the held-out points
+    equal: pd.DataFrame  # equal_share_spread
+    n_seeds_max: int  # most seeds any mixture has
+
+    def table(self) -> pd.DataFrame:
+        """The three spreads side by side, in % of log loss."""
+        return pd.DataFrame({"spread_at_equal_share": self.spread, "seed_noise": self.noise,
+                             "lomo_rmse_log": self.fit_error}).mul(100).round(3)
+
+    def to_json(self) -> dict:
+        noise = self.noise
+        return {
+            "seeds": {"n_seeds_max": self.n_seeds_max,
+                      "log_std_mean": float(self.seeds["log_std"].mean()) if len(self.seeds) else None,
+                      "per_domain": noise.to_dict() if noise is not None else {}},
+            "interaction": {"spread_log_std_mean": float(self.spread.mean()), "per_domain": self.spread.to_dict(),
+                            "ratio_to_seed_noise": float(self.spread.mean() / noise.mean()) if noise is not None else None,
+                            "lomo_rmse_log_mean": float(self.fit_error.mean()),
+                            "equal_share_groups": len(self.equal),
+                            "equal_share_rel_range_mean": float(self.equal["rel_range"].mean()) if len(self.equal) else None}}
+
+
+def interaction_check(table: pd.DataFrame, heldout_points: pd.DataFrame) -> InteractionCheck:
+    """The spread at equal share (:func:`share_adjusted_spread`) beside the seed noise
+    (:func:`seed_variance`) and the law's held-out error (``heldout_points``: :func:`lomo_points`'
+    points), per domain; and the exact equal-share groups (:func:`equal_share_spread`). Spread well
+    above the seed noise means the other domains' shares matter."""
+    seeds = seed_variance(table)
+    noise = seeds.groupby("domain", sort=False)["log_std"].mean() if len(seeds) else None
+    spread = share_adjusted_spread(table).groupby("domain", sort=False)["spread_log_std"].mean()
+    pts = heldout_points
+    fit_error = (np.log(pts["pred"]) - np.log(pts["loss"])).pow(2).groupby(pts["domain"]).mean().pow(0.5)
+    return InteractionCheck(seeds, noise, spread, fit_error, equal_share_spread(table),
+                            int(table.groupby("mixture")["seed"].nunique().max()))
 
 
 def outside_support(fit, rows: pd.DataFrame) -> np.ndarray:
@@ -785,6 +900,30 @@ def steps_to_reach(steps, losses, target: float) -> float:
         return float(s[i])
     t = (y[i - 1] - target) / (y[i - 1] - y[i])
     return float(np.exp(np.log(s[i - 1]) + t * (np.log(s[i]) - np.log(s[i - 1]))))
+
+
+def steps_to_target(curves: pd.DataFrame, natural: str, final_step: int) -> tuple[float, dict, pd.DataFrame]:
+    """Figure 8's reading of average loss curves (``curves``: steps x mixtures): the target, the natural
+    mixture's final value; the steps each mixture needs to reach it (:func:`steps_to_reach`, NaN never);
+    and per mixture its final average loss, those steps and the speed-up ``final_step`` / steps."""
+    target = float(curves[natural].dropna().iloc[-1])
+    reach = {name: steps_to_reach(curves.index, curves[name], target) for name in curves.columns}
+    table = pd.DataFrame({"final_avg_loss": curves.ffill().iloc[-1], "steps_to_natural_final": pd.Series(reach)})
+    table["speedup_vs_natural"] = final_step / table["steps_to_natural_final"]
+    return target, reach, table
+
+
+def predicted_vs_measured(runs: pd.DataFrame, predicted: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A mixture's measured losses (``runs``, averaged over seeds) beside a prediction made before it was
+    trained (``predicted``: step, domain, pred), per (step, domain); and per domain at the last step the
+    loss, the prediction, the relative error (Table 1's metric) and R² on log loss over the steps
+    (Table 2's)."""
+    measured = runs.groupby(["step", "domain"], as_index=False)["loss"].mean()
+    pvm = measured.merge(predicted, on=["step", "domain"])
+    final = pvm[pvm["step"] == pvm["step"].max()].set_index("domain")
+    final["rel_error"] = relative_error(final["loss"], final["pred"])
+    final["r2_log"] = pd.Series({d: r2_log(g["loss"], g["pred"]) for d, g in pvm.groupby("domain")})
+    return pvm, final
 
 
 def end_slope(steps, losses, last: int = 4) -> float:

@@ -9,13 +9,14 @@ summarised over seeds (:mod:`bimix.law.verdicts` turns them into intervals and v
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from bimix.law.protocols import (average_loss_curves, extrapolate_steps, generalise_mixtures, holdout_gap,
-                                 steps_to_reach, thin_to_gap)
+                                 steps_to_reach, steps_to_target, thin_to_gap)
 
 
 def final_average_by_seed(table: pd.DataFrame) -> pd.DataFrame:
@@ -111,6 +112,35 @@ def step_ratios_by_seed(speedups: Mapping[str, Mapping[int, float]], slower: str
         else:
             out[int(seed)] = {"ratio": float(fast / slow), "bound": ""}
     return out
+
+
+@dataclass
+class AgainstNatural:
+    """Figure 8's readings (:func:`against_natural`): average loss curves and how soon each mixture reaches
+    the natural mixture's final loss, over seeds and per seed."""
+
+    per_seed: pd.DataFrame  # (mixture, seed, step, value): each run's unweighted mean loss over domains, nats
+    curves: pd.DataFrame  # (n_steps, n_mixtures): per_seed averaged over seeds, nats
+    target: float  # the natural mixture's final value of ``curves``
+    reach: dict[str, float]  # mixture -> steps to the target (NaN: never)
+    steps_table: pd.DataFrame  # per mixture: final_avg_loss, steps_to_natural_final, speedup_vs_natural
+    speedups: dict[str, dict[int, float]]  # :func:`speedups_by_seed`
+
+    def ratio(self, slower: str, faster: str) -> dict[int, dict]:
+        """:func:`step_ratios_by_seed` of two mixtures."""
+        return step_ratios_by_seed(self.speedups, slower, faster)
+
+
+def against_natural(table: pd.DataFrame, mixtures: Sequence[str], natural: str, final_step: int) -> AgainstNatural:
+    """The runs of ``mixtures`` against the ``natural`` mixture (Figure 8): each run's average loss over
+    domains per step, its mean over seeds, the steps each mixture needs to reach the natural mixture's
+    final value and its speed-up over ``final_step`` (:func:`bimix.law.protocols.steps_to_target`), and
+    the same per seed, each seed's natural run setting that seed's target (the paired design)."""
+    rows = table[table["mixture"].isin(list(mixtures))]
+    per_seed = rows.groupby(["mixture", "seed", "step"])["loss"].mean().rename("value").reset_index()
+    curves = per_seed.groupby(["step", "mixture"])["value"].mean().unstack("mixture")[list(mixtures)]
+    target, reach, steps_table = steps_to_target(curves, natural, final_step)
+    return AgainstNatural(per_seed, curves, target, reach, steps_table, speedups_by_seed(rows, natural, mixtures))
 
 
 def seeds_needed(mean: float, std: float, alpha: float = 0.05, power: float = 0.8) -> float:

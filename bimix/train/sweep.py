@@ -265,6 +265,72 @@ def sweep(profile: Profile, mixtures, seeds=None, *, config: ProxyConfig | None 
     return done
 
 
+class RunSet:
+    """The runs one notebook trains and reads: mixtures x seeds under one resolved profile, config and
+    store, in one run table (``out_dir``, else the profile's). :meth:`train` trains what is missing
+    (:func:`sweep`) and records the runs' ids; :meth:`rows` and :meth:`sidecars` read exactly those runs
+    back. Run ids hash the config, the weights and the store, so rows an older config left in the table
+    cannot leak in. ``names`` gives a mixture its short name in ``ids`` and ``rows`` (``bimix_opt`` for a
+    mixture saved as ``bimix_opt-<hash of its shares>``)."""
+
+    def __init__(self, profile: Profile, config: ProxyConfig, store, seeds, *, out_dir=None, workers: int | None = None):
+        from bimix.train import proxy
+
+        self.profile, self.config, self.store, self.seeds = profile, config, store, tuple(seeds)
+        self.out_dir, self.workers = out_dir, workers
+        self.csv_path = proxy.run_paths(profile.name, out_dir)[0]
+        self.ids: dict[tuple[str, int], str] = {}  # (mixture or its short name, seed) -> run id
+        self.names: dict[str, str] = {}  # mixture -> short name
+        self.seconds = 0.0  # wall time of the last train()
+        self.jobs: list[str] = []  # labels of every job train() ran, in order
+
+    def describe(self) -> str:
+        """One line: the profile, the tokens of one run, the seeds and where the run table is."""
+        train = self.config.train
+        return (f"{self.profile.name}: {train.steps} steps x {train.batch_size} x {self.config.model.seq_len} = "
+                f"{train.steps * train.batch_size * self.config.model.seq_len:,} tokens per run; seeds {self.seeds}; "
+                f"runs in {self.csv_path.parent}")
+
+    def run_ids(self, mixtures, names: dict[str, str] | None = None) -> dict[tuple[str, int], str]:
+        """``{(mixture, seed): run id}`` of ``mixtures`` x the seeds, trained or not (nothing recorded)."""
+        from bimix.train import proxy
+
+        names = names or {}
+        return {(names.get(m, m), s): proxy.make_spec(self.profile, m, self.store, seed=s, config=self.config).run_id
+                for m in dict.fromkeys(mixtures) for s in self.seeds}
+
+    def train(self, mixtures, names: dict[str, str] | None = None) -> list[str]:
+        """Train the missing runs of ``mixtures`` x the seeds and record their ids; returns the labels of
+        the jobs trained (none when every run is done)."""
+        t0 = time.perf_counter()
+        jobs = sweep(self.profile, list(mixtures), self.seeds, config=self.config, out_dir=self.out_dir,
+                     workers=self.workers, store=self.store)
+        self.seconds = time.perf_counter() - t0
+        self.ids.update(self.run_ids(mixtures, names))
+        self.names.update(names or {})
+        self.jobs += jobs
+        return jobs
+
+    def rows(self, ids=None):
+        """The run table's rows of the recorded runs (or of the run ids ``ids``), short names applied."""
+        from bimix.data.runs import read_runs
+
+        table = read_runs(self.csv_path)
+        table = table[table["run"].isin(set(self.ids.values() if ids is None else ids))]
+        return table.replace({"mixture": self.names}) if self.names else table
+
+    def sidecars(self) -> dict[str, dict]:
+        """The sidecars of the recorded runs; refuses runs evaluated on different validation sets."""
+        from bimix.data.runs import read_sidecars
+
+        ids = set(self.ids.values())
+        found = {k: v for k, v in read_sidecars(self.csv_path).items() if k in ids}
+        hashes = {sc["validation_hash"] for sc in found.values()}
+        if len(hashes) != 1:
+            raise SweepError(f"runs were evaluated on different validation sets: {hashes}")
+        return found
+
+
 def sweep_profile(profile: Profile, *, config: ProxyConfig | None = None, seeds=None, out_dir=None,
                   workers: int | None = None, store=None, show_progress: bool = True, device: str = "auto",
                   precision: str = "auto") -> list[str]:
