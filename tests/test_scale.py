@@ -74,7 +74,7 @@ def test_notebook_11_on_the_committed_results(tmp_path):
     res = read_json(tmp_path / "results" / "11_claims_vs_scale.json")
     assert [r["claim"] for r in res["readings"]] == ["table1", "table2", "claim3"]
     assert all(r["sentence"].startswith(r["claim"]) for r in res["readings"])
-    cpu = [p for p in res["points"] if p["source"] == "cpu"]
+    cpu = [p for p in res["points"] if p["source"] == "CPU ladder" and p["label"].split(" vs ")[0] == "cpu"]
     assert cpu and all(math.isclose(p["flops"], cpu[0]["flops"]) for p in cpu) and 1e11 < cpu[0]["flops"] < 1e13
     assert (tmp_path / "fig" / "claims_vs_compute.png").stat().st_size > 0
 

@@ -197,3 +197,13 @@ def rung_rows(rung: str, results_root, runs_root) -> tuple[pd.DataFrame, str | N
     rows = sweep_rows(read_json(needed[0]), read_json(needed[1]), sidecar["n_params"], sidecar["tokens"],
                       source="CPU ladder", label=rung)
     return rows, None
+
+
+def gains_rows(results_by_rung: Mapping[str, Mapping]) -> pd.DataFrame:
+    """Claims 5–6 per rung: the BiMix optimum's gain in final average loss (nats, paired seeds, 95 %
+    interval) over each reference, and that gain as a step ratio at the reference's end slope, from
+    each rung's notebook 06 results (``gain_nats``)."""
+    rows = [{"rung": rung, "reference": g["reference"], "gain_nats": g["gain_nats"], "lo": g["lo"], "hi": g["hi"],
+             "step_ratio": g.get("step_ratio"), "seeds": g.get("seeds"), "outcome": g.get("outcome")}
+            for rung, res in results_by_rung.items() for g in res.get("gain_nats") or []]
+    return pd.DataFrame(rows, columns=["rung", "reference", "gain_nats", "lo", "hi", "step_ratio", "seeds", "outcome"])
