@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from bimix.compendium import site
+from bimix.compendium import site, site_check
 
 
 def _png() -> str:
@@ -203,7 +203,7 @@ def test_documents_keep_their_math_and_links_point_at_site_pages(built):
     page = (out / "00_law.html").read_text(encoding="utf-8")
     assert 'href="paper.html#law"' in page and 'href="01_more.html"' in page
     # every link of every page resolves, anchors included (the checks that need no browser)
-    assert [p for f in sorted(out.glob("*.html")) for p in site.dom_problems(f.read_text(), f, rendered=False)] == []
+    assert [p for f in sorted(out.glob("*.html")) for p in site_check.dom_problems(f.read_text(), f, rendered=False)] == []
 
 
 def test_site_check_fails_on_dead_links_and_anchors(built, tmp_path):
@@ -217,11 +217,11 @@ def test_site_check_fails_on_dead_links_and_anchors(built, tmp_path):
                     .replace('href="00_law.html"', 'href="../docs/paper.md"')
                     .replace("</main>", '<a href="#nowhere">x</a><p>saved in /home/someone/runs</p></main>'),
                     encoding="utf-8")
-    problems = " | ".join(site.dom_problems(page.read_text(encoding="utf-8"), page, rendered=False))
+    problems = " | ".join(site_check.dom_problems(page.read_text(encoding="utf-8"), page, rendered=False))
     for expected in ("paper.html#no-such-anchor is dead (no #no-such-anchor in paper.html)",
                      "../docs/paper.md is dead", "#nowhere is dead", "machine path"):
         assert expected in problems, expected
-    assert len(site.dom_problems(page.read_text(encoding="utf-8"), page, rendered=False)) == 4
+    assert len(site_check.dom_problems(page.read_text(encoding="utf-8"), page, rendered=False)) == 4
 
 
 def test_dom_checks_catch_raw_tex_missing_images_and_errors(tmp_path):
@@ -229,23 +229,23 @@ def test_dom_checks_catch_raw_tex_missing_images_and_errors(tmp_path):
     (tmp_path / "ok.png").write_bytes(b"png")
     good = ('<html><body><p>see <script type="math/tex">x</script></p><img src="ok.png">'
             '<pre>cost = "$5"$</pre></body></html>')
-    assert site.dom_problems(good, page) == []
+    assert site_check.dom_problems(good, page) == []
     bad = ('<html><body><p>the law $L = A/r^\\alpha$</p><img src="missing.png"><img src="data:image/png;base64,">'
            '<div data-mime-type="application/vnd.jupyter.stderr"><pre>Traceback (most recent call last):\n'
            'ValueError: boom</pre></div><span class="merror">x</span></body></html>')
-    problems = " | ".join(site.dom_problems(bad, page))
+    problems = " | ".join(site_check.dom_problems(bad, page))
     for expected in ("TeX left unrendered", "missing.png does not exist", "empty or corrupt", "error output",
                      "MathJax error"):
         assert expected in problems, expected
 
 
-@pytest.mark.skipif(site.find_chromium() is None, reason="no Chromium (Debian: apt-get install chromium)")
+@pytest.mark.skipif(site_check.find_chromium() is None, reason="no Chromium (Debian: apt-get install chromium)")
 def test_pages_render_in_headless_chromium(built):
     if not built["mathjax"].startswith("_static/"):
         pytest.skip("no local MathJax (pip install jupyter-server-mathjax); the CDN is unreachable offline")
     page = built["out"] / "00_law.html"
-    dom = site.rendered_dom(page)
-    assert site.dom_problems(dom, page) == []
+    dom = site_check.rendered_dom(page)
+    assert site_check.dom_problems(dom, page) == []
     assert dom.count('type="math/tex') >= 2, "MathJax typeset the inline and the display equation"
 
 
