@@ -42,7 +42,8 @@ def _executed(root, title="# 00 · A notebook", stderr=True):
         new_code_cell(f'figures_dir = "{root}/figures"\npublic_mirror = "/scratch/mirror"', execution_count=7,
                       metadata={"tags": ["injected-parameters"], "papermill": stamp,
                                 "execution": {"iopub.status.busy": "2026-01-01T00:00:00Z"}}),
-        new_code_cell("plot()", execution_count=9, metadata={"papermill": stamp}, outputs=[
+        new_code_cell("plot()", execution_count=9,  # plumbing, its code folded
+                      metadata={"papermill": stamp, "jupyter": {"source_hidden": True}}, outputs=[
             new_output("stream", name="stdout", text=f"wrote {root}/figures/fig.png\n"),
             *([new_output("stream", name="stderr", text="100%|##########| 3/3 [00:01<00:00]\n")] if stderr else []),
             new_output("stream", name="stdout", text="done\n"),
@@ -64,6 +65,7 @@ def test_strip_drops_volatile_metadata_and_is_idempotent(tmp_path):
     assert once.cells[2].outputs[-1].execution_count == 2
     assert once.cells[1].source == 'figures_dir = "figures"\npublic_mirror = "<a local folder>"'
     assert once.cells[1].metadata == {"tags": ["injected-parameters"]}
+    assert once.cells[2].metadata == {"jupyter": {"source_hidden": True}}  # folded in JupyterLab and on the site
     assert once.cells[2].outputs[0].text == "wrote figures/fig.png\ndone\n"  # stdout pieces joined
     # the same executed notebook stripped twice into files gives the same bytes
     src = tmp_path / "nb.ipynb"
@@ -224,6 +226,34 @@ def test_site_check_fails_on_dead_links_and_anchors(built, tmp_path):
     assert len(site_check.dom_problems(page.read_text(encoding="utf-8"), page, rendered=False)) == 4
 
 
+def _export(cells) -> str:
+    """A notebook of ``cells`` as a page of the site (the real exporter and template, no site around it)."""
+    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                            "language": "python"}})
+    body, _ = site._exporter(site.CDN_MATHJAX).from_notebook_node(nb)
+    return body
+
+
+def _code(source, *outputs, hidden=False):
+    return new_code_cell(source, execution_count=1, outputs=list(outputs),
+                         metadata={"jupyter": {"source_hidden": True}} if hidden else {})
+
+
+def test_a_plumbing_cell_folds_its_code_and_shows_its_output():
+    """A cell with ``jupyter.source_hidden`` (JupyterLab opens it collapsed) shows its code inside a
+    closed <details> and its output below it; a scientific cell is shown as it is."""
+    page = _export([new_markdown_cell("# T"),
+                    _code("shown_step()", new_output("execute_result", data={"text/plain": "0.25"}, execution_count=1)),
+                    _code("write_claims()", new_output("stream", name="stdout", text="claims written\n"), hidden=True)])
+    visible, hidden = re.split(r'<div[^>]*class="jp-Cell jp-CodeCell', page)[1:]
+    assert "<details" not in visible and visible.index("shown_step") < visible.index("0.25")
+    assert page.count("<details") == 1
+    opening = re.search(r"<details[^>]*>", hidden).group(0)
+    assert opening == '<details class="bimix-code">', opening  # closed by default: no `open`
+    assert hidden.index(opening) < hidden.index("<summary>show code</summary>") < hidden.index("write_claims") \
+        < hidden.index("</details>") < hidden.index("claims written")
+
+
 def test_dom_checks_catch_raw_tex_missing_images_and_errors(tmp_path):
     page = tmp_path / "p.html"
     (tmp_path / "ok.png").write_bytes(b"png")
@@ -247,6 +277,9 @@ def test_pages_render_in_headless_chromium(built):
     dom = site_check.rendered_dom(page)
     assert site_check.dom_problems(dom, page) == []
     assert dom.count('type="math/tex') >= 2, "MathJax typeset the inline and the display equation"
+    # the plumbing cell's code is folded (no `open`) and its figure below the fold, visible
+    assert re.findall(r"<details[^>]*>", dom) == ['<details class="bimix-code">']
+    assert dom.index("</details>") < re.search(r'<img[^>]*src="data:image/png', dom).start()
 
 
 def test_executed_copies_link_from_their_folder(built):

@@ -13,7 +13,9 @@ The site also holds every Markdown document of ``docs/`` and ``data/README.md``,
 exporter as a one-cell notebook (nbconvert's ``mistune`` renderer, which keeps ``$...$`` and ``$$...$$``
 intact for MathJax), and every relative link between notebooks, documents and figures is rewritten to
 the site's pages (:func:`_finish_page`); pages carry previous/index/next links in reading order and a
-contents list of their ``h2`` headings, whose ids are GitHub's anchors. The tracked executed copies get
+contents list of their ``h2`` headings, whose ids are GitHub's anchors. A plumbing cell (cell metadata
+``jupyter.source_hidden``, collapsed in JupyterLab) shows its code folded under "show code", its
+outputs in view. The tracked executed copies get
 their relative links rewritten to resolve from ``docs/executed/<profile>/`` (:func:`relink_markdown`).
 
 Pages are rendered by ``nbconvert`` (the ``lab`` template, extended in ``bimix/compendium/site_template/``):
@@ -137,7 +139,9 @@ def strip_notebook(nb: "nbformat.NotebookNode", root: Path = REPO_ROOT,
     renumbered 1, 2, … in cell order; repository paths made relative, other absolute folders given as
     parameters replaced by ``<a local folder>``; papermill's inserted cell gets a
     fixed id. ``relink`` (from folder, to folder): the relative links of Markdown cells and Markdown or
-    HTML outputs rewritten for a copy in the second folder (:func:`relink_markdown`). Idempotent."""
+    HTML outputs rewritten for a copy in the second folder (:func:`relink_markdown`). What a reader's
+    view depends on stays: tags and ``jupyter.source_hidden`` (a plumbing cell's code folded, in
+    JupyterLab and on the site). Idempotent."""
     import copy
 
     nb = copy.deepcopy(nb)
