@@ -7,6 +7,7 @@ import base64
 import html
 import io
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -217,13 +218,16 @@ def test_site_check_fails_on_dead_links_and_anchors(built, tmp_path):
     text = page.read_text(encoding="utf-8")
     page.write_text(text.replace('href="paper.html#law"', 'href="paper.html#no-such-anchor"')
                     .replace('href="00_law.html"', 'href="../docs/paper.md"')
-                    .replace("</main>", '<a href="#nowhere">x</a><p>saved in /home/someone/runs</p></main>'),
+                    .replace("</main>", '<a href="#nowhere">x</a><p>saved in /home/someone/runs</p>'
+                             '<a href="file:///home/someone/repo/docs/paper.md">paper</a><img src="/work/r/f.png">'
+                             '<a href="figures/">all figures</a></main>'),
                     encoding="utf-8")
     problems = " | ".join(site_check.dom_problems(page.read_text(encoding="utf-8"), page, rendered=False))
     for expected in ("paper.html#no-such-anchor is dead (no #no-such-anchor in paper.html)",
-                     "../docs/paper.md is dead", "#nowhere is dead", "machine path"):
+                     "../docs/paper.md is dead", "#nowhere is dead", "figures/ is dead",
+                     "3 machine path(s), e.g. '/home/someone'"):
         assert expected in problems, expected
-    assert len(site_check.dom_problems(page.read_text(encoding="utf-8"), page, rendered=False)) == 4
+    assert len(site_check.dom_problems(page.read_text(encoding="utf-8"), page, rendered=False)) == 5
 
 
 def _export(cells) -> str:
@@ -254,6 +258,30 @@ def test_a_plumbing_cell_folds_its_code_and_shows_its_output():
         < hidden.index("</details>") < hidden.index("claims written")
 
 
+def test_empty_outputs_and_silent_sections_are_problems(tmp_path):
+    """A section whose visible code shows nothing (a skipped step), a blank Markdown output and an empty
+    table fail the check; the opening cells and a folded plumbing cell may stay silent."""
+    import pandas as pd
+
+    md, out = new_markdown_cell, new_output
+    page = _export([
+        md("# T"), _code("steps = 3"),
+        md("## Skipped step\nThe fit, when the table exists."), _code("if False:\n    fit()"),
+        md("## An empty table"), _code("table", out("execute_result", execution_count=1, data={
+            "text/html": pd.DataFrame(columns=["loss"]).to_html(), "text/plain": "Empty DataFrame"})),
+        md("## Blank box"), _code("box", out("display_data", data={"text/markdown": "", "text/plain": "<Markdown>"}),
+                                  out("stream", name="stdout", text="ok\n")),
+        md("## Plumbing"), _code("write_claims()", hidden=True),
+        md("## A result"), _code("fit()", out("execute_result", data={"text/plain": "0.5"}, execution_count=1))])
+    (tmp_path / "p.html").write_text(page, encoding="utf-8")  # its heading anchors are checked against it
+    problems = site_check.dom_problems(page, tmp_path / "p.html", rendered=False)
+    assert problems == [
+        "p.html: section 'Skipped step' shows no output: its 1 code cell(s) printed and drew nothing",
+        "p.html: 1 empty output(s) under 'An empty table', e.g. 'loss'",
+        "p.html: section 'An empty table' shows no output: its 1 code cell(s) printed and drew nothing",
+        "p.html: 1 empty output(s) under 'Blank box', e.g. ''"], problems
+
+
 def test_dom_checks_catch_raw_tex_missing_images_and_errors(tmp_path):
     page = tmp_path / "p.html"
     (tmp_path / "ok.png").write_bytes(b"png")
@@ -280,6 +308,41 @@ def test_pages_render_in_headless_chromium(built):
     # the plumbing cell's code is folded (no `open`) and its figure below the fold, visible
     assert re.findall(r"<details[^>]*>", dom) == ['<details class="bimix-code">']
     assert dom.index("</details>") < re.search(r'<img[^>]*src="data:image/png', dom).start()
+
+
+def test_check_site_renders_every_page_in_the_browser(built, tmp_path):
+    """Every page goes through the browser: a stand-in that serves each page as written (no MathJax)
+    is called once per page, and each page with maths is then reported with raw TeX."""
+    log, fake = tmp_path / "rendered.txt", tmp_path / "chromium"
+    fake.write_text(f'#!/bin/sh\nfor a; do last="$a"; done\nfile="${{last#file://}}"\necho "$file" >> "{log}"\n'
+                    'cat "$file"\n')
+    fake.chmod(0o755)
+    checked = site_check.check_site(built["out"], chromium=str(fake), jobs=2)
+    pages = sorted(p.name for p in built["out"].glob("*.html"))
+    assert sorted(Path(line).name for line in log.read_text().split()) == pages and checked.pages == len(pages) == 6
+    assert checked.browser and checked.links >= 20
+    assert sorted(p.split(":")[0] for p in checked.problems) == ["00_law.html", "01_more.html", "paper.html"]
+    assert all("TeX left unrendered" in p for p in checked.problems)
+
+
+def test_site_check_command_prints_pages_links_and_problems(built, tmp_path, monkeypatch, capsys):
+    """`site --check` ends with one line of counts and exits 1 on a problem (here without a browser)."""
+    import shutil
+
+    from bimix.cli import main
+
+    out = tmp_path / "out"
+    shutil.copytree(built["out"], out)
+    monkeypatch.setattr(site, "build_site", lambda *a, **k: {**built, "out": out, "seconds": 0.1})
+    monkeypatch.setattr(site_check, "find_chromium", lambda: None)
+    assert main(["site", "--profile", "smoke", "--check"]) == 0
+    assert re.search(r"^static check: 6 pages, \d+ links, \d+ images, 0 problem\(s\)$", capsys.readouterr().out, re.M)
+    page = out / "01_more.html"
+    page.write_text(page.read_text(encoding="utf-8").replace("</main>", '<a href="notes.html">x</a></main>'))
+    assert main(["site", "--profile", "smoke", "--check"]) == 1
+    captured = capsys.readouterr()
+    assert "problem: 01_more.html: link notes.html is dead (no notes.html)" in captured.err
+    assert re.search(r"^static check: 6 pages, \d+ links, \d+ images, 1 problem\(s\)$", captured.out, re.M)
 
 
 def test_executed_copies_link_from_their_folder(built):

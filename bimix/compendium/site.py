@@ -600,7 +600,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="first copy build/<profile>/notebooks into docs/executed/<profile>, stripped "
                              "(without them, strip the tracked copies again in place)")
     parser.add_argument("--check", action="store_true",
-                        help="then render every page in headless Chromium and check it; screenshots of the index "
+                        help="then render every page in headless Chromium and check it (dead links and anchors, "
+                             "machine paths, empty outputs, error outputs, raw TeX); screenshots of the index "
                              "and notebook 05 go to build/site-screens/")
 
 
@@ -620,20 +621,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {name} has error output in cell(s) {cells}", file=sys.stderr)
     if not args.check:
         return 1 if summary["errors"] else 0
-    from bimix.compendium.site_check import check_site, find_chromium
+    from bimix.compendium.site_check import check_site
 
     screens = BUILD_DIR / "site-screens"
     shots = {"index.html": screens / f"{args.profile.name}_index.png"}
     shots.update({p.name: screens / f"{args.profile.name}_{p.stem}.png"
                   for p in Path(summary["out"]).glob("05_*.html")})
-    problems = check_site(summary["out"], shots)
-    for problem in problems:
+    checked = check_site(summary["out"], shots)
+    for problem in checked.problems:
         print(f"problem: {problem}", file=sys.stderr)
-    if find_chromium() is None:
+    counts = (f"{checked.pages} pages, {checked.links} links, {checked.images} images, "
+              f"{len(checked.problems)} problem(s)")
+    if checked.browser:
+        print(f"browser check (headless Chromium): {counts}; screenshots: " + ", ".join(str(p) for p in shots.values()))
+    else:
         print("warning: no Chromium (Debian: apt-get install chromium): pages checked as written, without "
               "MathJax's typesetting, and no screenshots", file=sys.stderr)
-        print(f"static check: {summary['pages']} pages, {len(problems)} problem(s)")
-    else:
-        print(f"browser check: {summary['pages']} pages, {len(problems)} problem(s); screenshots: "
-              + ", ".join(str(p) for p in shots.values()))
-    return 1 if problems or summary["errors"] else 0
+        print(f"static check: {counts}")
+    return 1 if checked.problems or summary["errors"] else 0
