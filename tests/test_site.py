@@ -170,6 +170,20 @@ def test_site_pages_index_and_navigation(built):
     assert "papermill" not in page and "00:01<00:00" not in page
 
 
+def test_index_says_where_its_verdicts_come_from(tmp_path):
+    """Without an execution in build/, the index's verdicts are the committed results: it must not
+    name build/ as their source."""
+    from bimix.paths import REPO_ROOT
+
+    assert list((REPO_ROOT / "data" / "results" / "cpu").glob("*.json")), "no committed results"
+    empty = site._report_html("cpu", tmp_path / "build")
+    assert "computed from the committed results in <code>data/results/cpu/</code>" in empty
+    (tmp_path / "build" / "cpu" / "results").mkdir(parents=True)
+    (tmp_path / "build" / "cpu" / "results" / "05_fit_law.json").write_text("{}")
+    assert "computed from <code>build/cpu/results/</code> (a notebook not executed there" in \
+        site._report_html("cpu", tmp_path / "build")
+
+
 def _bottom_nav(page):
     nav = page.split('<nav class="bimix-nav bimix-bottom">')[1].split("</nav>")[0]
     return [href for href in re.findall(r'href="([^"]+)"', nav)]

@@ -431,12 +431,16 @@ def _gallery(profile: str, figures_dir: Path, out: Path, pages: dict[str, Page])
 def _report_html(profile: str, build_dir: Path) -> str:
     import mistune
 
-    from bimix.compendium.report import load_results, report_markdown
+    from bimix.compendium.report import committed_results_dir, load_results, report_markdown
 
     results = load_results(profile, build_dir)
     if results:
         text = report_markdown({profile: results})
-        origin = f"computed from <code>build/{html.escape(profile)}/results/</code>"
+        committed = f"<code>{committed_results_dir(profile).relative_to(REPO_ROOT).as_posix()}/</code>"
+        fresh = f"<code>{html.escape(Path(build_dir).name)}/{html.escape(profile)}/results/</code>"
+        origin = (f"computed from {fresh} (a notebook not executed there: its committed results in {committed})"
+                  if any((Path(build_dir) / profile / "results").glob("*.json"))
+                  else f"computed from the committed results in {committed}")
     else:
         committed = FIGURES_DIR / "paper_vs_compendium.md"  # where `python -m bimix report` writes it
         if not committed.exists():
