@@ -327,9 +327,12 @@ def test_pages_render_in_headless_chromium(built):
 def test_check_site_renders_every_page_in_the_browser(built, tmp_path):
     """Every page goes through the browser: a stand-in that serves each page as written (no MathJax)
     is called once per page, and each page with maths is then reported with raw TeX."""
+    import sys
+
     log, fake = tmp_path / "rendered.txt", tmp_path / "chromium"
-    fake.write_text(f'#!/bin/sh\nfor a; do last="$a"; done\nfile="${{last#file://}}"\necho "$file" >> "{log}"\n'
-                    'cat "$file"\n')
+    fake.write_text(f"#!{sys.executable}\nimport sys\nfrom urllib.parse import unquote, urlparse\n"
+                    "page = unquote(urlparse(sys.argv[-1]).path)\n"
+                    f"open({str(log)!r}, 'a').write(page + '\\n')\nsys.stdout.buffer.write(open(page, 'rb').read())\n")
     fake.chmod(0o755)
     checked = site_check.check_site(built["out"], chromium=str(fake), jobs=2)
     pages = sorted(p.name for p in built["out"].glob("*.html"))

@@ -34,7 +34,7 @@ def _chromium(page: Path, *flags: str, chromium: str | None = None, fragment: st
            "--disable-extensions", "--virtual-time-budget=30000", *flags,
            Path(page).resolve().as_uri() + (f"#{fragment}" if fragment else "")]
     try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(cmd, capture_output=True, encoding="utf-8", errors="replace", timeout=timeout)
     except subprocess.TimeoutExpired:
         raise SiteError(f"Chromium did not finish {Path(page).name} in {timeout:.0f} s") from None
 
