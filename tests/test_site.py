@@ -7,12 +7,13 @@ import base64
 import html
 import io
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from bimix.compendium import site
+from bimix.compendium import site, site_check
 
 
 def _png() -> str:
@@ -42,7 +43,8 @@ def _executed(root, title="# 00 · A notebook", stderr=True):
         new_code_cell(f'figures_dir = "{root}/figures"\npublic_mirror = "/scratch/mirror"', execution_count=7,
                       metadata={"tags": ["injected-parameters"], "papermill": stamp,
                                 "execution": {"iopub.status.busy": "2026-01-01T00:00:00Z"}}),
-        new_code_cell("plot()", execution_count=9, metadata={"papermill": stamp}, outputs=[
+        new_code_cell("plot()", execution_count=9,  # plumbing, its code folded
+                      metadata={"papermill": stamp, "jupyter": {"source_hidden": True}}, outputs=[
             new_output("stream", name="stdout", text=f"wrote {root}/figures/fig.png\n"),
             *([new_output("stream", name="stderr", text="100%|##########| 3/3 [00:01<00:00]\n")] if stderr else []),
             new_output("stream", name="stdout", text="done\n"),
@@ -64,6 +66,7 @@ def test_strip_drops_volatile_metadata_and_is_idempotent(tmp_path):
     assert once.cells[2].outputs[-1].execution_count == 2
     assert once.cells[1].source == 'figures_dir = "figures"\npublic_mirror = "<a local folder>"'
     assert once.cells[1].metadata == {"tags": ["injected-parameters"]}
+    assert once.cells[2].metadata == {"jupyter": {"source_hidden": True}}  # folded in JupyterLab and on the site
     assert once.cells[2].outputs[0].text == "wrote figures/fig.png\ndone\n"  # stdout pieces joined
     # the same executed notebook stripped twice into files gives the same bytes
     src = tmp_path / "nb.ipynb"
@@ -167,6 +170,20 @@ def test_site_pages_index_and_navigation(built):
     assert "papermill" not in page and "00:01<00:00" not in page
 
 
+def test_index_says_where_its_verdicts_come_from(tmp_path):
+    """Without an execution in build/, the index's verdicts are the committed results: it must not
+    name build/ as their source."""
+    from bimix.paths import REPO_ROOT
+
+    assert list((REPO_ROOT / "data" / "results" / "cpu").glob("*.json")), "no committed results"
+    empty = site._report_html("cpu", tmp_path / "build")
+    assert "computed from the committed results in <code>data/results/cpu/</code>" in empty
+    (tmp_path / "build" / "cpu" / "results").mkdir(parents=True)
+    (tmp_path / "build" / "cpu" / "results" / "05_fit_law.json").write_text("{}")
+    assert "computed from <code>build/cpu/results/</code> (a notebook not executed there" in \
+        site._report_html("cpu", tmp_path / "build")
+
+
 def _bottom_nav(page):
     nav = page.split('<nav class="bimix-nav bimix-bottom">')[1].split("</nav>")[0]
     return [href for href in re.findall(r'href="([^"]+)"', nav)]
@@ -203,7 +220,7 @@ def test_documents_keep_their_math_and_links_point_at_site_pages(built):
     page = (out / "00_law.html").read_text(encoding="utf-8")
     assert 'href="paper.html#law"' in page and 'href="01_more.html"' in page
     # every link of every page resolves, anchors included (the checks that need no browser)
-    assert [p for f in sorted(out.glob("*.html")) for p in site.dom_problems(f.read_text(), f, rendered=False)] == []
+    assert [p for f in sorted(out.glob("*.html")) for p in site_check.dom_problems(f.read_text(), f, rendered=False)] == []
 
 
 def test_site_check_fails_on_dead_links_and_anchors(built, tmp_path):
@@ -215,13 +232,68 @@ def test_site_check_fails_on_dead_links_and_anchors(built, tmp_path):
     text = page.read_text(encoding="utf-8")
     page.write_text(text.replace('href="paper.html#law"', 'href="paper.html#no-such-anchor"')
                     .replace('href="00_law.html"', 'href="../docs/paper.md"')
-                    .replace("</main>", '<a href="#nowhere">x</a><p>saved in /home/someone/runs</p></main>'),
+                    .replace("</main>", '<a href="#nowhere">x</a><p>saved in /home/someone/runs</p>'
+                             '<a href="file:///home/someone/repo/docs/paper.md">paper</a><img src="/work/r/f.png">'
+                             '<a href="figures/">all figures</a></main>'),
                     encoding="utf-8")
-    problems = " | ".join(site.dom_problems(page.read_text(encoding="utf-8"), page, rendered=False))
+    problems = " | ".join(site_check.dom_problems(page.read_text(encoding="utf-8"), page, rendered=False))
     for expected in ("paper.html#no-such-anchor is dead (no #no-such-anchor in paper.html)",
-                     "../docs/paper.md is dead", "#nowhere is dead", "machine path"):
+                     "../docs/paper.md is dead", "#nowhere is dead", "figures/ is dead",
+                     "3 machine path(s), e.g. '/home/someone'"):
         assert expected in problems, expected
-    assert len(site.dom_problems(page.read_text(encoding="utf-8"), page, rendered=False)) == 4
+    assert len(site_check.dom_problems(page.read_text(encoding="utf-8"), page, rendered=False)) == 5
+
+
+def _export(cells) -> str:
+    """A notebook of ``cells`` as a page of the site (the real exporter and template, no site around it)."""
+    nb = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                            "language": "python"}})
+    body, _ = site._exporter(site.CDN_MATHJAX).from_notebook_node(nb)
+    return body
+
+
+def _code(source, *outputs, hidden=False):
+    return new_code_cell(source, execution_count=1, outputs=list(outputs),
+                         metadata={"jupyter": {"source_hidden": True}} if hidden else {})
+
+
+def test_a_plumbing_cell_folds_its_code_and_shows_its_output():
+    """A cell with ``jupyter.source_hidden`` (JupyterLab opens it collapsed) shows its code inside a
+    closed <details> and its output below it; a scientific cell is shown as it is."""
+    page = _export([new_markdown_cell("# T"),
+                    _code("shown_step()", new_output("execute_result", data={"text/plain": "0.25"}, execution_count=1)),
+                    _code("write_claims()", new_output("stream", name="stdout", text="claims written\n"), hidden=True)])
+    visible, hidden = re.split(r'<div[^>]*class="jp-Cell jp-CodeCell', page)[1:]
+    assert "<details" not in visible and visible.index("shown_step") < visible.index("0.25")
+    assert page.count("<details") == 1
+    opening = re.search(r"<details[^>]*>", hidden).group(0)
+    assert opening == '<details class="bimix-code">', opening  # closed by default: no `open`
+    assert hidden.index(opening) < hidden.index("<summary>show code</summary>") < hidden.index("write_claims") \
+        < hidden.index("</details>") < hidden.index("claims written")
+
+
+def test_empty_outputs_and_silent_sections_are_problems(tmp_path):
+    """A section whose visible code shows nothing (a skipped step), a blank Markdown output and an empty
+    table fail the check; the opening cells and a folded plumbing cell may stay silent."""
+    import pandas as pd
+
+    md, out = new_markdown_cell, new_output
+    page = _export([
+        md("# T"), _code("steps = 3"),
+        md("## Skipped step\nThe fit, when the table exists."), _code("if False:\n    fit()"),
+        md("## An empty table"), _code("table", out("execute_result", execution_count=1, data={
+            "text/html": pd.DataFrame(columns=["loss"]).to_html(), "text/plain": "Empty DataFrame"})),
+        md("## Blank box"), _code("box", out("display_data", data={"text/markdown": "", "text/plain": "<Markdown>"}),
+                                  out("stream", name="stdout", text="ok\n")),
+        md("## Plumbing"), _code("write_claims()", hidden=True),
+        md("## A result"), _code("fit()", out("execute_result", data={"text/plain": "0.5"}, execution_count=1))])
+    (tmp_path / "p.html").write_text(page, encoding="utf-8")  # its heading anchors are checked against it
+    problems = site_check.dom_problems(page, tmp_path / "p.html", rendered=False)
+    assert problems == [
+        "p.html: section 'Skipped step' shows no output: its 1 code cell(s) printed and drew nothing",
+        "p.html: 1 empty output(s) under 'An empty table', e.g. 'loss'",
+        "p.html: section 'An empty table' shows no output: its 1 code cell(s) printed and drew nothing",
+        "p.html: 1 empty output(s) under 'Blank box', e.g. ''"], problems
 
 
 def test_dom_checks_catch_raw_tex_missing_images_and_errors(tmp_path):
@@ -229,24 +301,65 @@ def test_dom_checks_catch_raw_tex_missing_images_and_errors(tmp_path):
     (tmp_path / "ok.png").write_bytes(b"png")
     good = ('<html><body><p>see <script type="math/tex">x</script></p><img src="ok.png">'
             '<pre>cost = "$5"$</pre></body></html>')
-    assert site.dom_problems(good, page) == []
+    assert site_check.dom_problems(good, page) == []
     bad = ('<html><body><p>the law $L = A/r^\\alpha$</p><img src="missing.png"><img src="data:image/png;base64,">'
            '<div data-mime-type="application/vnd.jupyter.stderr"><pre>Traceback (most recent call last):\n'
            'ValueError: boom</pre></div><span class="merror">x</span></body></html>')
-    problems = " | ".join(site.dom_problems(bad, page))
+    problems = " | ".join(site_check.dom_problems(bad, page))
     for expected in ("TeX left unrendered", "missing.png does not exist", "empty or corrupt", "error output",
                      "MathJax error"):
         assert expected in problems, expected
 
 
-@pytest.mark.skipif(site.find_chromium() is None, reason="no Chromium (Debian: apt-get install chromium)")
+@pytest.mark.skipif(site_check.find_chromium() is None, reason="no Chromium (Debian: apt-get install chromium)")
 def test_pages_render_in_headless_chromium(built):
     if not built["mathjax"].startswith("_static/"):
         pytest.skip("no local MathJax (pip install jupyter-server-mathjax); the CDN is unreachable offline")
     page = built["out"] / "00_law.html"
-    dom = site.rendered_dom(page)
-    assert site.dom_problems(dom, page) == []
+    dom = site_check.rendered_dom(page)
+    assert site_check.dom_problems(dom, page) == []
     assert dom.count('type="math/tex') >= 2, "MathJax typeset the inline and the display equation"
+    # the plumbing cell's code is folded (no `open`) and its figure below the fold, visible
+    assert re.findall(r"<details[^>]*>", dom) == ['<details class="bimix-code">']
+    assert dom.index("</details>") < re.search(r'<img[^>]*src="data:image/png', dom).start()
+
+
+def test_check_site_renders_every_page_in_the_browser(built, tmp_path):
+    """Every page goes through the browser: a stand-in that serves each page as written (no MathJax)
+    is called once per page, and each page with maths is then reported with raw TeX."""
+    import sys
+
+    log, fake = tmp_path / "rendered.txt", tmp_path / "chromium"
+    fake.write_text(f"#!{sys.executable}\nimport sys\nfrom urllib.parse import unquote, urlparse\n"
+                    "page = unquote(urlparse(sys.argv[-1]).path)\n"
+                    f"open({str(log)!r}, 'a').write(page + '\\n')\nsys.stdout.buffer.write(open(page, 'rb').read())\n")
+    fake.chmod(0o755)
+    checked = site_check.check_site(built["out"], chromium=str(fake), jobs=2)
+    pages = sorted(p.name for p in built["out"].glob("*.html"))
+    assert sorted(Path(line).name for line in log.read_text().split()) == pages and checked.pages == len(pages) == 6
+    assert checked.browser and checked.links >= 20
+    assert sorted(p.split(":")[0] for p in checked.problems) == ["00_law.html", "01_more.html", "paper.html"]
+    assert all("TeX left unrendered" in p for p in checked.problems)
+
+
+def test_site_check_command_prints_pages_links_and_problems(built, tmp_path, monkeypatch, capsys):
+    """`site --check` ends with one line of counts and exits 1 on a problem (here without a browser)."""
+    import shutil
+
+    from bimix.cli import main
+
+    out = tmp_path / "out"
+    shutil.copytree(built["out"], out)
+    monkeypatch.setattr(site, "build_site", lambda *a, **k: {**built, "out": out, "seconds": 0.1})
+    monkeypatch.setattr(site_check, "find_chromium", lambda: None)
+    assert main(["site", "--profile", "smoke", "--check"]) == 0
+    assert re.search(r"^static check: 6 pages, \d+ links, \d+ images, 0 problem\(s\)$", capsys.readouterr().out, re.M)
+    page = out / "01_more.html"
+    page.write_text(page.read_text(encoding="utf-8").replace("</main>", '<a href="notes.html">x</a></main>'))
+    assert main(["site", "--profile", "smoke", "--check"]) == 1
+    captured = capsys.readouterr()
+    assert "problem: 01_more.html: link notes.html is dead (no notes.html)" in captured.err
+    assert re.search(r"^static check: 6 pages, \d+ links, \d+ images, 1 problem\(s\)$", captured.out, re.M)
 
 
 def test_executed_copies_link_from_their_folder(built):

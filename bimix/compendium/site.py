@@ -13,7 +13,9 @@ The site also holds every Markdown document of ``docs/`` and ``data/README.md``,
 exporter as a one-cell notebook (nbconvert's ``mistune`` renderer, which keeps ``$...$`` and ``$$...$$``
 intact for MathJax), and every relative link between notebooks, documents and figures is rewritten to
 the site's pages (:func:`_finish_page`); pages carry previous/index/next links in reading order and a
-contents list of their ``h2`` headings, whose ids are GitHub's anchors. The tracked executed copies get
+contents list of their ``h2`` headings, whose ids are GitHub's anchors. A plumbing cell (cell metadata
+``jupyter.source_hidden``, collapsed in JupyterLab) shows its code folded under "show code", its
+outputs in view. The tracked executed copies get
 their relative links rewritten to resolve from ``docs/executed/<profile>/`` (:func:`relink_markdown`).
 
 Pages are rendered by ``nbconvert`` (the ``lab`` template, extended in ``bimix/compendium/site_template/``):
@@ -27,6 +29,7 @@ The site is built in a temporary folder beside ``--out`` and renamed into place 
 was written, so a failure (a corrupt notebook, Ctrl-C) leaves the previous site as it was. A site
 carries a marker file (:data:`SITE_MARKER`); an existing ``--out`` is replaced only when it holds a
 previous site (or nothing), never when it holds anything else, and a path git tracks is refused.
+``--check`` then checks every page (:mod:`bimix.compendium.site_check`).
 """
 
 from __future__ import annotations
@@ -136,7 +139,9 @@ def strip_notebook(nb: "nbformat.NotebookNode", root: Path = REPO_ROOT,
     renumbered 1, 2, … in cell order; repository paths made relative, other absolute folders given as
     parameters replaced by ``<a local folder>``; papermill's inserted cell gets a
     fixed id. ``relink`` (from folder, to folder): the relative links of Markdown cells and Markdown or
-    HTML outputs rewritten for a copy in the second folder (:func:`relink_markdown`). Idempotent."""
+    HTML outputs rewritten for a copy in the second folder (:func:`relink_markdown`). What a reader's
+    view depends on stays: tags and ``jupyter.source_hidden`` (a plumbing cell's code folded, in
+    JupyterLab and on the site). Idempotent."""
     import copy
 
     nb = copy.deepcopy(nb)
@@ -426,12 +431,16 @@ def _gallery(profile: str, figures_dir: Path, out: Path, pages: dict[str, Page])
 def _report_html(profile: str, build_dir: Path) -> str:
     import mistune
 
-    from bimix.compendium.report import load_results, report_markdown
+    from bimix.compendium.report import committed_results_dir, load_results, report_markdown
 
     results = load_results(profile, build_dir)
     if results:
         text = report_markdown({profile: results})
-        origin = f"computed from <code>build/{html.escape(profile)}/results/</code>"
+        committed = f"<code>{committed_results_dir(profile).relative_to(REPO_ROOT).as_posix()}/</code>"
+        fresh = f"<code>{html.escape(Path(build_dir).name)}/{html.escape(profile)}/results/</code>"
+        origin = (f"computed from {fresh} (a notebook not executed there: its committed results in {committed})"
+                  if any((Path(build_dir) / profile / "results").glob("*.json"))
+                  else f"computed from the committed results in {committed}")
     else:
         committed = FIGURES_DIR / "paper_vs_compendium.md"  # where `python -m bimix report` writes it
         if not committed.exists():
@@ -582,198 +591,6 @@ def _write_site(profile: str, out: Path, source: Path, build_dir: Path, figures_
             "documents": [p.href for p in doc_pages], "mathjax": mathjax_url, "errors": errors}
 
 
-# --------------------------------------------------------------------------------------------------
-# Checked in a real browser: headless Chromium (Debian's ``chromium`` package), no Playwright.
-
-def find_chromium() -> str | None:
-    """The Chromium executable (``$BIMIX_CHROMIUM``, ``chromium``, ``chromium-browser``), or None."""
-    if os.environ.get("BIMIX_CHROMIUM"):
-        return os.environ["BIMIX_CHROMIUM"]
-    return next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
-
-
-def _chromium(page: Path, *flags: str, chromium: str | None = None, timeout: float = 60) -> "subprocess.CompletedProcess":
-    import subprocess
-
-    exe = chromium or find_chromium()
-    if exe is None:
-        raise SiteError("no Chromium found (Debian: apt-get install chromium)")
-    # --virtual-time-budget lets the page's scripts (MathJax typesetting) finish before the dump
-    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-           "--disable-extensions", "--virtual-time-budget=30000", *flags, Path(page).resolve().as_uri()]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-
-
-def rendered_dom(page: Path, chromium: str | None = None) -> str:
-    """The page's DOM after its scripts ran, as Chromium serialises it."""
-    done = _chromium(page, "--dump-dom", chromium=chromium)
-    if done.returncode != 0 or "</html>" not in done.stdout:
-        raise SiteError(f"Chromium could not load {page} (exit {done.returncode}): {done.stderr[-500:]}")
-    return done.stdout
-
-
-def screenshot(page: Path, png: Path, width: int = 1280, height: int = 3000, chromium: str | None = None) -> Path:
-    png = Path(png)
-    png.parent.mkdir(parents=True, exist_ok=True)
-    done = _chromium(page, f"--screenshot={png.resolve()}", f"--window-size={width},{height}", chromium=chromium)
-    if done.returncode != 0 or not png.exists():
-        raise SiteError(f"Chromium could not screenshot {page}: {done.stderr[-500:]}")
-    return png
-
-
-_RAW_MATH = re.compile(r"\$\$.+?\$\$|(?<![\\$\w])\$[^$\s][^$]*?(?<!\s)\$(?!\w)", re.S)
-_ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|An Exception was encountered|^\w*(Error|Exception): ", re.M)
-
-
-_MACHINE_PATH = re.compile(r"(?<![\w.~/-])/(?:home|Users|root|tmp|work|scratch|mnt)/[\w.-]+")
-
-
-class _PageReader:
-    """What the checks read in a page: its text outside code (where TeX would be left raw), all its
-    text, image sources, link targets, element ids, MathJax's marks and stderr outputs."""
-
-    def __init__(self, dom: str):
-        from html.parser import HTMLParser
-
-        reader = self
-
-        class Parser(HTMLParser):
-            def handle_starttag(self, tag, attrs):
-                reader.start(tag, dict(attrs))
-
-            def handle_endtag(self, tag):
-                reader.end(tag)
-
-            def handle_data(self, data):
-                reader.data(data)
-
-        self.skip, self.text, self.all_text, self.images, self.links, self.ids = 0, [], [], [], [], set()
-        self.math, self.merror, self.stderr_depth, self.stderr_text, self.div_depth, self.in_script = 0, 0, None, [], 0, 0
-        Parser(convert_charrefs=True).feed(dom)
-
-    skip_tags = ("script", "style", "pre", "code", "textarea")
-
-    def start(self, tag, a):
-        cls = a.get("class") or ""
-        if tag in self.skip_tags:
-            self.skip += 1
-        self.in_script += tag in ("script", "style")
-        self.ids.update(v for k, v in a.items() if k == "id" or (tag == "a" and k == "name"))
-        if tag == "img":
-            self.images.append(a.get("src") or "")
-        elif a.get("href") is not None or (tag in ("script", "iframe") and a.get("src")):
-            self.links.append(a.get("href") or a.get("src"))
-        if tag == "script" and (a.get("type") or "").startswith("math/tex"):
-            self.math += 1
-        if "MathJax_Display" in cls or cls.split(" ")[0] in ("MathJax", "MathJax_CHTML", "MathJax_SVG"):
-            self.math += 1
-        if "merror" in cls.split():
-            self.merror += 1
-        if tag == "div":
-            self.div_depth += 1
-            if a.get("data-mime-type") == "application/vnd.jupyter.stderr" and self.stderr_depth is None:
-                self.stderr_depth = self.div_depth
-                self.stderr_text.append("")
-
-    def end(self, tag):
-        if tag in self.skip_tags and self.skip:
-            self.skip -= 1
-        if tag in ("script", "style") and self.in_script:
-            self.in_script -= 1
-        if tag == "div":
-            if self.stderr_depth == self.div_depth:
-                self.stderr_depth = None
-            self.div_depth -= 1
-
-    def data(self, data):
-        if not self.in_script:
-            self.all_text.append(data)
-        if self.stderr_depth is not None:
-            self.stderr_text[-1] += data
-        elif not self.skip:
-            self.text.append(data)
-
-
-def _link_problems(reader: _PageReader, page: Path, ids: dict[Path, set[str]]) -> list[str]:
-    """Relative links whose file does not exist, or whose #anchor names no id of a page of the site."""
-    from urllib.parse import unquote, urlparse
-
-    problems = []
-    for href in reader.links:
-        url = urlparse(href)
-        if url.scheme or url.netloc:
-            continue  # http(s), mailto, data: not the site's to check
-        target = page if not url.path else Path(os.path.normpath(page.parent / unquote(url.path)))
-        if not url.path and not url.fragment:
-            continue
-        if not target.exists():
-            problems.append(f"{page.name}: link {href} is dead (no {target.name})")
-        elif url.fragment and target.suffix == ".html" and target.parent == page.parent:
-            if target not in ids:
-                ids[target] = reader.ids if target == page else _PageReader(target.read_text(encoding="utf-8")).ids
-            if unquote(url.fragment) not in ids[target]:
-                problems.append(f"{page.name}: link {href} is dead (no #{url.fragment} in {target.name})")
-    return problems
-
-
-def dom_problems(dom: str, page: Path, rendered: bool = True, ids: dict[Path, set[str]] | None = None) -> list[str]:
-    """What is wrong with one page: an image that does not resolve, a relative link to a file that does
-    not exist or to an anchor a page of the site does not have, a machine path, an error output cell;
-    when ``rendered`` (the DOM after MathJax ran) also TeX left raw or a MathJax error. ``ids``: a cache
-    of the ids of the site's pages."""
-    import base64
-    from urllib.parse import unquote, urlparse
-
-    page = Path(page)
-    reader = _PageReader(dom)
-    problems = []
-    for src in reader.images:
-        url = urlparse(src)
-        if url.scheme == "data":
-            head, _, payload = src.partition(",")
-            try:
-                ok = len(base64.b64decode(payload, validate=True)) > 0 if ";base64" in head else bool(payload)
-            except ValueError:
-                ok = False
-            if not ok:
-                problems.append(f"{page.name}: an embedded image is empty or corrupt")
-        elif url.scheme in ("http", "https"):
-            problems.append(f"{page.name}: image {src} needs the network")
-        elif not (page.parent / unquote(url.path)).is_file():
-            problems.append(f"{page.name}: image {src} does not exist")
-    problems += _link_problems(reader, page, {} if ids is None else ids)
-    machine = _MACHINE_PATH.findall(" ".join(reader.all_text))
-    if machine:
-        problems.append(f"{page.name}: {len(machine)} machine path(s), e.g. {machine[0]!r}")
-    raw = _RAW_MATH.findall(" ".join(reader.text)) if rendered else []
-    if raw:
-        problems.append(f"{page.name}: {len(raw)} piece(s) of TeX left unrendered, e.g. {raw[0][:60]!r}")
-    if reader.merror:
-        problems.append(f"{page.name}: {reader.merror} MathJax error(s)")
-    errors = [t for t in reader.stderr_text if _ERROR_TEXT.search(t)]
-    if errors:
-        problems.append(f"{page.name}: {len(errors)} error output cell(s), e.g. {errors[0].strip()[:120]!r}")
-    return problems
-
-
-def check_site(out: Path, screenshots: dict[str, Path] | None = None, chromium: str | None = None) -> list[str]:
-    """Check every page of a built site; returns the problems found (empty: every image and relative
-    link resolves, anchors included, no machine path, no error output and, rendered in headless
-    Chromium, no raw TeX). Without Chromium the pages are checked as written, TeX unchecked, and
-    no screenshots are taken; :func:`find_chromium` says which. ``screenshots`` {page file: PNG path}."""
-    chromium = chromium or find_chromium()
-    problems, ids = [], {}
-    for page in sorted(Path(out).glob("*.html")):
-        try:
-            dom = rendered_dom(page, chromium) if chromium else page.read_text(encoding="utf-8")
-            problems += dom_problems(dom, page, rendered=bool(chromium), ids=ids)
-        except SiteError as exc:
-            problems.append(str(exc))
-    for name, png in (screenshots or {}).items() if chromium else ():
-        screenshot(Path(out) / name, png, chromium=chromium)
-    return problems
-
-
 # ---------------------------------------------------------------------------------------------- CLI
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -787,7 +604,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="first copy build/<profile>/notebooks into docs/executed/<profile>, stripped "
                              "(without them, strip the tracked copies again in place)")
     parser.add_argument("--check", action="store_true",
-                        help="then render every page in headless Chromium and check it; screenshots of the index "
+                        help="then render every page in headless Chromium and check it (dead links and anchors, "
+                             "machine paths, empty outputs, error outputs, raw TeX); screenshots of the index "
                              "and notebook 05 go to build/site-screens/")
 
 
@@ -807,18 +625,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {name} has error output in cell(s) {cells}", file=sys.stderr)
     if not args.check:
         return 1 if summary["errors"] else 0
+    from bimix.compendium.site_check import check_site
+
     screens = BUILD_DIR / "site-screens"
     shots = {"index.html": screens / f"{args.profile.name}_index.png"}
     shots.update({p.name: screens / f"{args.profile.name}_{p.stem}.png"
                   for p in Path(summary["out"]).glob("05_*.html")})
-    problems = check_site(summary["out"], shots)
-    for problem in problems:
+    checked = check_site(summary["out"], shots)
+    for problem in checked.problems:
         print(f"problem: {problem}", file=sys.stderr)
-    if find_chromium() is None:
+    counts = (f"{checked.pages} pages, {checked.links} links, {checked.images} images, "
+              f"{len(checked.problems)} problem(s)")
+    if checked.browser:
+        print(f"browser check (headless Chromium): {counts}; screenshots: " + ", ".join(str(p) for p in shots.values()))
+    else:
         print("warning: no Chromium (Debian: apt-get install chromium): pages checked as written, without "
               "MathJax's typesetting, and no screenshots", file=sys.stderr)
-        print(f"static check: {summary['pages']} pages, {len(problems)} problem(s)")
-    else:
-        print(f"browser check: {summary['pages']} pages, {len(problems)} problem(s); screenshots: "
-              + ", ".join(str(p) for p in shots.values()))
-    return 1 if problems or summary["errors"] else 0
+        print(f"static check: {counts}")
+    return 1 if checked.problems or summary["errors"] else 0
