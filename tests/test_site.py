@@ -46,7 +46,11 @@ def _executed(root, title="# 00 · A notebook", stderr=True):
         new_code_cell("plot()", execution_count=9,  # plumbing, its code folded
                       metadata={"papermill": stamp, "jupyter": {"source_hidden": True}}, outputs=[
             new_output("stream", name="stdout", text=f"wrote {root}/figures/fig.png\n"),
-            *([new_output("stream", name="stderr", text="100%|##########| 3/3 [00:01<00:00]\n")] if stderr else []),
+            *([new_output("stream", name="stderr", text="\r100%|##########| 3/3 [00:01<00:00]\n"),
+               new_output("stream", name="stderr", text=f"/tmp/ipykernel_4711/123.py:5: OutsideSupportWarning: "
+                          f"math: r = 0.19 is outside the fitted shares\n  opt = optimize(fit)\n{root}/.venv/lib/"
+                          "python3.11/site-packages/tqdm/auto.py:21: TqdmWarning: IProgress not found\n")]
+              if stderr else []),
             new_output("stream", name="stdout", text="done\n"),
             new_output("display_data", data={"image/png": _png(), "text/plain": "<Figure size 200x150 with 1 Axes>"}),
             new_output("execute_result", data={"text/plain": "0.5"}, execution_count=9)]),
@@ -68,6 +72,10 @@ def test_strip_drops_volatile_metadata_and_is_idempotent(tmp_path):
     assert once.cells[1].metadata == {"tags": ["injected-parameters"]}
     assert once.cells[2].metadata == {"jupyter": {"source_hidden": True}}  # folded in JupyterLab and on the site
     assert once.cells[2].outputs[0].text == "wrote figures/fig.png\ndone\n"  # stdout pieces joined
+    # the warnings stay (06's extrapolated share, 00's optimiser), without machine paths or progress bars
+    assert once.cells[2].outputs[1].name == "stderr" and once.cells[2].outputs[1].text == (
+        "<cell>:5: OutsideSupportWarning: math: r = 0.19 is outside the fitted shares\n"
+        "tqdm/auto.py:21: TqdmWarning: IProgress not found\n")
     # the same executed notebook stripped twice into files gives the same bytes
     src = tmp_path / "nb.ipynb"
     nbformat.write(nb, str(src))

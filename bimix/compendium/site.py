@@ -134,8 +134,9 @@ def strip_notebook(nb: "nbformat.NotebookNode", root: Path = REPO_ROOT,
                    relink: tuple[Path, Path] | None = None) -> "nbformat.NotebookNode":
     """A copy of an executed notebook without what differs between two executions of the same code
     on the same data: papermill's notebook and cell metadata (parameters with machine paths,
-    timestamps, durations), execution timestamps, empty tag lists, stderr streams (progress bars,
-    warnings that quote site-packages paths); consecutive stdout pieces joined; execution counts
+    timestamps, durations), execution timestamps, empty tag lists, what stderr holds besides Python
+    warnings (progress bars, logging; the warnings stay, without machine paths: :func:`warnings_only`);
+    consecutive stdout pieces joined; execution counts
     renumbered 1, 2, … in cell order; repository paths made relative, other absolute folders given as
     parameters replaced by ``<a local folder>``; papermill's inserted cell gets a
     fixed id. ``relink`` (from folder, to folder): the relative links of Markdown cells and Markdown or
@@ -143,6 +144,8 @@ def strip_notebook(nb: "nbformat.NotebookNode", root: Path = REPO_ROOT,
     view depends on stays: tags and ``jupyter.source_hidden`` (a plumbing cell's code folded, in
     JupyterLab and on the site). Idempotent."""
     import copy
+
+    import nbformat
 
     nb = copy.deepcopy(nb)
     for key in ("papermill", "widgets"):
@@ -166,10 +169,11 @@ def strip_notebook(nb: "nbformat.NotebookNode", root: Path = REPO_ROOT,
         if cell.get("execution_count") is not None:
             count += 1
             cell.execution_count = count
-        outputs = []
+        outputs, stderr = [], ""
         for out in cell.get("outputs", []):
             if out.output_type == "stream":
                 if out.name == "stderr":
+                    stderr += out.text
                     continue
                 out.text = _relative_paths(out.text, root)
                 if outputs and outputs[-1].output_type == "stream":  # one block however it was flushed
@@ -184,8 +188,35 @@ def strip_notebook(nb: "nbformat.NotebookNode", root: Path = REPO_ROOT,
                         if relink and mime != "text/plain":
                             out.data[mime] = relink_markdown(out.data[mime], *relink, root=root)
             outputs.append(out)
+        if warned := warnings_only(stderr, root):  # after what the cell printed, before what it showed
+            at = next((i + 1 for i in range(len(outputs) - 1, -1, -1) if outputs[i].output_type == "stream"), 0)
+            outputs.insert(at, nbformat.v4.new_output("stream", name="stderr", text=warned))
         cell.outputs = outputs
     return nb
+
+
+# Python's warning line, "FILE:LINE: CATEGORY: message", then (optionally) the line of code it names
+_WARNING = re.compile(r"^(?P<file>[^\r\n]+?):(?P<line>\d+): (?P<category>\w*Warning): (?P<message>[^\r\n]*)$"
+                      r"(?:\n  [^\r\n]*$)?", re.MULTILINE)
+_SITE_PACKAGES = re.compile(r"^.*/site-packages/")
+
+
+def warnings_only(stderr: str, root: Path = REPO_ROOT) -> str:
+    """The warnings in a cell's stderr, one line each, with the file each names said without a machine
+    path (``<cell>`` for the notebook's own cells, ``package/module.py`` for installed code); progress
+    bars, logging and the quoted code lines are left out, so two executions give the same text."""
+    lines = []
+    for m in _WARNING.finditer(stderr.replace("\r", "\n")):
+        where = m["file"]
+        if re.match(r"^/tmp/ipykernel_\d+/", where):
+            where = "<cell>"
+        elif _SITE_PACKAGES.match(where):
+            where = _SITE_PACKAGES.sub("", where)
+        else:
+            where = _relative_paths(where, root)
+            where = where if not Path(where).is_absolute() else Path(where).name
+        lines.append(f"{where}:{m['line']}: {m['category']}: {_relative_paths(m['message'], root)}\n")
+    return "".join(dict.fromkeys(lines))
 
 
 def write_stripped(source: Path, target: Path, root: Path = REPO_ROOT) -> Path:
