@@ -142,6 +142,24 @@ def test_optimum_view_at_the_defaults_is_the_trained_bimix_opt_and_bounds_move_i
     assert not np.allclose(early.table["r"], view.table["r"])  # K_i moves with the target step
 
 
+def test_optimum_sliders_cap_from_the_natural_epochs_up_and_the_tightest_cap_forces_the_natural_mixture(
+        cpu_runs, entropy_fit):
+    fit, rows = entropy_fit
+    natural = shares_of(cpu_runs, "baseline")
+    budget = 1_000_000
+    tokens = {d: 20 * budget * r for d, r in natural.items()}  # a run reads 1/20 of every domain at the natural mixture
+    moved = sliders.optimum_sliders(fit, int(rows["step"].max()), steps=sorted(rows["step"].unique()),
+                                    fitted_lower=rows.groupby("domain")["r"].min().to_dict(), train_tokens=tokens,
+                                    budget_tokens=budget, epochs_max=4.0, natural=natural)
+    caps = [value for _, value in moved.controls["epochs"].options]
+    assert caps[0] == pytest.approx(0.05) and caps[-1] == 4.0 and moved.controls["epochs"].value == 4.0
+    moved.controls["lower"].value = False
+    moved.controls["epochs"].value = caps[0]  # every share at most its natural share: only the natural mixture fits
+    np.testing.assert_allclose(moved.current.table["r"], pd.Series(natural)[moved.current.table.index], atol=1e-9)
+    moved.controls["lower"].value = True  # the smallest fitted shares exceed some natural ones: no mixture at all
+    assert moved.current.text.startswith("OptimizeError")
+
+
 # ---------------------------------------------------------------------------------------- widgets
 
 def test_sliders_build_without_a_frontend_show_the_defaults_statically_and_redraw_when_moved():

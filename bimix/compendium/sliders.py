@@ -307,9 +307,12 @@ def doremi_replay_view(trajectory: pd.DataFrame, eta: float, *, run_eta: float =
     if real is not None:
         table[f"trained η={eta:g}"] = pd.Series(real)
     fig, (left, right) = _figure(11, 3.4, 2)
-    plots.plot_weight_trajectory(weights, left, average=average.to_dict(), legend=False,
+    plots.plot_weight_trajectory(weights, left, average=average.to_dict(),
                                  title=f"replay of the η = {run_eta:g} run's excess losses at η = {eta:g}")
-    table.plot.bar(ax=right, width=0.8, rot=0, color=["0.25", "tab:orange"][:table.shape[1]])
+    x = np.arange(len(table))
+    for k, (name, shade) in enumerate(zip(table.columns, ("0.25", "0.65"))):  # greys: the colours are the domains'
+        right.bar(x - 0.4 + (k + 0.5) * 0.8 / table.shape[1], table[name], 0.8 / table.shape[1], color=shade, label=name)
+    plots.category_ticks(right, x, list(table.index))
     right.set(ylabel="averaged weight", title="the mixture DoReMi would output")
     plots.legend_outside(right)
     collapsed = float((weights.max(axis=1) > collapse).mean())
@@ -367,13 +370,14 @@ def optimum_view(fit, step: int, *, lower: Mapping[str, float] | None = None,
                        others={"natural": dict(natural)} if natural is not None else None, support=fit.support)
     left.set_title(f"optimum at step {step:,}", fontsize=9)
     x = np.arange(len(table))
-    right.bar(x - 0.2, table["loss"], 0.4, color="k", label="optimum")
-    if natural is not None:
-        right.bar(x + 0.2, table["loss_natural"], 0.4, color=plots.mixture_colours(["natural"])["natural"],
-                  label="natural")
+    if natural is not None:  # hundredths of a nat on losses of several nats: drawn as the difference
+        right.bar(x, table["loss"] - table["loss_natural"], 0.6, color="k")
+        right.axhline(0, color="0.5", lw=0.8)
+        right.set(ylabel="optimum − natural (nats)", title=f"predicted loss at step {step:,}, optimum minus natural")
+    else:
+        right.bar(x, table["loss"], 0.6, color="k")
+        right.set(ylabel="predicted loss (nats)", title=f"predicted loss at step {step:,}")
     plots.category_ticks(right, x, list(table.index))
-    right.set(ylabel="predicted loss (nats)", title=f"each domain's predicted loss at step {step:,}")
-    plots.legend_outside(right)
     bound = [f"{d} ({w})" for d, w in table["at_bound"].items() if w]
     beyond = [d for d, row in table.iterrows() if not row["fitted_min"] - 1e-9 <= row["r"] <= row["fitted_max"] + 1e-9]
     text = f"Step {step:,}: predicted average loss {opt.objective / len(table):.4f} nats"
@@ -401,7 +405,10 @@ def optimum_sliders(fit, step: int, *, steps: Sequence[int], fitted_lower: Mappi
         return optimum_view(fit, step, lower=dict(fitted_lower) if lower else None, upper=upper,
                             within_support=within, natural=natural)
 
-    caps = sorted({round(float(e), 4) for e in np.geomspace(epochs_max / 8, epochs_max * 8, 13)} | {float(epochs_max)})
+    # from the natural mixture's epochs (the smallest cap any mixture satisfies: it forces the natural
+    # mixture) up to the notebook's cap
+    natural_epochs = budget_tokens / sum(train_tokens.values())
+    caps = sorted({*map(float, np.geomspace(natural_epochs, max(epochs_max, 2 * natural_epochs), 12)), float(epochs_max)})
     return Sliders(view, {
         "step": widgets.SelectionSlider(options=[(f"{s:,}", s) for s in sorted({*map(int, steps), int(step)})], value=int(step),
                                         description="target step", continuous_update=False, style=_slider_style()),
