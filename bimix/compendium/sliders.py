@@ -7,10 +7,11 @@ view behind ``ipywidgets`` controls.
 
 Displayed, a :class:`Sliders` is one output holding two renderings: the live widget, which a notebook
 frontend with a kernel (JupyterLab, ``make lab``) shows and redraws as the controls move, and the view
-at the default values as plain HTML, which everything without a live kernel shows instead (a
-papermill run's executed copy, the static site: nbconvert drops a widget whose state is not saved,
-and the site's copies never save it). Nothing is detected: each frontend picks the richest rendering
-it can show.
+at the default values as plain HTML, which what has no live kernel shows instead: the static site and
+``docs/executed/`` keep no widget state (:func:`bimix.compendium.site.strip_notebook`), and nbconvert
+then renders an output's next-richest form. Nothing is detected at run time: under papermill the
+widget is built as anywhere else (no frontend answers, nothing breaks), and each reader of the
+executed notebook picks the richest rendering it can show.
 
 The views for one notebook each, in pipeline order: :func:`synthetic_fit_view` (00: noise and share
 range of the synthetic runs), :func:`temperature_view` (02: log base of the entropy mixtures),
