@@ -185,3 +185,20 @@ def test_a_position_the_view_refuses_shows_the_reason():
     moved = sliders.Sliders(view, {"share": ipywidgets.FloatSlider(value=0.1, min=0, max=1, description="share")})
     moved.controls["share"].value = 0.9
     assert "ValueError" in moved.current.text and "1/2" in moved.out.outputs[0]["data"]["text/plain"]
+
+
+def test_optimum_sliders_from_the_fitted_rows_and_epoch_caps_as_notebook_06_calls_them(cpu_runs, entropy_fit):
+    # notebook 06 passes its fitted rows and EpochCaps: the same controls and defaults as spelled out
+    from bimix.law.optimum import EpochCaps
+
+    fit, rows = entropy_fit
+    final = int(rows["step"].max())
+    tokens = {d: 2e6 for d in rows["domain"].unique()}
+    caps = EpochCaps(1_000_000, tokens, 1_000_000 / sum(tokens.values()), 4.0, {}, "")
+    a = sliders.optimum_sliders(fit, final, rows=rows, caps=caps)
+    b = sliders.optimum_sliders(fit, final, steps=sorted(rows["step"].unique()),
+                                fitted_lower=rows.groupby("domain")["r"].min().to_dict(), train_tokens=tokens,
+                                budget_tokens=1_000_000, epochs_max=4.0)
+    assert [o for o in a.controls["epochs"].options] == [o for o in b.controls["epochs"].options]
+    assert a.controls["step"].options == b.controls["step"].options
+    pd.testing.assert_frame_equal(a.default.table, b.default.table)

@@ -390,16 +390,24 @@ def optimum_view(fit, step: int, *, lower: Mapping[str, float] | None = None,
     return View(table, fig, text)
 
 
-def optimum_sliders(fit, step: int, *, steps: Sequence[int], fitted_lower: Mapping[str, float],
-                    train_tokens: Mapping[str, float], budget_tokens: float, epochs_max: float,
-                    lower_from_fit: bool = True, natural: Mapping[str, float] | None = None) -> Sliders:
+def optimum_sliders(fit, step: int, *, steps: Sequence[int] = (), fitted_lower: Mapping[str, float] | None = None,
+                    train_tokens: Mapping[str, float] | None = None, budget_tokens: float = 0.0,
+                    epochs_max: float = 0.0, rows=None, caps=None, lower_from_fit: bool = True,
+                    natural: Mapping[str, float] | None = None) -> Sliders:
     """:func:`optimum_view` behind a target-step slider (over ``steps``), a lower-bound choice (none, or
     the smallest share in the fitted runs, ``fitted_lower``), the epoch cap that sets the upper bounds
     (:func:`bimix.law.optimize.epoch_upper_bounds` of ``train_tokens`` in a run of ``budget_tokens``),
-    and whether the shares must also stay within those the law was fitted on."""
+    and whether the shares must also stay within those the law was fitted on. ``rows`` (the fitted
+    runs' rows) gives ``steps`` and ``fitted_lower``; ``caps`` (:class:`bimix.law.optimum.EpochCaps`)
+    gives ``train_tokens``, ``budget_tokens`` and ``epochs_max``."""
     import ipywidgets as widgets
 
     from bimix.law.optimize import epoch_upper_bounds
+
+    if rows is not None:
+        steps, fitted_lower = sorted(rows["step"].unique()), rows.groupby("domain")["r"].min().to_dict()
+    if caps is not None:
+        train_tokens, budget_tokens, epochs_max = caps.train_tokens, caps.budget_tokens, caps.epochs_max
 
     def view(step, lower, epochs, within):
         upper = epoch_upper_bounds(train_tokens, budget_tokens, epochs)
