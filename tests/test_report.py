@@ -207,13 +207,14 @@ def test_gallery_captions_say_what_a_figure_shows_and_does_not_and_where_it_is_d
         section = report.figure_section(notebook, stem)
         assert section, f"{stem}: no cell of {notebook} saves it"
         cells = json.loads((REPO_ROOT / "notebooks" / f"{notebook}.ipynb").read_text(encoding="utf-8"))["cells"]
-        saving = ["".join(c["source"]) for c in cells if c["cell_type"] == "code" and "save_figure" in "".join(c["source"])
+        saving = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"
+                  and re.search(r"save_figure|\.figure\(", "".join(c["source"]))
                   and re.search(rf"[\"']{re.escape(stem)}[\"'{{]", "".join(c["source"]))]
         assert len(saving) == 1, stem
         for f in functions:
             assert callable(getattr(plots, f, None)), f"{stem}: bimix.compendium.plots has no {f}"
         if functions:
-            assert re.search(rf"\b{functions[0]}\(", saving[0]), f"{stem}: the cell does not call {functions[0]}"
+            assert re.search(rf"\b{functions[0]}\b", saving[0]), f"{stem}: the cell does not call {functions[0]}"
     text = report.gallery_markdown(REPO_ROOT / "figures", REPO_ROOT / "docs")
     row = next(line for line in text.splitlines() if "(../figures/optimum_mixture.png)" in line)
     assert row.count(" | ") == 4, "paper, figure, shows, does not show, drawn by"

@@ -119,9 +119,9 @@ GALLERY: tuple[tuple[str, str, str, str], ...] = (
 # notebook cell is found from the figure's name (:func:`figure_section`). A figure drawn in its notebook
 # with pandas/matplotlib names no function.
 GALLERY_NOTES: dict[str, tuple[tuple[str, ...], str]] = {
-    "fig1_loss_vs_steps": (("plot_loss_vs_steps",),
+    "fig1_loss_vs_steps": (("plot_figures_1_2", "plot_loss_vs_steps"),
                            "the other four domains; the seed spread as such (points are single seeds)"),
-    "fig2_loss_vs_share": (("plot_loss_vs_share",),
+    "fig2_loss_vs_share": (("plot_figures_1_2", "plot_loss_vs_share"),
                            "the 16 other evaluation steps; whether the slope −α holds beyond the grey band"),
     "fig3_predicted_vs_observed": (("plot_predicted_vs_observed",),
                                    "the fitted mixtures; errors per seed (points of all seeds overlap)"),
@@ -162,7 +162,8 @@ GALLERY_NOTES: dict[str, tuple[tuple[str, ...], str]] = {
 
 
 def figure_section(notebook: str, stem: str, root: Path = REPO_ROOT) -> str | None:
-    """The heading of the notebook section whose code cell saves figure ``stem``, or None."""
+    """The heading of the notebook section whose code cell saves figure ``stem`` (``save_figure`` or
+    the notebook's ``out.figure``), or None."""
     import json
 
     cells = json.loads((Path(root) / "notebooks" / f"{notebook}.ipynb").read_text(encoding="utf-8"))["cells"]
@@ -172,7 +173,7 @@ def figure_section(notebook: str, stem: str, root: Path = REPO_ROOT) -> str | No
         if cell["cell_type"] == "markdown":
             heads = [line.lstrip("#").strip() for line in text.splitlines() if re.match(r"#{1,3} ", line)]
             heading = heads[-1] if heads else heading
-        elif "save_figure" in text and re.search(rf"[\"']{re.escape(stem)}[\"'{{]", text):
+        elif re.search(r"save_figure|\.figure\(", text) and re.search(rf"[\"']{re.escape(stem)}[\"'{{]", text):
             return heading
     return None
 
