@@ -482,3 +482,19 @@ def test_corpus_figure_labels_do_not_overlap():
         assert not title.overlaps(ax.title.get_window_extent(renderer)), "suptitle over a panel title"
     assert [t.get_text() for t in left.get_legend().get_texts()] == ["bpe-1024", "gpt2"]
     plt.close(fig)
+
+
+def test_a_public_domain_keeps_its_colour_across_panels_and_many_mixtures_share_one_shape():
+    # fig_public_runs_lomo: Github was grey beside Books3 and PileCC, pink beside PileCC alone; 31 held-out
+    # mixtures cycled 10 shapes under a 31-entry legend that collapsed the layout
+    a = plots.domain_colours(["Github", "PileCC", "Books3"])
+    b = plots.domain_colours(["Github", "PileCC"])
+    assert a["Github"] == b["Github"] and a["PileCC"] == b["PileCC"]
+    assert len(set(a.values())) == 3
+    rows = pd.DataFrame([{"run": f"m{k}", "mixture": f"m{k}", "domain": d, "step": s, "loss": 2.0 + k / 50,
+                          "pred": 2.01 + k / 50} for k in range(31) for d in ("Github", "PileCC") for s in (1, 2)])
+    fig, ax = plt.subplots(figsize=(5, 4))
+    plots.plot_predicted_vs_observed(rows, ax)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(labels) == 2 + 2 and "shape" not in ax.get_legend().get_title().get_text()
+    plt.close(fig)

@@ -104,12 +104,21 @@ def _palette(name: str) -> list:
 
 def domain_colours(domains) -> dict[str, tuple]:
     """Domain -> colour, the same for a domain in every figure: the corpus's six domains have fixed
-    tab10 colours; any other domain takes the next free colour (tab10, then tab20b) in sorted order."""
+    tab10 colours; any other domain takes the free colour (tab10, then tab20b) its name hashes to, or
+    the next one not taken in this figure, so a public table's domain keeps its colour from panel to
+    panel (by position in the sorted names, Github was grey beside Books3 and pink beside PileCC)."""
+    import zlib
+
     palette = _palette("tab10") + _palette("tab20b")
     out = {d: palette[i] for i, d in enumerate(_CORPUS_DOMAINS)}
     free = palette[len(_CORPUS_DOMAINS):]
-    for k, d in enumerate(sorted(set(map(str, domains)) - set(out))):
-        out[d] = free[k % len(free)]
+    taken: set[int] = set()
+    for d in sorted(set(map(str, domains)) - set(out)):
+        k = zlib.crc32(d.encode("utf-8")) % len(free)
+        while k in taken and len(taken) < len(free):
+            k = (k + 1) % len(free)
+        taken.add(k)
+        out[d] = free[k]
     return {str(d): out[str(d)] for d in domains}
 
 
@@ -602,6 +611,8 @@ def plot_predicted_vs_observed(points: "pandas.DataFrame", ax: "matplotlib.axes.
                else dict(zip(groups, (_palette("tab10") * (len(groups) // 10 + 1)))))
     shapes = "os^DvP<>X*"
     kinds = list(dict.fromkeys(points[marker_by])) if marker_by and marker_by in points else [None]
+    if len(kinds) > len(shapes):  # shapes would repeat and the legend outgrow the axes: one shape for all
+        kinds, marker_by = [None], None
     shape = {k: shapes[i % len(shapes)] for i, k in enumerate(kinds)}
     last = points.groupby("run")["step"].transform("max") == points["step"]
     keys = [group, marker_by] if kinds != [None] else [group]
