@@ -75,7 +75,10 @@ figures: $(STAMP)
 	$(PY) -m bimix reproduce --profile $(PROFILE) --fast
 	$(PY) -m bimix report --profiles cpu,gpu --update-readme
 
+# the modules every test process imports, compiled once before the two workers start (else both
+# compile them at once, and so does every subprocess started before either has finished)
 test: $(STAMP)
+	@$(PY) -c "import bimix.cli, bimix.train.proxy, bimix.law.forms, bimix.compendium.plots, papermill, nbconvert, lm_eval"
 	$(PY) -m pytest -q -n 2
 
 lab: $(STAMP)

@@ -29,7 +29,7 @@ def repo(tmp_path):
     (root / "README.md").write_text(README)
     shutil.copytree(REPO_ROOT / "data" / "results" / "cpu", root / "data" / "results" / "cpu")
     shutil.copytree(REPO_ROOT / "data" / "results" / "cpu", root / "build" / "smoke" / "results")
-    (root / ".gitignore").write_text("build/\n")
+    (root / ".gitignore").write_text("build/\n__pycache__/\n")  # as the repository's: Python caches bytecode
     git = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t"]
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     subprocess.run([*git, "add", "."], check=True)
