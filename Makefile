@@ -79,7 +79,7 @@ figures: $(STAMP)
 # compile them at once, and so does every subprocess started before either has finished)
 test: $(STAMP)
 	@$(PY) -c "import bimix.cli, bimix.train.proxy, bimix.law.forms, bimix.compendium.plots, papermill, nbconvert, lm_eval"
-	$(PY) -m pytest -q -n 3
+	$(PY) -m pytest -q -n 2
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
