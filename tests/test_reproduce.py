@@ -76,6 +76,18 @@ def test_reproduce_never_deletes_a_tracked_results_file(tmp_path):
     assert committed.read_bytes() == before and list(tmp_path.iterdir()) == []
 
 
+
+def _notebook(path, *cells):
+    """A notebook as the runner expects one (kernelspec, a parameters cell), then ``cells``, at ``path``."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell('profile: str = "cpu"\nfigures_dir: str = ""\nresults_dir: str = ""')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, *cells]
+    nbformat.write(nb, path)
+    return path
+
+
 def test_unknown_notebook_and_profile_are_refused(tmp_path):
     with pytest.raises(reproduce.ReproduceError, match="no_such_notebook"):
         reproduce.plan("smoke", ["no_such_notebook"])
@@ -84,14 +96,8 @@ def test_unknown_notebook_and_profile_are_refused(tmp_path):
 
 
 def test_failing_cell_names_notebook_and_cell(tmp_path, monkeypatch):
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    params = nbformat.v4.new_code_cell('profile: str = "cpu"\nfigures_dir: str = ""\nresults_dir: str = ""')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell("x = 1"),
-                nbformat.v4.new_code_cell("raise ValueError('deliberate failure 42')")]
-    path = tmp_path / "99_fails.ipynb"
-    nbformat.write(nb, path)
+    path = _notebook(tmp_path / "99_fails.ipynb", nbformat.v4.new_code_cell("x = 1"),
+                nbformat.v4.new_code_cell("raise ValueError('deliberate failure 42')"))
     spec = reproduce.NotebookSpec("99_fails", source=path)
     monkeypatch.setattr(reproduce, "NOTEBOOKS", (spec,))
     with pytest.raises(reproduce.NotebookFailed, match=r"99_fails.*ValueError.*deliberate failure 42"):
@@ -101,13 +107,7 @@ def test_failing_cell_names_notebook_and_cell(tmp_path, monkeypatch):
 
 
 def test_failed_notebook_leaves_no_stale_results_and_a_quiet_log(tmp_path, monkeypatch, capfd):
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    params = nbformat.v4.new_code_cell('profile: str = "cpu"\nfigures_dir: str = ""\nresults_dir: str = ""')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell("raise ValueError('deliberate failure')")]
-    path = tmp_path / "98_claims.ipynb"
-    nbformat.write(nb, path)
+    path = _notebook(tmp_path / "98_claims.ipynb", nbformat.v4.new_code_cell("raise ValueError('deliberate failure')"))
     monkeypatch.setattr(reproduce, "NOTEBOOKS", (reproduce.NotebookSpec("98_claims", source=path),))
     stale = tmp_path / "out" / "results" / "98_claims.json"
     stale.parent.mkdir(parents=True)
@@ -134,17 +134,11 @@ sys.exit(main(["reproduce", *sys.argv[2:]]))
 def test_ctrl_c_during_a_notebook_prints_one_line_and_leaves_the_previous_outputs(tmp_path):
     # Ctrl-C used to print the kernel's ZMQError traceback, leave the executed copy cut after the
     # parameters cell and the interrupted notebook's partial results file in place
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    params = nbformat.v4.new_code_cell('profile: str = "cpu"\nfigures_dir: str = ""\nresults_dir: str = ""')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell(
+    path = _notebook(tmp_path / "97_slow.ipynb", nbformat.v4.new_code_cell(
         "import os, pathlib, time\n"
         "pathlib.Path(results_dir, '97_slow.json').write_text('{\"claim\": \"half a run\"}')\n"
         "pathlib.Path(results_dir, 'kernel.pid').write_text(str(os.getpid()))\n"
-        "time.sleep(120)")]
-    path = tmp_path / "97_slow.ipynb"
-    nbformat.write(nb, path)
+        "time.sleep(120)"))
     out = tmp_path / "out"
     executed, results = out / "notebooks" / "97_slow.ipynb", out / "results" / "97_slow.json"
     executed.parent.mkdir(parents=True)
@@ -214,14 +208,8 @@ def test_notebook_01_runs_through_the_cli(smoke_store, tmp_path):
 def test_a_kernel_that_dies_is_a_one_line_failure_naming_the_cell(tmp_path):
     # a killed kernel (out of memory, a crash in a C library) used to end `reproduce` in nbclient's
     # DeadKernelError traceback
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    params = nbformat.v4.new_code_cell('profile: str = "cpu"\nfigures_dir: str = ""\nresults_dir: str = ""')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell("x = 1"),
-                nbformat.v4.new_code_cell("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")]
-    path = tmp_path / "96_dies.ipynb"
-    nbformat.write(nb, path)
+    path = _notebook(tmp_path / "96_dies.ipynb", nbformat.v4.new_code_cell("x = 1"),
+                nbformat.v4.new_code_cell("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"))
     out = tmp_path / "out"
     done = subprocess.run([sys.executable, "-c", _ONE_NOTEBOOK, str(path), "--profile", "smoke",
                            "--output-dir", str(out)], capture_output=True, text=True, timeout=300)
