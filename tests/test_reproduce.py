@@ -97,7 +97,7 @@ def test_unknown_notebook_and_profile_are_refused(tmp_path):
 
 def test_failing_cell_names_notebook_and_cell(tmp_path, monkeypatch):
     path = _notebook(tmp_path / "99_fails.ipynb", nbformat.v4.new_code_cell("x = 1"),
-                nbformat.v4.new_code_cell("raise ValueError('deliberate failure 42')"))
+                     nbformat.v4.new_code_cell("raise ValueError('deliberate failure 42')"))
     spec = reproduce.NotebookSpec("99_fails", source=path)
     monkeypatch.setattr(reproduce, "NOTEBOOKS", (spec,))
     with pytest.raises(reproduce.NotebookFailed, match=r"99_fails.*ValueError.*deliberate failure 42"):
@@ -209,7 +209,7 @@ def test_a_kernel_that_dies_is_a_one_line_failure_naming_the_cell(tmp_path):
     # a killed kernel (out of memory, a crash in a C library) used to end `reproduce` in nbclient's
     # DeadKernelError traceback
     path = _notebook(tmp_path / "96_dies.ipynb", nbformat.v4.new_code_cell("x = 1"),
-                nbformat.v4.new_code_cell("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"))
+                     nbformat.v4.new_code_cell("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"))
     out = tmp_path / "out"
     done = subprocess.run([sys.executable, "-c", _ONE_NOTEBOOK, str(path), "--profile", "smoke",
                            "--output-dir", str(out)], capture_output=True, text=True, timeout=300)
