@@ -105,3 +105,25 @@ def test_a_rung_reads_its_committed_extracts_and_one_runs_size(tmp_path):
     both = pd.concat([rows, rows.assign(label=rows["label"].str.replace("rung-a", "rung-c"), flops=rows["flops"] * 4),
                       scale.public_rows(_public())])
     assert "at every CPU rung the verdict flips" in scale.reading(both, "claim3")["reading"]
+
+
+def test_rung_readouts_put_each_protocol_beside_its_naive_predictor():
+    fit, sweep = _sweep(t1=(0.004, 0.006, 0.005))
+    fit["naive"] = {"table1_mre_carry_forward": 0.01, "table1_skill_carry_forward": 0.5,
+                    "table2_r2_log_mean_null": 0.4, "table2_skill_r2": 0.08}
+    sweep["claim34"] = [{"baseline": b, "mixture": m, "mean_diff": d, "lo": d - 0.01, "hi": d + 0.01, "seeds": 3,
+                         "outcome": "agrees" if d + 0.01 < 0 else "undecided"}
+                        for b, d in (("baseline", 0.005), ("skewed", -0.3), ("uniform", 0.02)) for m in ("se", "ce", "doremi")]
+    got = scale.rung_readouts("rung-a", fit, sweep).set_index("readout")
+    t1 = got.loc["Table 1 error (%)"]
+    assert t1["value"] == pytest.approx(0.5) and t1["lo"] < 0.5 < t1["hi"] and t1["seeds"] == 3
+    assert t1["naive"] == pytest.approx(1.0) and t1["skill"] == 0.5  # the law's 0.5 % against carry-forward's 1 %
+    t2 = got.loc["Table 2 R² (log loss)"]
+    assert t2["value"] == pytest.approx(0.94) and t2["naive"] == 0.4 and t2["skill"] == 0.08
+    # claims 3-4: every entropy mixture against every reference the rung trained, named as a reader says it
+    assert got.loc["ce − skewed (nats)", "value"] == -0.3 and "agrees" in got.loc["ce − skewed (nats)", "note"]
+    assert {"se − natural (nats)", "ce − uniform (nats)"} <= set(got.index) and set(got["rung"]) == {"rung-a"}
+    assert not any(r.startswith("doremi") for r in got.index)  # claims 3-4 are about the entropy mixtures
+    # an extract without the naive block or claim34 (committed before they were kept) gives NaN, not an error
+    bare = scale.rung_readouts("old", *_sweep())
+    assert list(bare["readout"]) == ["Table 1 error (%)", "Table 2 R² (log loss)"] and bare["skill"].isna().all()

@@ -396,9 +396,9 @@ CLAIMS: tuple[Claim, ...] = (
 # keeps exactly these keys, so the fast path and a fresh clone report what was measured.
 REPORT_KEYS: dict[str, tuple[str, ...]] = {
     "02_entropy_mixtures": ("paper_chain_rule_gap", "cost"),
-    "04_proxy_pretraining": ("final_average_by_seed", "final_average_loss", "seeds"),
+    "04_proxy_pretraining": ("final_average_by_seed", "final_average_loss", "seeds", "claim34"),
     "05_fit_law": ("table1_by_seed", "table1_long_by_seed", "table2_by_seed", "table1_all", "table2", "fit_on",
-                   "predict"),
+                   "predict", "naive"),
     "06_optimize_mixture": ("gain_nats", "speedup_by_seed", "rival_ratio_by_seed", "seeds"),
     # not a claim of the report: what notebook 07 shows offline, where the public tables cannot be had
     "07_public_runs": ("extract",),

@@ -199,6 +199,45 @@ def rung_rows(rung: str, results_root, runs_root) -> tuple[pd.DataFrame, str | N
     return rows, None
 
 
+READOUT_COLUMNS = ["rung", "readout", "value", "lo", "hi", "seeds", "naive", "skill", "note"]
+
+
+def rung_readouts(rung: str, fit_results: Mapping, sweep_results: Mapping) -> pd.DataFrame:
+    """One rung's readouts beside their naive predictors, from its notebook 05 and 04 extracts:
+    Table 1 (error %, seeds' mean and 95 % interval; naive: the last fitted loss carried forward),
+    Table 2 (R² on log loss of Baseline and DoReMi; naive: the mixture-blind null, every held-out
+    curve the geometric mean of the fitted ones) and claims 3–4 (each entropy mixture minus each
+    trained reference, natural, skewed or uniform, in nats over paired seeds; below 0 the entropy
+    mixture is better). ``skill`` is the law's error over the naive one (Table 1: MRE ratio; Table 2:
+    (1 − R²) ratio); below 1 the law beats its naive predictor. Missing inputs give no row."""
+    naive = fit_results.get("naive") or {}
+    rows = []
+    t1 = [s["mre_mean"] * 100 for s in fit_results.get("table1_by_seed", {}).values()]
+    if t1:
+        mean, lo, hi, n = _t_interval(t1)
+        carry = naive.get("table1_mre_carry_forward")
+        rows.append(dict(readout="Table 1 error (%)", value=mean, lo=lo, hi=hi, seeds=n,
+                         naive=carry * 100 if carry is not None else math.nan,
+                         skill=naive.get("table1_skill_carry_forward", math.nan),
+                         note="naive: the last fitted loss carried forward"))
+    t2 = [np.mean([s[m]["mean"] for m in ("baseline", "doremi") if m in s])
+          for s in fit_results.get("table2_by_seed", {}).values()]
+    if t2:
+        mean, lo, hi, n = _t_interval(t2)
+        rows.append(dict(readout="Table 2 R² (log loss)", value=mean, lo=lo, hi=hi, seeds=n,
+                         naive=naive.get("table2_r2_log_mean_null", math.nan),
+                         skill=naive.get("table2_skill_r2", math.nan),
+                         note="naive: the mixture-blind null (geometric mean of the fitted curves)"))
+    for r in sweep_results.get("claim34") or []:
+        if r["mixture"] not in ("se", "ce", "je", "vne"):
+            continue  # the reference mixtures against each other are notebook 04's table
+        name = "natural" if r["baseline"] == "baseline" else r["baseline"]
+        rows.append(dict(readout=f"{r['mixture']} − {name} (nats)", value=r["mean_diff"], lo=r.get("lo", math.nan),
+                         hi=r.get("hi", math.nan), seeds=r.get("seeds"), naive=math.nan, skill=math.nan,
+                         note=f"claims 3–4, paired seeds: {r.get('outcome', '')}"))
+    return pd.DataFrame([{"rung": rung, **row} for row in rows], columns=READOUT_COLUMNS)
+
+
 def gains_rows(results_by_rung: Mapping[str, Mapping]) -> pd.DataFrame:
     """Claims 5–6 per rung: the BiMix optimum's gain in final average loss (nats, paired seeds, 95 %
     interval) over each reference, and that gain as a step ratio at the reference's end slope, from
