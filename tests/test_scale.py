@@ -105,6 +105,11 @@ def test_a_rung_reads_its_committed_extracts_and_one_runs_size(tmp_path):
     both = pd.concat([rows, rows.assign(label=rows["label"].str.replace("rung-a", "rung-c"), flops=rows["flops"] * 4),
                       scale.public_rows(_public())])
     assert "at every CPU rung the verdict flips" in scale.reading(both, "claim3")["reading"]
+    # a flip at one rung of two names it: "the rung-a rung (of 2 CPU rungs)"
+    fixed = both[~both["label"].str.startswith("rung-c vs skewed")]
+    fixed = pd.concat([fixed, rows[rows["label"] == "rung-a vs skewed"].assign(label="rung-c vs skewed", flops=rows["flops"] * 4,
+                                                                            value=rows.loc[rows["label"] == "rung-a vs natural", "value"].iloc[0])])
+    assert "at the rung-a rung (of 2 CPU rungs) the verdict flips" in scale.reading(fixed, "claim3")["reading"]
 
 
 def test_rung_readouts_put_each_protocol_beside_its_naive_predictor():

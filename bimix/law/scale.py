@@ -158,7 +158,8 @@ def reading(points: pd.DataFrame, claim: str) -> dict:
     public_meet = [bool(_meets(claim, v)) for v in public["value"]]
     if flips:  # a rung's verdict depends on its baseline: the corpus decides, not the scale
         where = ("the smallest rung" if len(rungs) == 1 else "every CPU rung" if len(flips) == len(rungs)
-                 else "the CPU rung" + ("s " if len(flips) > 1 else " ") + ", ".join(flips))
+                 else "the " + " and ".join(flips) + (" rungs" if len(flips) > 1 else " rung")
+                 + f" (of {len(rungs)} CPU rungs)")
         kind = (("holds at every public size" if all(public_meet) else "misses at scale")
                 + f"; at {where} the verdict flips with the baseline")
     elif _meets(claim, top["value"]) and not _meets(claim, bottom["value"]):
