@@ -100,7 +100,7 @@ def test_a_rung_reads_its_committed_extracts_and_one_runs_size(tmp_path):
     assert set(rows["label"]) == {"rung-a", "rung-a vs natural", "rung-a vs skewed"}
     assert rows["flops"].unique().tolist() == [pytest.approx(6 * sc["n_params"] * sc["tokens"])]
     none, why = scale.rung_rows("rung-b", tmp_path / "results", tmp_path / "runs")
-    assert none.empty and why.startswith("rung-b: not trained yet")
+    assert none.empty and why == "rung-b: not trained yet (no 05_fit_law.json, 04_proxy_pretraining.json, rung-b/runs.csv)"
     # two rungs of one ladder: a flip at both is "every CPU rung"
     both = pd.concat([rows, rows.assign(label=rows["label"].str.replace("rung-a", "rung-c"), flops=rows["flops"] * 4),
                       scale.public_rows(_public())])

@@ -191,7 +191,7 @@ def rung_rows(rung: str, results_root, runs_root) -> tuple[pd.DataFrame, str | N
 
     folder, table = Path(results_root) / rung, Path(runs_root) / rung / "runs.csv"
     needed = [folder / f"{name}.json" for name in ("05_fit_law", "04_proxy_pretraining")]
-    missing = [p.name for p in needed if not p.is_file()] + ([] if table.is_file() else [str(table)])
+    missing = [p.name for p in needed if not p.is_file()] + ([] if table.is_file() else [f"{rung}/runs.csv"])
     if missing:
         return pd.DataFrame(columns=COLUMNS), f"{rung}: not trained yet (no {', '.join(missing)})"
     sidecar = next(iter(read_sidecars(table).values()))
