@@ -196,6 +196,13 @@ def main(argv: list[str] | None = None) -> int:
         code = None if debug else classify(exc)
         if code is None:
             raise
+        if code == EXIT_INTERRUPTED:
+            # the interrupted work may leave asyncio tasks that failed with it (nbclient's cell task holds
+            # the kernel's KeyboardInterrupt traceback); asyncio logs those at exit as "Task exception
+            # was never retrieved", a traceback after the one line
+            import logging
+
+            logging.getLogger("asyncio").disabled = True
         print(error_line(exc), file=sys.stderr)
         return code
 

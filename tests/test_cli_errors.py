@@ -156,3 +156,36 @@ def test_help_texts_name_options_plainly(capsys):
     out = capsys.readouterr().out
     assert "kkt: exact optimum of the bimix law" in out
     assert "--profile PROFILE" in out and "--corpus" not in out
+
+
+# a command interrupted while an asyncio task it started has failed and was never awaited: what nbclient
+# leaves when Ctrl-C reaches `reproduce` during a cell that waits on a process pool (a sweep)
+_INTERRUPTED_WITH_A_FAILED_TASK = """
+import asyncio, sys
+from bimix.cli import main
+from bimix.compendium import reproduce
+
+def run(args):
+    loop = asyncio.new_event_loop()
+    async def cell():
+        raise RuntimeError("the kernel's KeyboardInterrupt traceback")
+    task = loop.create_task(cell())
+    loop.run_until_complete(asyncio.sleep(0.05))  # the task fails; nobody retrieves its exception
+    loop.close()
+    raise KeyboardInterrupt
+
+reproduce.run = run
+sys.exit(main(["reproduce", "--profile", "smoke"]))
+"""
+
+
+def test_ctrl_c_with_a_failed_task_left_behind_is_still_one_line():
+    import subprocess
+    import sys
+
+    from bimix.paths import REPO_ROOT
+
+    done = subprocess.run([sys.executable, "-c", _INTERRUPTED_WITH_A_FAILED_TASK], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.strip() == "error: interrupted", done.stderr
