@@ -6,7 +6,8 @@ numbers, a figure and the sentence those numbers say. No view trains anything. :
 view behind ``ipywidgets`` controls.
 
 Displayed, a :class:`Sliders` is one output holding two renderings: the live widget, which a notebook
-frontend with a kernel (JupyterLab, ``make lab``) shows and redraws as the controls move, and the view
+frontend with a kernel (JupyterLab, ``make lab``) shows and redraws as the controls move (tested in a
+live JupyterLab in headless Chromium, ``tests/test_sliders_live.py``), and the view
 at the default values as plain HTML, which what has no live kernel shows instead: the static site and
 ``docs/executed/`` keep no widget state (:func:`bimix.compendium.site.strip_notebook`), and nbconvert
 then renders an output's next-richest form. Nothing is detected at run time: under papermill the
