@@ -57,6 +57,8 @@ def test_doremi_eta_keeps_profiles_out_of_each_others_study(tmp_path):
     ("run_regime", ("no-such-config.toml",), "error: "),
     ("bench_entropy", ("--profile", "laptop", "--tokenizers", "bpe", "--json", "unused.json"),
      "error: unknown profile 'laptop'"),
+    ("bench_lever_loss", ("--profile", "laptop"), "error: unknown profile 'laptop'"),
+    ("bench_lever_loss", ("--seeds", "3"), "error: --seeds needs at least two seeds"),
 ])
 def test_benchmark_errors_are_one_line(name, args, says, tmp_path):
     code, err = _script(name, *args, cache=tmp_path / "cache")
@@ -78,3 +80,23 @@ def test_bench_proxy_levers_time_every_lever_against_fp32(monkeypatch):
     assert all(v["tokens_per_s"] > 0 and v["speedup"] > 0 for v in levers.values())
     one = bench_proxy.time_training(model, 64, batch=2, steps=2, precision="bf16", fused=True)
     assert one["tokens_per_step"] == 2 * model.seq_len and one["step_s"] > 0
+
+
+def test_lever_loss_adopts_a_lever_only_when_faster_and_equal_within_seed_noise(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
+    import bench_lever_loss
+
+    def run(lever, seed, loss, speed):
+        return {"lever": lever, "seed": seed, "final_loss": loss, "tokens_per_s": speed}
+
+    runs = [run("fp32", 0, 4.00, 100), run("fp32", 1, 4.01, 100),  # seed noise 0.01 nats
+            run("bf16", 0, 4.005, 140), run("bf16", 1, 4.012, 140),  # 1.4x, within noise
+            run("batch_x2", 0, 4.30, 200), run("batch_x2", 1, 4.00, 200)]  # 2x, one seed far off
+    out = bench_lever_loss.summarise(runs)
+    assert out["seed_noise_nats"] == pytest.approx(0.01)
+    bf16, x2 = out["levers"]["bf16"], out["levers"]["batch_x2"]
+    assert bf16["speedup"] == pytest.approx(1.4) and bf16["equal_loss"] and bf16["adopt"]
+    assert x2["diff_vs_fp32"] == pytest.approx([0.30, -0.01]) and not x2["equal_loss"] and not x2["adopt"]
+    assert not out["levers"]["fp32"]["adopt"]
+    slow = [r if r["lever"] != "bf16" else {**r, "tokens_per_s": 120} for r in runs]
+    assert not bench_lever_loss.summarise(slow)["levers"]["bf16"]["adopt"]  # 1.2x < the 1.3x gate
