@@ -87,12 +87,16 @@ def test_lomo_points_skip_a_domain_with_one_share_left_instead_of_the_mixture():
 
 
 # ---------------------------------------------------------------------------------------- notebooks
+# fewer multi-start points and resamples than the notebooks' defaults: the fixtures follow the law, so
+# the fits and the assertions on them do not need the defaults' search (which the committed runs use)
+FEW_STARTS = {"n_starts": 2, "lomo_starts": 1, "n_bootstrap": 30}
+
 
 def test_notebook_05_on_a_synthetic_sweep(tmp_path):
     table, coef = _sweep_like()
     write_runs(table, tmp_path / "runs" / "runs.csv")
     reproduce.reproduce("smoke", ["05_fit_law"], output_dir=tmp_path / "out", figures_dir=tmp_path / "fig",
-                        extra={"runs_dir": str(tmp_path / "runs")}, progress=False)
+                        extra={"runs_dir": str(tmp_path / "runs"), **FEW_STARTS}, progress=False)
     res = read_json(tmp_path / "out" / "results" / "05_fit_law.json")
     assert res["fit_on"] == ["se", "ce", "je", "vne"] and res["predict"] == ["baseline", "doremi"]
     assert set(res["table1"]) == set(SWEEP_NAMES)
@@ -134,7 +138,9 @@ def test_notebook_07_on_a_mirror_of_fixtures(tmp_path, monkeypatch):
     sources = fixture_mirror(tmp_path / "mirror")
     pins = write_sources(sources, tmp_path / "pins.json")
     reproduce.reproduce("smoke", ["07_public_runs"], output_dir=tmp_path, figures_dir=tmp_path / "fig",
-                        extra={"public_mirror": str(tmp_path / "mirror"), "public_pins": str(pins)}, progress=False)
+                        extra={"public_mirror": str(tmp_path / "mirror"), "public_pins": str(pins), **FEW_STARTS,
+                               "by_size_splits": 2, "slimpajama_boot": 20, "lightgbm_iterations": 100},
+                        progress=False)
     res = read_json(tmp_path / "results" / "07_public_runs.json")
     assert res["status"] == "ok" and set(res["tables"]) == {"dml_Github-Books3-PileCC", "regmix"}
     dml, regmix = res["tables"]["dml_Github-Books3-PileCC"], res["tables"]["regmix"]
