@@ -110,6 +110,13 @@ def test_a_rung_reads_its_committed_extracts_and_one_runs_size(tmp_path):
     fixed = pd.concat([fixed, rows[rows["label"] == "rung-a vs skewed"].assign(label="rung-c vs skewed", flops=rows["flops"] * 4,
                                                                             value=rows.loc[rows["label"] == "rung-a vs natural", "value"].iloc[0])])
     assert "at the rung-a rung (of 2 CPU rungs) the verdict flips" in scale.reading(fixed, "claim3")["reading"]
+    # the rungs notebook 11 reads out: those with both extracts, in the order asked; their training cost
+    got = scale.rung_extracts("rung-b, rung-a,", tmp_path / "results", tmp_path / "runs")
+    assert list(got) == ["rung-a"] and got["rung-a"][2] == runs / "runs.csv"
+    assert got["rung-a"][0] == read_json(tmp_path / "results" / "rung-a" / "05_fit_law.json")
+    hours = sc["wall_time_s"] / 3600
+    assert scale.training_summary("rung-a", runs / "runs.csv") == (
+        f"rung-a: 1 run, {hours:.2f} hours of training (one process each; devices: {sc['device']})")
 
 
 def test_rung_readouts_put_each_protocol_beside_its_naive_predictor():

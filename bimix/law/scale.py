@@ -200,6 +200,34 @@ def rung_rows(rung: str, results_root, runs_root) -> tuple[pd.DataFrame, str | N
     return rows, None
 
 
+def rung_extracts(rungs: str, results_root, runs_root) -> dict[str, tuple[dict, dict, object]]:
+    """The rungs named in ``rungs`` (comma-separated) that have both committed extracts, each as
+    (its notebook 05 extract, its notebook 04 extract, the path of its run table), in the given order."""
+    from pathlib import Path
+
+    from bimix.files import read_json
+
+    out = {}
+    for rung in filter(None, (r.strip() for r in rungs.split(","))):
+        folder = Path(results_root) / rung
+        fit, sweep = folder / "05_fit_law.json", folder / "04_proxy_pretraining.json"
+        if fit.is_file() and sweep.is_file():
+            out[rung] = (read_json(fit), read_json(sweep), Path(runs_root) / rung / "runs.csv")
+    return out
+
+
+def training_summary(rung: str, runs_csv) -> str:
+    """One line on what a rung's training cost: its runs, the hours they trained (summed over runs, one
+    process each, from their sidecars) and the devices they trained on."""
+    from bimix.data.runs import read_sidecars
+
+    cars = list(read_sidecars(runs_csv).values())
+    hours = sum(c.get("wall_time_s", 0.0) for c in cars) / 3600
+    devices = ", ".join(sorted({str(c.get("device", "?")) for c in cars})) or "none"
+    runs = f"{len(cars)} run" + ("" if len(cars) == 1 else "s")
+    return f"{rung}: {runs}, {hours:.2f} hours of training (one process each; devices: {devices})"
+
+
 READOUT_COLUMNS = ["rung", "readout", "value", "lo", "hi", "seeds", "naive", "skill", "note"]
 
 
