@@ -32,8 +32,19 @@ MATH_BYTES = 200_000
 
 
 @pytest.fixture(scope="session")
-def artifact_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("artifacts")
+def artifact_dir(tmp_path_factory, smoke_corpus) -> Path:
+    """A folder of this module's own, seeded with copies of the files the session's corpus build
+    downloaded (fetch_artifact verifies each against its pin before using it; the rest are downloaded).
+    The download path itself is tested below, on corrupted and mismatched files."""
+    import shutil
+
+    from bimix.paths import cache_dir
+
+    folder = tmp_path_factory.mktemp("artifacts")
+    for path in (cache_dir() / "artifacts").glob("*"):
+        if path.is_file():
+            shutil.copy2(path, folder / path.name)
+    return folder
 
 
 @pytest.fixture(scope="session")
