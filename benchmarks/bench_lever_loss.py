@@ -38,8 +38,8 @@ GATE = 1.3  # speed-up a lever needs to be used for the ladder rungs
 def _train(args: tuple) -> dict:
     """Train one (lever, seed) run to the end; its final mean loss and training speed."""
     profile_name, lever, seed, root = args
-    import pandas as pd
-
+    from bimix.data.runs import read_runs
+    from bimix.law.seeds import final_average_by_seed
     from bimix.profiles import get_profile
     from bimix.train.proxy import make_spec, open_profile_store, override_config, run_paths, train_run
 
@@ -54,14 +54,14 @@ def _train(args: tuple) -> dict:
     out_dir = Path(root) / lever
     sidecar = train_run(spec, store, out_dir=out_dir)
     csv_path, _ = run_paths(profile_name, out_dir)
-    rows = pd.read_csv(csv_path)
+    rows = read_runs(csv_path)
     rows = rows[rows["run"] == spec.run_id]
-    last = rows[rows["step"] == rows["step"].max()]
+    tokens = int(rows["tokens"].max())
     train_s = sidecar["wall_time_s"] - sidecar["eval_time_s"]
     return {"lever": lever, "seed": seed, "run": spec.run_id, "precision": spec.precision,
-            "batch_size": config.train.batch_size, "steps": config.train.steps, "tokens": int(last["tokens"].iloc[0]),
-            "final_loss": float(last["loss"].mean()), "train_s": train_s, "eval_s": sidecar["eval_time_s"],
-            "tokens_per_s": int(last["tokens"].iloc[0]) / train_s}
+            "batch_size": config.train.batch_size, "steps": config.train.steps, "tokens": tokens,
+            "final_loss": float(final_average_by_seed(rows).loc["baseline", seed]), "train_s": train_s,
+            "eval_s": sidecar["eval_time_s"], "tokens_per_s": tokens / train_s}
 
 
 def summarise(runs: list[dict]) -> dict:

@@ -117,6 +117,13 @@ def test_a_rung_reads_its_committed_extracts_and_one_runs_size(tmp_path):
     hours = sc["wall_time_s"] / 3600
     assert scale.training_summary("rung-a", runs / "runs.csv") == (
         f"rung-a: 1 run, {hours:.2f} hours of training (one process each; devices: {sc['device']})")
+    # extracts without a run table are not a trained rung (as rung_rows says); an untimed sidecar is named
+    shutil.copytree(tmp_path / "results" / "rung-a", tmp_path / "results" / "rung-d")
+    assert list(scale.rung_extracts("rung-a,rung-d", tmp_path / "results", tmp_path / "runs")) == ["rung-a"]
+    (runs / "sidecars" / "cut-s0-x.json").write_text('{"status": "running", "device": "cpu"}')
+    assert scale.training_summary("rung-a", runs / "runs.csv") == (
+        f"rung-a: 2 runs, {hours:.2f} hours of training (one process each; 1 without a recorded time; "
+        f"devices: {sc['device']})")
 
 
 def test_rung_readouts_put_each_protocol_beside_its_naive_predictor():

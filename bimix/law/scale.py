@@ -180,52 +180,60 @@ def reading(points: pd.DataFrame, claim: str) -> dict:
             "bottom": bottom["label"], "bottom_value": float(bottom["value"]), "sentence": sentence}
 
 
+def _rung_files(rung: str, results_root, runs_root):
+    """A rung's committed notebook 05 and 04 extracts and its run table, as paths, and the names of
+    those that are missing (by their file, the table by ``<rung>/runs.csv``: no machine path)."""
+    from pathlib import Path
+
+    folder = Path(results_root) / rung
+    fit, sweep, table = folder / "05_fit_law.json", folder / "04_proxy_pretraining.json", Path(runs_root) / rung / "runs.csv"
+    missing = [p.name for p in (fit, sweep) if not p.is_file()] + ([] if table.is_file() else [f"{rung}/runs.csv"])
+    return (fit, sweep, table), missing
+
+
 def rung_rows(rung: str, results_root, runs_root) -> tuple[pd.DataFrame, str | None]:
     """One rung of the CPU ladder as points (source "CPU ladder", labelled by the rung), from its
     committed extracts ``results_root/<rung>/{04_proxy_pretraining,05_fit_law}.json`` and the
     parameters and tokens of a run in ``runs_root/<rung>/``; or no points and why."""
-    from pathlib import Path
-
     from bimix.data.runs import read_sidecars
     from bimix.files import read_json
 
-    folder, table = Path(results_root) / rung, Path(runs_root) / rung / "runs.csv"
-    needed = [folder / f"{name}.json" for name in ("05_fit_law", "04_proxy_pretraining")]
-    missing = [p.name for p in needed if not p.is_file()] + ([] if table.is_file() else [f"{rung}/runs.csv"])
+    (fit, sweep, table), missing = _rung_files(rung, results_root, runs_root)
     if missing:
         return pd.DataFrame(columns=COLUMNS), f"{rung}: not trained yet (no {', '.join(missing)})"
     sidecar = next(iter(read_sidecars(table).values()))
-    rows = sweep_rows(read_json(needed[0]), read_json(needed[1]), sidecar["n_params"], sidecar["tokens"],
+    rows = sweep_rows(read_json(fit), read_json(sweep), sidecar["n_params"], sidecar["tokens"],
                       source="CPU ladder", label=rung)
     return rows, None
 
 
 def rung_extracts(rungs: str, results_root, runs_root) -> dict[str, tuple[dict, dict, object]]:
-    """The rungs named in ``rungs`` (comma-separated) that have both committed extracts, each as
-    (its notebook 05 extract, its notebook 04 extract, the path of its run table), in the given order."""
-    from pathlib import Path
-
+    """The rungs named in ``rungs`` (comma-separated) that are trained (both committed extracts and the
+    run table, as :func:`rung_rows` requires), each as (its notebook 05 extract, its notebook 04
+    extract, the path of its run table), in the given order."""
     from bimix.files import read_json
 
     out = {}
     for rung in filter(None, (r.strip() for r in rungs.split(","))):
-        folder = Path(results_root) / rung
-        fit, sweep = folder / "05_fit_law.json", folder / "04_proxy_pretraining.json"
-        if fit.is_file() and sweep.is_file():
-            out[rung] = (read_json(fit), read_json(sweep), Path(runs_root) / rung / "runs.csv")
+        (fit, sweep, table), missing = _rung_files(rung, results_root, runs_root)
+        if not missing:
+            out[rung] = (read_json(fit), read_json(sweep), table)
     return out
 
 
 def training_summary(rung: str, runs_csv) -> str:
     """One line on what a rung's training cost: its runs, the hours they trained (summed over runs, one
-    process each, from their sidecars) and the devices they trained on."""
+    process each, from their sidecars) and the devices they trained on. Sidecars without a recorded
+    time (a run that never reached its first checkpoint) are counted and named as such, not as 0 h."""
     from bimix.data.runs import read_sidecars
 
     cars = list(read_sidecars(runs_csv).values())
-    hours = sum(c.get("wall_time_s", 0.0) for c in cars) / 3600
-    devices = ", ".join(sorted({str(c.get("device", "?")) for c in cars})) or "none"
+    timed = [c for c in cars if isinstance(c.get("wall_time_s"), (int, float))]
+    hours = sum(c["wall_time_s"] for c in timed) / 3600
+    devices = ", ".join(sorted({str(c["device"]) for c in cars if "device" in c})) or "none recorded"
     runs = f"{len(cars)} run" + ("" if len(cars) == 1 else "s")
-    return f"{rung}: {runs}, {hours:.2f} hours of training (one process each; devices: {devices})"
+    untimed = f"; {len(cars) - len(timed)} without a recorded time" if len(timed) < len(cars) else ""
+    return f"{rung}: {runs}, {hours:.2f} hours of training (one process each{untimed}; devices: {devices})"
 
 
 READOUT_COLUMNS = ["rung", "readout", "value", "lo", "hi", "seeds", "naive", "skill", "note"]
