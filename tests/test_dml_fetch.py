@@ -60,7 +60,7 @@ GROUPS_BLOB = _groups_table()
 class _Handler(http.server.SimpleHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (http.server's name)
         if self.path.endswith(SLOW):
-            time.sleep(1.5)
+            time.sleep(3.0)  # well past the client's 1 s timeout, even on a loaded machine
         super().do_GET()
 
     def log_message(self, *args):
@@ -147,7 +147,9 @@ def test_verified_file_is_cached_and_converted(server, tmp_path):
 @pytest.mark.parametrize("name,reason", [("bad", "refused, .* sha256"), ("gone", "HTTPError: 404 Client Error"),
                                          ("slow", "timed out")])
 def test_wrong_hash_404_and_timeout_cache_nothing(server, tmp_path, name, reason):
-    got, messages = fetch_dml([name], cache=tmp_path, base_url=server, timeout=0.5, registry=REGISTRY)
+    # only the slow file is meant to time out: the others get a timeout that a loaded machine cannot reach
+    timeout = 1.0 if name == "slow" else 30.0
+    got, messages = fetch_dml([name], cache=tmp_path, base_url=server, timeout=timeout, registry=REGISTRY)
     assert got == {} and _files(tmp_path) == []
     assert len(messages) == 1 and messages[0].startswith("could not fetch 1 Data Mixing Laws file(s)")
     assert re.search(reason, messages[0])
