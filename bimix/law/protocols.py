@@ -111,10 +111,22 @@ def mixture_blind(fitted: pd.DataFrame, rows: pd.DataFrame) -> np.ndarray:
     return geo.reindex(pd.MultiIndex.from_frame(rows[["domain", "step"]])).to_numpy(float)
 
 
-def _final_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """Each run's rows at its own last step (runs need not reach the same step)."""
-    last = table.groupby("run")["step"].transform("max")
-    return table[table["step"] == last]
+def _at_last_step(table: pd.DataFrame, keys: Sequence[str] = ("run", "domain")) -> np.ndarray:
+    """(rows,) True where a row is at the last step of its group of ``keys``: by default each run's
+    rows of a domain at the run's own last step there (runs need not reach the same step)."""
+    if not len(table):
+        return np.zeros(0, bool)
+    return (table["step"] == table.groupby(list(keys))["step"].transform("max")).to_numpy()
+
+
+def _positions(table: pd.DataFrame, keys: Sequence[str]) -> list[tuple[tuple, np.ndarray]]:
+    """``[(key, row positions)]`` per group of ``keys``, groups in order of first appearance and rows
+    in table order, as ``groupby(keys, sort=False)`` iterates them, without a frame per group."""
+    codes = table.groupby(list(keys), sort=False).ngroup().to_numpy()
+    order = np.argsort(codes, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
+    cols = [table[k].to_numpy() for k in keys]
+    return [(tuple(c[pos[0]] for c in cols), pos) for pos in np.split(order, starts[1:])]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -423,19 +435,25 @@ def _score(form, fit_on, predict, fit, held, fitted) -> Generalisation:
     pts = held[ok].assign(pred=pred[ok])
     pts["outside_support"] = outside_support(fit, pts)
     pts["pred_null"] = mixture_blind(fitted, pts)
+    # per (mixture, domain): its runs' rows at their last step; the null is scored where it has a
+    # prediction (steps some fitted mixture also reached), so at the last such step. Arrays, not a frame
+    # per group: RegMix's tables have thousands of groups.
+    loss, pred, null = (pts[c].to_numpy(float) for c in ("loss", "pred", "pred_null"))
+    fin = _at_last_step(pts)
+    has_null = np.isfinite(null)
+    fin_null = np.zeros(len(pts), bool)
+    fin_null[has_null] = _at_last_step(pts[has_null])
     rows = []
-    for (mix, d), g in pts.groupby(["mixture", "domain"], sort=False):
-        fin = _final_rows(g)
-        row = {"mixture": mix, "domain": d, "r2_log": r2_log(g["loss"], g["pred"]),
-               "mre_final": float(relative_error(fin["loss"], fin["pred"]).mean()),
-               "final_loss": float(fin["loss"].mean()), "final_pred": float(fin["pred"].mean())}
-        # the null is scored where it has a prediction: steps some fitted mixture also reached
-        gn = g[np.isfinite(g["pred_null"])]
-        fn = _final_rows(gn)
-        row.update({"r2_log_null": r2_log(gn["loss"], gn["pred_null"]) if len(gn) else float("nan"),
-                    "mre_final_null": float(relative_error(fn["loss"], fn["pred_null"]).mean())
-                    if len(fn) else float("nan"),
-                    "final_pred_null": float(fn["pred_null"].mean()) if len(fn) else float("nan")})
+    for (mix, d), at in _positions(pts, ["mixture", "domain"]):
+        y, p, f = loss[at], pred[at], fin[at]
+        row = {"mixture": mix, "domain": d, "r2_log": r2_log(y, p),
+               "mre_final": float(relative_error(y[f], p[f]).mean()),
+               "final_loss": float(y[f].mean()), "final_pred": float(p[f].mean())}
+        n, fn = has_null[at], fin_null[at]
+        row.update({"r2_log_null": r2_log(y[n], null[at][n]) if n.any() else float("nan"),
+                    "mre_final_null": float(relative_error(y[fn], null[at][fn]).mean())
+                    if fn.any() else float("nan"),
+                    "final_pred_null": float(null[at][fn].mean()) if fn.any() else float("nan")})
         rows.append(row)
     per_domain = pd.DataFrame(rows)
     per_mix = per_domain.groupby("mixture", sort=False).agg(
@@ -695,19 +713,27 @@ def lomo_points(table: pd.DataFrame, form: str = "bimix", method: str = "trf",
     mixtures = list(dict.fromkeys(table["mixture"]))
     domains = list(dict.fromkeys(table["domain"]))
     groups = [domains] if form == "exponential" else [[d] for d in domains]
+    # a separable form is fitted on one domain's rows: split the table by domain once. The null is
+    # computed once per held-out mixture, from every other mixture, and looked up per domain.
+    by_domain = {} if form == "exponential" else {d: table[table["domain"] == d] for d in domains}
+    mixture_of = table["mixture"].to_numpy()
     pieces, skipped = [], []
     for mix in mixtures:
-        train, held = table[table["mixture"] != mix], table[table["mixture"] == mix]
+        train_all, held = table[mixture_of != mix], table[mixture_of == mix]
+        if form != "exponential":
+            null_held, held_domain = mixture_blind(train_all, held), held["domain"].to_numpy()
         for doms in groups:
             if form == "exponential":  # one joint fit over the domains the other mixtures measured
-                gone = [d for d in doms if d not in set(train["domain"])]
+                gone = [d for d in doms if d not in set(train_all["domain"])]
                 skipped += [{"heldout": mix, "domain": d, "reason": f"domain {d!r} is measured only in "
                              f"the held-out mixture {mix!r}"} for d in gone if d in set(held["domain"])]
                 doms = [d for d in doms if d not in gone]
-            test = held[held["domain"].isin(doms)]
+                train, test = train_all, held[held["domain"].isin(doms)]
+            else:
+                part, at = by_domain[doms[0]], held_domain == doms[0]
+                train, test, null_test = part[part["mixture"].to_numpy() != mix], held[at], null_held[at]
             try:
-                fit = fit_law(train[train["domain"].isin(doms)] if form != "exponential" else train,
-                              form=form, method=method, n_starts=n_starts, domains=doms)
+                fit = fit_law(train, form=form, method=method, n_starts=n_starts, domains=doms)
                 pred = fit.predict(test, on_zero_share="nan", on_unfitted="nan")
             except LawError as exc:
                 skipped += [{"heldout": mix, "domain": d, "reason": str(exc)} for d in doms]
@@ -723,9 +749,9 @@ def lomo_points(table: pd.DataFrame, form: str = "bimix", method: str = "trf",
                                 "reason": f"{int((~ok).sum())} rows with r = 0 (or at a step the fit "
                                           "skipped) cannot be predicted"})
             ok = np.isfinite(pred)
+            null = mixture_blind(train_all, test[ok]) if form == "exponential" else null_test[ok]
             pieces.append(test[ok].assign(pred=pred[ok], heldout=mix,
-                                          outside_support=outside_support(fit, test[ok]),
-                                          pred_null=mixture_blind(train, test[ok])))
+                                          outside_support=outside_support(fit, test[ok]), pred_null=null))
     points = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame(
         columns=[*table.columns, "pred", "heldout", "outside_support", "pred_null"])
     return points, pd.DataFrame(skipped, columns=["heldout", "domain", "reason"])
