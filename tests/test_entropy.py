@@ -287,24 +287,3 @@ def test_pretrained_fasttext_vectors_when_present():
         pytest.skip(f"pretrained FastText vectors not present at {path} (7 GB download from fasttext.cc)")
     x = E.pretrained_fasttext(path).embed(["a court ruling", "def main(): pass"])
     assert x.shape == (2, 300)
-
-
-def test_notebook_02_runs_in_smoke(smoke_store, smoke_store_gpt2, tmp_path):
-    from bimix.compendium import reproduce
-    from bimix.files import read_json
-    from bimix.data.mixtures import load_named
-
-    reproduce.reproduce("smoke", ["02_entropy_mixtures"], output_dir=tmp_path, figures_dir=tmp_path / "fig",
-                        progress=False)
-    claims = read_json(tmp_path / "results" / "02_entropy_mixtures.json")
-    assert all(gap <= 1e-4 for gap in claims["paper_chain_rule_gap"].values())
-    for kind, store in (("bpe", smoke_store), ("gpt2", smoke_store_gpt2)):
-        got = claims["tokenizers"][kind]
-        assert got["store_id"] == store.store_id and got["vocab_size"] == store.vocab_size
-        for m in ("se", "je", "ce", "vne"):
-            assert sum(row[m] for row in got["mixtures"].values()) == pytest.approx(1.0)
-            saved = load_named(m, store.mixtures_dir, domains=store.domains)
-            assert dict(saved.weights) == pytest.approx({d: row[m] for d, row in got["mixtures"].items()})
-        assert got["entropies"]["code"]["tokens"] == len(store.tokens("code"))
-    assert 0 < claims["cost"]["cpu_seconds"] < 600
-    assert (tmp_path / "fig" / "entropy_mixtures.png").stat().st_size > 1000

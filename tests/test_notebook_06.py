@@ -78,17 +78,31 @@ def private_checkpoints(smoke_store, bimix_cache, tmp_path, monkeypatch):
     return cache
 
 
-def test_notebook_06_after_03_trains_only_the_optimum(smoke_store, private_checkpoints, tmp_path):
-    """02 writes the entropy mixtures (and their cost), 03 trains the smoke sweep with DoReMi, 04 draws
-    it, 06 fits, optimises and trains ``bimix_opt`` only, reusing every other run."""
+def test_notebook_06_after_03_trains_only_the_optimum(smoke_store, smoke_store_gpt2, private_checkpoints, tmp_path):
+    """02 writes the entropy mixtures (and their cost) for both tokenizers, 03 trains the smoke sweep
+    with DoReMi, 04 draws it, 06 fits, optimises and trains ``bimix_opt`` only, reusing every other run;
+    08 reads the same run table."""
     from bimix.compendium import reproduce
     from bimix.files import read_json
     from bimix.data.mixtures import load_named
     from bimix.data.runs import read_runs
 
     out, fig, runs_dir = tmp_path / "out", tmp_path / "fig", tmp_path / "runs"
-    reproduce.reproduce("smoke", ["02_entropy_mixtures"], output_dir=out, figures_dir=fig,
-                        extra={"tokenizers": "bpe"}, progress=False)
+    reproduce.reproduce("smoke", ["02_entropy_mixtures"], output_dir=out, figures_dir=fig, progress=False)
+    # 02: each tokenizer's entropies and mixtures, saved in its store
+    claims = read_json(out / "results" / "02_entropy_mixtures.json")
+    assert all(gap <= 1e-4 for gap in claims["paper_chain_rule_gap"].values())
+    for kind, store in (("bpe", smoke_store), ("gpt2", smoke_store_gpt2)):
+        got = claims["tokenizers"][kind]
+        assert got["store_id"] == store.store_id and got["vocab_size"] == store.vocab_size
+        for m in ("se", "je", "ce", "vne"):
+            assert sum(row[m] for row in got["mixtures"].values()) == pytest.approx(1.0)
+            saved = load_named(m, store.mixtures_dir, domains=store.domains)
+            assert dict(saved.weights) == pytest.approx({d: row[m] for d, row in got["mixtures"].items()})
+        assert got["entropies"]["code"]["tokens"] == len(store.tokens("code"))
+    assert 0 < claims["cost"]["cpu_seconds"] < 600
+    assert (fig / "entropy_mixtures.png").stat().st_size > 1000
+
     reproduce.reproduce("smoke", ["03_doremi", "04_proxy_pretraining", "06_optimize_mixture"],
                         output_dir=out, figures_dir=fig, extra={"runs_dir": str(runs_dir)}, progress=False)
     # 04 trains nothing after 03 and reports the sweep's curves
