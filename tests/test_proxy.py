@@ -195,16 +195,17 @@ def test_ddp_two_processes_match_single_process(smoke_store, tmp_path, one_threa
 
 
 def test_sweep_is_idempotent(smoke_store, tmp_path):
+    """In one process (two worker processes writing one table: test_run_identity)."""
     config = _config(steps=8, n_evals=2)
     mixtures = ("uniform", "div0")
-    first = sweep.sweep(SMOKE_PROFILE, mixtures, (0,), config=config, out_dir=tmp_path, workers=2,
+    first = sweep.sweep(SMOKE_PROFILE, mixtures, (0,), config=config, out_dir=tmp_path, workers=1,
                         show_progress=False)
     assert len(first) == 2
     before = (tmp_path / "runs.csv").read_text()
     table = validate_runs(read_runs(tmp_path / "runs.csv"))
     assert set(table["mixture"]) == set(mixtures)
     assert not table.duplicated(["run", "step", "domain"]).any()
-    again = sweep.sweep(SMOKE_PROFILE, mixtures, (0,), config=config, out_dir=tmp_path, workers=2,
+    again = sweep.sweep(SMOKE_PROFILE, mixtures, (0,), config=config, out_dir=tmp_path, workers=1,
                         show_progress=False)
     assert again == []
     assert (tmp_path / "runs.csv").read_text() == before

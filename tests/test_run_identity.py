@@ -11,7 +11,7 @@ import pytest
 from bimix.train import proxy, sweep
 from bimix.data.mixtures import Mixture, save_named
 from bimix.profiles import get_profile
-from bimix.data.runs import current_runs, mark_superseded, read_runs
+from bimix.data.runs import current_runs, mark_superseded, read_runs, validate_runs
 
 SMOKE = get_profile("smoke")  # resolved once, as the CLI and notebooks do
 
@@ -59,6 +59,7 @@ def test_superseded_and_unfinished_runs_are_left_out(smoke_store, tmp_path):
 
 
 def test_parallel_workers_train_on_the_given_store(smoke_store_gpt2, tmp_path):
+    """Two worker processes train on the store they are given and write one table, each row once."""
     config = dataclasses.replace(_tiny(steps=2), workers=2)
     assert proxy.open_profile_store(SMOKE, config).store_id != smoke_store_gpt2.store_id
     done = sweep.sweep(SMOKE, ("uniform", "div1"), (0,), config=config, out_dir=tmp_path, workers=2,
@@ -66,6 +67,9 @@ def test_parallel_workers_train_on_the_given_store(smoke_store_gpt2, tmp_path):
     assert len(done) == 2
     stores = {json.loads(p.read_text())["store_id"] for p in (tmp_path / "sidecars").glob("*.json")}
     assert stores == {smoke_store_gpt2.store_id}
+    table = validate_runs(read_runs(tmp_path / "runs.csv"))
+    assert set(table["mixture"]) == {"uniform", "div1"} and not table.duplicated(["run", "step", "domain"]).any()
+    assert len(table) == 2 * len(proxy.eval_schedule(config.train)) * len(smoke_store_gpt2.domains)
 
 
 def test_a_run_trains_with_its_own_thread_count(smoke_store, tmp_path):
