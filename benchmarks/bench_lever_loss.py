@@ -22,11 +22,11 @@ its tokens/s are wall-clock.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 from pathlib import Path
 
+from bimix.files import write_json
 from bimix.paths import BUILD_DIR
 
 from _cli import guarded  # benchmarks/_cli.py
@@ -109,13 +109,11 @@ def main() -> int:
         diffs = ", ".join(f"{d:+.4f}" for d in s["diff_vs_fp32"])
         print(f"{lever:<9} {s['speedup']:.2f}x fp32  loss - fp32 per seed: {diffs}  "
               f"equal within noise: {s['equal_loss']}  adopt (>= {GATE}x and equal): {s['adopt']}")
-    report = {"profile": args.profile, "workers": args.workers, "runs": sorted(runs, key=lambda r: (r["lever"], r["seed"])),
-              **summary, "load_before": load_before, "load_after": os.getloadavg(), "cpu_count": os.cpu_count()}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, indent=2))
-    tmp.replace(out)
+    report = {"profile": args.profile, "workers": args.workers,
+              "runs": sorted(runs, key=lambda r: (r["lever"], r["seed"])), **summary,
+              "load_before": load_before, "load_after": os.getloadavg(), "cpu_count": os.cpu_count()}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    out = write_json(args.out, report)  # atomically: a killed run leaves the previous report
     print(f"load average before {load_before[0]:.2f}, after {report['load_after'][0]:.2f}; wrote {out}")
     return 0
 

@@ -186,7 +186,8 @@ def _rung_files(rung: str, results_root, runs_root):
     from pathlib import Path
 
     folder = Path(results_root) / rung
-    fit, sweep, table = folder / "05_fit_law.json", folder / "04_proxy_pretraining.json", Path(runs_root) / rung / "runs.csv"
+    fit, sweep = folder / "05_fit_law.json", folder / "04_proxy_pretraining.json"
+    table = Path(runs_root) / rung / "runs.csv"
     missing = [p.name for p in (fit, sweep) if not p.is_file()] + ([] if table.is_file() else [f"{rung}/runs.csv"])
     return (fit, sweep, table), missing
 
